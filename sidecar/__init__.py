@@ -1,0 +1,1 @@
+"""spanguard.sidecar"""

@@ -1,0 +1,5 @@
+import sys
+
+from spanguard.cli import main
+
+sys.exit(main())

@@ -1,0 +1,203 @@
+"""The shape of spanguard's one YAML file.
+
+Every section is a strict pydantic model (`extra="forbid"`), so a typo in a key is an
+error that names the key instead of a setting silently ignored. Defaults are what a
+careful user wants without thinking: the default detectors on, long values cut at
+16 KiB, embedding vectors dropped, spans printed to the console.
+
+Names follow the OpenTelemetry Collector where it has one (`summary: info|debug|silent`,
+`endpoint`, `headers`, `compression`), because our users already read Collector configs.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+_SIZE_UNITS = {
+    "": 1,
+    "B": 1,
+    "KB": 1000,
+    "MB": 1000**2,
+    "GB": 1000**3,
+    "KIB": 1024,
+    "MIB": 1024**2,
+    "GIB": 1024**3,
+}
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMG]i?B|B)?\s*$", re.IGNORECASE)
+
+
+def parse_byte_size(value: Any) -> int:
+    """Accept `100MB`, `1GiB`, `512` or an int; sizes in YAML are written for people."""
+    if isinstance(value, bool):
+        raise ValueError("expected a size such as 100MB or 4096")
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError("size must not be negative")
+        return value
+    if isinstance(value, str):
+        match = _SIZE_RE.match(value)
+        if match:
+            number, unit = match.groups()
+            return int(float(number) * _SIZE_UNITS[(unit or "").upper()])
+    raise ValueError("expected a size such as 100MB, 1GiB or 4096")
+
+
+ByteSize = Annotated[int, BeforeValidator(parse_byte_size)]
+SummaryLevel = Literal["info", "debug", "silent"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CustomPattern(_Strict):
+    """A user pattern in RE2 syntax; `name` shows up in the marker and the counters."""
+
+    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]*$")
+    pattern: str
+
+
+class HashReplacement(_Strict):
+    """Keyed pseudonyms: the same value gives the same token, unreadable without the key."""
+
+    key_env: str = "SPANGUARD_HASH_KEY"
+    length: int = Field(default=12, ge=8, le=64)
+
+
+class RedactionConfig(_Strict):
+    enabled: bool = True
+    # "default" = the set a careful user wants on; "all" = every built-in; or a list.
+    detectors: Literal["default", "all", "none"] | list[str] = "default"
+    custom_patterns: list[CustomPattern] = Field(default_factory=list)
+    allow_keys: list[str] = Field(default_factory=list)
+    block_keys: list[str] = Field(default_factory=list)
+    drop_keys: list[str] = Field(default_factory=list)
+    allowed_values: list[str] = Field(default_factory=list)
+    replacement: Literal["marker", "hash"] = "marker"
+    hash: HashReplacement = Field(default_factory=HashReplacement)
+    json_values: bool = True
+    summary: SummaryLevel = "info"
+
+
+class TruncationConfig(_Strict):
+    enabled: bool = True
+    max_length: int = Field(default=16384, ge=16)
+    # glob on the flattened key -> limit; the most specific (longest) glob wins
+    max_length_by_key: dict[str, int] = Field(default_factory=dict)
+    max_list_items: int = Field(default=256, ge=1)
+    drop_keys: list[str] = Field(
+        default_factory=lambda: ["embedding.embeddings.*.embedding.vector"]
+    )
+    summary: SummaryLevel = "info"
+
+    @field_validator("max_length_by_key")
+    @classmethod
+    def _limits_positive(cls, value: dict[str, int]) -> dict[str, int]:
+        for key, limit in value.items():
+            if limit < 16:
+                raise ValueError(f"limit for {key!r} must be at least 16")
+        return value
+
+
+class BatchConfig(_Strict):
+    """Per-exporter batching queue, as the SDK's BatchSpanProcessor knows it."""
+
+    max_queue_size: int = Field(default=2048, ge=1)
+    schedule_delay_ms: int = Field(default=1000, ge=1)
+    max_export_batch_size: int = Field(default=512, ge=1)
+    export_timeout_ms: int = Field(default=30000, ge=1)
+
+
+class ConsoleExporterConfig(_Strict):
+    format: Literal["pretty", "json"] = "pretty"
+
+
+class FileExporterConfig(_Strict):
+    path: str = "traces/spans.jsonl"
+    max_bytes: ByteSize = 100 * 1000**2
+    backups: int = Field(default=5, ge=0)
+
+
+class OtlpExporterConfig(_Strict):
+    endpoint: str = "http://localhost:4318"
+    protocol: Literal["http/protobuf", "grpc"] = "http/protobuf"
+    headers: dict[str, str] = Field(default_factory=dict)
+    compression: Literal["gzip", "none"] = "gzip"
+    timeout_s: float = Field(default=10.0, gt=0)
+    insecure: bool = True
+
+
+class PhoenixExporterConfig(_Strict):
+    # None = PHOENIX_COLLECTOR_ENDPOINT, else http://localhost:6006
+    endpoint: str | None = None
+    # None = PHOENIX_PROJECT_NAME, else "default"
+    project: str | None = None
+    protocol: Literal["http/protobuf", "grpc"] = "http/protobuf"
+    headers: dict[str, str] = Field(default_factory=dict)
+    compression: Literal["gzip", "none"] = "gzip"
+    timeout_s: float = Field(default=10.0, gt=0)
+
+
+class ExportersConfig(_Strict):
+    """Which sinks get the processed spans. With no `exporters:` key at all: console."""
+
+    console: ConsoleExporterConfig | None = None
+    file: FileExporterConfig | None = None
+    phoenix: PhoenixExporterConfig | None = None
+    otlp: OtlpExporterConfig | None = None
+    batch: BatchConfig = Field(default_factory=BatchConfig)
+
+
+class ListenConfig(_Strict):
+    endpoint: str
+
+
+class TlsConfig(_Strict):
+    cert_file: str
+    key_file: str
+
+
+class AuthConfig(_Strict):
+    bearer_token: str | None = None
+
+
+class QueueConfig(_Strict):
+    directory: str = ".spanguard/queue"
+    max_bytes: ByteSize = 1000**3
+
+
+class SidecarConfig(_Strict):
+    grpc: ListenConfig | None = Field(default_factory=lambda: ListenConfig(endpoint="127.0.0.1:4317"))
+    http: ListenConfig | None = Field(default_factory=lambda: ListenConfig(endpoint="127.0.0.1:4318"))
+    auth: AuthConfig = Field(default_factory=AuthConfig)
+    tls: TlsConfig | None = None
+    queue: QueueConfig = Field(default_factory=QueueConfig)
+    max_request_bytes: ByteSize = 16 * 1000**2
+    workers: int = Field(default=1, ge=1, le=64)
+    shutdown_timeout_s: float = Field(default=10.0, gt=0)
+
+
+class PipelineConfig(_Strict):
+    """The reference RAG + agent workload (spanguard.pipeline)."""
+
+    model: str = "spanguard-local/extractive"
+    embedding: str = "hashing"
+    data_dir: str = ".spanguard/data"
+    corpus: list[str] = Field(default_factory=list)  # empty = the bundled handbook
+    top_k: int = Field(default=4, ge=1, le=50)
+    max_steps: int = Field(default=4, ge=1, le=20)
+    api_base: str | None = None
+    request_timeout_s: float = Field(default=60.0, gt=0)
+
+
+class SpanguardConfig(_Strict):
+    redaction: RedactionConfig = Field(default_factory=RedactionConfig)
+    truncation: TruncationConfig = Field(default_factory=TruncationConfig)
+    exporters: ExportersConfig = Field(
+        default_factory=lambda: ExportersConfig(console=ConsoleExporterConfig())
+    )
+    sidecar: SidecarConfig = Field(default_factory=SidecarConfig)
+    pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
