@@ -48,6 +48,25 @@ def parse_byte_size(value: Any) -> int:
 ByteSize = Annotated[int, BeforeValidator(parse_byte_size)]
 SummaryLevel = Literal["info", "debug", "silent"]
 
+# Stable detector names: they appear in markers (`[REDACTED:email]`), counters and configs.
+DETECTOR_NAMES: tuple[str, ...] = (
+    "email",
+    "phone",
+    "credit_card",
+    "iban",
+    "us_ssn",
+    "ip_address",
+    "jwt",
+    "api_key",
+    "private_key",
+    "bearer_token",
+    "url_credentials",
+    "password",
+)
+# On without thinking: everything but IP addresses, which in traces are mostly
+# infrastructure (peer addresses, localhost) and would drown the real findings.
+DEFAULT_DETECTORS: tuple[str, ...] = tuple(name for name in DETECTOR_NAMES if name != "ip_address")
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)

@@ -1,0 +1,3 @@
+"""Shared fixtures live in tests/support_<area>.py; list them here so every test sees them."""
+
+pytest_plugins: list[str] = []
