@@ -113,7 +113,9 @@ def test(extra: list[str]) -> int:
     if lint(venv_bin):
         _say("lint or type check failed")
         return 1
-    code = _run([str(venv_bin / "python"), "-m", "pytest", *extra])
+    # Tests that build the wheel or call the Phoenix environment need uv on PATH.
+    env = {**os.environ, "PATH": f"{Path(uv).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    code = _run([str(venv_bin / "python"), "-m", "pytest", *extra], env=env)
     if code == PYTEST_NO_TESTS:
         _say("pytest collected no tests: treating as a failure")
         return 1
