@@ -11,10 +11,13 @@ Names follow the OpenTelemetry Collector where it has one (`summary: info|debug|
 
 from __future__ import annotations
 
+import difflib
 import re
 from typing import Annotated, Any, Literal
 
+import re2
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 _SIZE_UNITS = {
     "": 1,
@@ -68,6 +71,63 @@ DETECTOR_NAMES: tuple[str, ...] = (
 DEFAULT_DETECTORS: tuple[str, ...] = tuple(name for name in DETECTOR_NAMES if name != "ip_address")
 
 
+# RE2 logs every rejected pattern, verbatim, to stderr through absl; a pattern may hold a
+# literal the user wants hidden, so compile quietly and report only the kind of error.
+_QUIET_RE2 = re2.Options()
+_QUIET_RE2.log_errors = False
+
+
+def re2_syntax_error(pattern: str) -> str | None:
+    """Why RE2 rejects `pattern` (e.g. "missing )"), or None when it compiles.
+
+    RE2's own message quotes the offending fragment; we keep only the part before the
+    colon so an error line never repeats pattern text.
+    """
+    try:
+        re2.compile(pattern, options=_QUIET_RE2)
+    except re2.error as exc:
+        raw = exc.args[0] if exc.args else b""
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+        return text.split(":", 1)[0].strip() or "invalid pattern"
+    return None
+
+
+def glob_syntax_error(glob: str) -> str | None:
+    """Why a key glob is unusable, or None. Globs use `*`, `?` and `[...]` on flattened keys."""
+    if not glob.strip():
+        return "empty key glob"
+    if glob != glob.strip():
+        return "key glob has leading or trailing spaces"
+    depth_open = glob.count("[") - glob.count("]")
+    if depth_open != 0:
+        return "unbalanced [ ] in key glob"
+    return None
+
+
+# Validators report a bad list item or mapping entry with `ctx={"item": index_or_key}`;
+# spanguard.config adds it to the key path, so the error points at the item's own line.
+def _item_error(kind: str, message: str, index: int | str, **extra: Any) -> PydanticCustomError:
+    return PydanticCustomError(kind, message, {"item": index, **extra})
+
+
+def _unknown_detector_hint(value: object) -> str:
+    """A suggestion instead of an echo: a detector value may come from `${VAR}`, and no
+    error may quote a config or environment value."""
+    if isinstance(value, str):
+        close = difflib.get_close_matches(value, DETECTOR_NAMES, n=1, cutoff=0.75)
+        if close:
+            return f" (did you mean '{close[0]}'?)"
+    return ""
+
+
+def _check_globs(globs: list[str]) -> list[str]:
+    for index, glob in enumerate(globs):
+        problem = glob_syntax_error(glob)
+        if problem:
+            raise _item_error("invalid_glob", problem, index)
+    return globs
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -77,6 +137,20 @@ class CustomPattern(_Strict):
 
     name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]*$")
     pattern: str
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern_compiles(cls, value: str, info: Any) -> str:
+        # Name the pattern, never quote it: the error is printed, the pattern may not be.
+        problem = re2_syntax_error(value)
+        if problem:
+            name = info.data.get("name", "(unnamed)")
+            raise PydanticCustomError(
+                "invalid_re2",
+                "custom pattern '{name}' is not valid RE2 syntax: {problem}",
+                {"name": name, "problem": problem},
+            )
+        return value
 
 
 class HashReplacement(_Strict):
@@ -100,6 +174,91 @@ class RedactionConfig(_Strict):
     json_values: bool = True
     summary: SummaryLevel = "info"
 
+    @field_validator("detectors", mode="before")
+    @classmethod
+    def _known_detectors(cls, value: Any) -> Any:
+        # Checked before the union so the error says which name is wrong instead of
+        # listing why each branch of `Literal | list` failed.
+        choices = ", ".join(DETECTOR_NAMES)
+        if isinstance(value, str):
+            if value in ("default", "all", "none"):
+                return value
+            if value in DETECTOR_NAMES:
+                return [value]
+            raise PydanticCustomError(
+                "unknown_detector",
+                "unknown detector{hint}; use default, all, none or a list of: {choices}",
+                {"hint": _unknown_detector_hint(value), "choices": choices},
+            )
+        if isinstance(value, list | tuple):
+            seen: set[str] = set()
+            for index, name in enumerate(value):
+                if not isinstance(name, str) or name not in DETECTOR_NAMES:
+                    raise _item_error(
+                        "unknown_detector",
+                        "unknown detector{hint}; known detectors: {choices}",
+                        index,
+                        hint=_unknown_detector_hint(name),
+                        choices=choices,
+                    )
+                if name in seen:
+                    raise _item_error(
+                        "duplicate_detector", "detector '{name}' listed twice", index, name=name
+                    )
+                seen.add(name)
+            return list(value)
+        raise PydanticCustomError(
+            "detectors_type", "expected default, all, none or a list of detector names", {}
+        )
+
+    @field_validator("allowed_values")
+    @classmethod
+    def _allowed_values_compile(cls, value: list[str]) -> list[str]:
+        for index, pattern in enumerate(value):
+            problem = re2_syntax_error(pattern)
+            if problem:
+                raise _item_error(
+                    "invalid_re2", "allowed value pattern is not valid RE2 syntax: {problem}",
+                    index, problem=problem,
+                )
+        return value
+
+    @field_validator("allow_keys", "block_keys", "drop_keys")
+    @classmethod
+    def _key_globs(cls, value: list[str]) -> list[str]:
+        return _check_globs(value)
+
+    @field_validator("custom_patterns")
+    @classmethod
+    def _pattern_names_unique(cls, value: list[CustomPattern]) -> list[CustomPattern]:
+        # The name is the marker (`[REDACTED:name]`) and the counter label: it must say
+        # which rule fired, so it cannot repeat or pose as a built-in detector.
+        seen: set[str] = set()
+        for index, pattern in enumerate(value):
+            if pattern.name in DETECTOR_NAMES:
+                raise _item_error(
+                    "pattern_name_taken", "custom pattern name '{name}' is a built-in detector name",
+                    index, name=pattern.name,
+                )
+            if pattern.name in seen:
+                raise _item_error(
+                    "duplicate_pattern", "custom pattern name '{name}' is used twice", index,
+                    name=pattern.name,
+                )
+            seen.add(pattern.name)
+        return value
+
+    def enabled_detectors(self) -> tuple[str, ...]:
+        """The built-in detectors this config turns on, in DETECTOR_NAMES order."""
+        if not self.enabled or self.detectors == "none":
+            return ()
+        if self.detectors == "default":
+            return DEFAULT_DETECTORS
+        if self.detectors == "all":
+            return DETECTOR_NAMES
+        chosen = set(self.detectors)
+        return tuple(name for name in DETECTOR_NAMES if name in chosen)
+
 
 class TruncationConfig(_Strict):
     enabled: bool = True
@@ -116,9 +275,17 @@ class TruncationConfig(_Strict):
     @classmethod
     def _limits_positive(cls, value: dict[str, int]) -> dict[str, int]:
         for key, limit in value.items():
+            problem = glob_syntax_error(key)
+            if problem:
+                raise PydanticCustomError("invalid_glob", problem, {"item": key})
             if limit < 16:
-                raise ValueError(f"limit for {key!r} must be at least 16")
+                raise PydanticCustomError("limit_too_small", "limit must be at least 16", {"item": key})
         return value
+
+    @field_validator("drop_keys")
+    @classmethod
+    def _key_globs(cls, value: list[str]) -> list[str]:
+        return _check_globs(value)
 
 
 class BatchConfig(_Strict):
@@ -182,6 +349,13 @@ class TlsConfig(_Strict):
 class AuthConfig(_Strict):
     bearer_token: str | None = None
 
+    @field_validator("bearer_token")
+    @classmethod
+    def _empty_token_is_no_token(cls, value: str | None) -> str | None:
+        # `${TOKEN:-}` substitutes "" when unset; that must mean "no auth", never
+        # "accept an empty bearer token"
+        return value or None
+
 
 class QueueConfig(_Strict):
     directory: str = ".spanguard/queue"
@@ -210,6 +384,10 @@ class PipelineConfig(_Strict):
     max_steps: int = Field(default=4, ge=1, le=20)
     api_base: str | None = None
     request_timeout_s: float = Field(default=60.0, gt=0)
+    # chat service limits: a longer message or conversation gets a 413, not a model call
+    max_message_chars: int = Field(default=8000, ge=1)
+    max_messages: int = Field(default=100, ge=1)
+    service_name: str = "spanguard-pipeline"
 
 
 class SpanguardConfig(_Strict):
