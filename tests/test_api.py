@@ -1,0 +1,79 @@
+"""`build_span_processor`: the chain, custom exporters, and the SPANGUARD_ENABLED switch."""
+
+from __future__ import annotations
+
+import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from spanguard.exporters.fanout import FanOutSpanProcessor
+from support_spans import LONG_DOCUMENT_CHARS, PLANTED_SECRETS, make_rag_trace, provider_with
+
+from spanguard.api import build_span_processor, fanout_of, spanguard_enabled
+from spanguard.config import load_config
+from spanguard.errors import ConfigError
+
+
+def _exported_text(memory: InMemorySpanExporter) -> str:
+    return repr([(dict(s.attributes or {}), [dict(e.attributes or {}) for e in s.events])
+                 for s in memory.get_finished_spans()])
+
+
+def test_chain_redacts_truncates_and_keeps_the_trace_shape(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SPANGUARD_ENABLED", raising=False)
+    memory = InMemorySpanExporter()
+    config = load_config({"truncation": {"max_length": 2048}})
+    provider = provider_with(build_span_processor(config, exporters=[memory]))
+    trace = make_rag_trace(provider)
+    provider.shutdown()
+    spans = {s.name: s for s in memory.get_finished_spans()}
+    assert set(spans) == {"rag.query", "retrieve", "llm.completion"}
+    assert f"{spans['retrieve'].parent.span_id:016x}" == trace.root_span_id  # type: ignore[union-attr]
+    text = _exported_text(memory)
+    for secret in PLANTED_SECRETS:
+        assert secret not in text
+    document = str(spans["retrieve"].attributes["retrieval.documents.0.document.content"])  # type: ignore[index]
+    assert len(document) < 2200 < LONG_DOCUMENT_CHARS
+
+
+def test_disable_switch_passes_spans_through_untouched(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPANGUARD_ENABLED", "false")
+    memory = InMemorySpanExporter()
+    processor = build_span_processor(load_config({}), exporters={"memory": memory})
+    assert isinstance(processor, FanOutSpanProcessor)  # no redaction or truncation stage at all
+    provider = provider_with(processor)
+    make_rag_trace(provider)
+    provider.shutdown()
+    text = _exported_text(memory)
+    assert all(secret in text for secret in PLANTED_SECRETS)
+    assert processor.stats["memory"].exported == 3
+
+
+@pytest.mark.parametrize(("value", "expected"), [("", True), ("true", True), ("1", True),
+                                                 ("false", False), ("0", False), ("OFF", False)])
+def test_enabled_switch_values(value: str, expected: bool) -> None:
+    assert spanguard_enabled({"SPANGUARD_ENABLED": value}) is expected
+
+
+def test_bad_pattern_fails_before_files_are_opened(tmp_path: object) -> None:
+    from pathlib import Path
+
+    out = Path(str(tmp_path)) / "never" / "spans.jsonl"
+    config = load_config({
+        "redaction": {"custom_patterns": [{"name": "ticket", "pattern": "TICKET-[0-9]+"}]},
+        "exporters": {"file": {"path": str(out)}},
+    })
+    # a valid config builds; then a broken one (bypassing the loader) fails closed with ConfigError
+    build_span_processor(config).shutdown()
+    broken = config.model_copy(update={"redaction": config.redaction.model_copy(
+        update={"detectors": ["no_such_detector"]})})
+    out.parent.joinpath("spans.jsonl").unlink()
+    with pytest.raises(ConfigError):
+        build_span_processor(broken)
+    assert not out.exists()
+
+
+def test_sequence_exporters_get_unique_names() -> None:
+    first, second = InMemorySpanExporter(), InMemorySpanExporter()
+    processor = build_span_processor(load_config({}), exporters=[first, second])
+    fanout = fanout_of(processor)
+    assert fanout is not None and fanout.exporter_names == ["InMemorySpanExporter", "InMemorySpanExporter-2"]
+    processor.shutdown()
