@@ -1,0 +1,139 @@
+"""A real browser against the local stack: Debian's Chromium, driven by Selenium.
+
+The chat page answers two questions in one session (an e-mail address in the first, a
+card number in the second); then Phoenix's own UI, opened at that session, shows the
+session's traces with the planted values replaced by redaction markers. Screenshots of
+both pages are kept in test-artifacts/ whether the test passes or fails.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import WebDriverWait
+from support_stack import RunningStack
+
+pytestmark = [pytest.mark.browser, pytest.mark.phoenix, pytest.mark.slow]
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+EMAIL = "ada.lovelace@example.net"
+CARD = "4012 8888 8888 1881"  # a Visa test number: passes Luhn
+QUESTIONS = (
+    f"How many days of annual leave do I get? You can reach me at {EMAIL}.",
+    f"I paid with my card {CARD}. What is the per diem for meals outside Europe?",
+)
+WAIT_S = 120
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[WebDriver]:
+    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+        pytest.fail("Chromium is missing: apt-get install chromium chromium-driver (tasks.py test does)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for argument in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+        "--window-size=1400,1000",
+    ):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver.set_page_load_timeout(WAIT_S)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(tmp_path / "chromium-profile", ignore_errors=True)
+
+
+def screenshot(driver: WebDriver, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    driver.save_screenshot(str(path))
+    return path
+
+
+def ask(driver: WebDriver, question: str, answers_before: int) -> str:
+    """Type a question, send it, and wait for the streamed answer to finish."""
+    box = driver.find_element(By.ID, "question")
+    box.clear()
+    box.send_keys(question)
+    driver.find_element(By.ID, "send").click()
+
+    def answered(d: WebDriver) -> Any:
+        errors = d.find_elements(By.CSS_SELECTOR, "#log .msg.error")
+        if errors:
+            raise AssertionError(f"the chat page showed an error: {errors[-1].text}")
+        replies = d.find_elements(By.CSS_SELECTOR, "#log .msg.assistant")
+        done = d.find_element(By.ID, "send").is_enabled()
+        if done and len(replies) > answers_before and replies[-1].text.strip() not in {"", "…"}:
+            return replies[-1].text
+        return False
+
+    return str(WebDriverWait(driver, WAIT_S, poll_frequency=0.25).until(answered))
+
+
+def session_in_phoenix(stack: RunningStack, session_id: str, traces: int) -> dict[str, Any]:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        response = httpx.get(f"{stack.phoenix_url}/v1/sessions/{session_id}", timeout=10, trust_env=False)
+        if response.status_code == 200 and len(response.json()["data"]["traces"]) >= traces:
+            return dict(response.json()["data"])
+        time.sleep(0.5)
+    raise AssertionError(f"Phoenix never showed session {session_id} with {traces} traces")
+
+
+def test_chat_page_session_shows_up_redacted_in_the_phoenix_ui(
+    running_stack: RunningStack, browser: WebDriver
+) -> None:
+    browser.get(f"{running_stack.chat_url}/")
+    try:
+        session_id = browser.find_element(By.ID, "session").text
+        assert session_id.startswith("session_")
+        answers = [ask(browser, question, index) for index, question in enumerate(QUESTIONS)]
+        assert all(answers)
+        # the same conversation throughout: one session id, four bubbles
+        assert browser.find_element(By.ID, "session").text == session_id
+        assert len(browser.find_elements(By.CSS_SELECTOR, "#log .msg")) == 4
+    finally:
+        screenshot(browser, "chat-page")
+
+    session = session_in_phoenix(running_stack, session_id, traces=len(QUESTIONS))
+    trace_ids = [trace["trace_id"] for trace in session["traces"]]
+    assert len(trace_ids) == len(QUESTIONS)
+
+    url = f"{running_stack.phoenix_url}/projects/{session['project_id']}/sessions/{session['id']}"
+    browser.get(url)
+    try:
+
+        def shows_session(d: WebDriver) -> bool:
+            try:
+                text = d.find_element(By.TAG_NAME, "body").text
+            except WebDriverException:
+                return False
+            return session_id in text and all(trace_id in text for trace_id in trace_ids)
+
+        WebDriverWait(browser, WAIT_S, poll_frequency=0.5).until(shows_session)
+        text = browser.find_element(By.TAG_NAME, "body").text
+        assert "[REDACTED:email]" in text
+        assert "[REDACTED:credit_card]" in text
+        for planted in (EMAIL, CARD, CARD.replace(" ", "")):
+            assert planted not in text
+    finally:
+        screenshot(browser, "phoenix-session")
