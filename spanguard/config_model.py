@@ -16,7 +16,7 @@ import re
 from typing import Annotated, Any, Literal
 
 import re2
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 _SIZE_UNITS = {
@@ -307,13 +307,27 @@ class FileExporterConfig(_Strict):
     backups: int = Field(default=5, ge=0)
 
 
+OTLP_HTTP_DEFAULT_ENDPOINT = "http://localhost:4318"
+OTLP_GRPC_DEFAULT_ENDPOINT = "localhost:4317"
+
+
 class OtlpExporterConfig(_Strict):
-    endpoint: str = "http://localhost:4318"
+    # default: the Collector's port for the protocol (4318 http/protobuf, 4317 grpc)
+    endpoint: str = OTLP_HTTP_DEFAULT_ENDPOINT
     protocol: Literal["http/protobuf", "grpc"] = "http/protobuf"
     headers: dict[str, str] = Field(default_factory=dict)
     compression: Literal["gzip", "none"] = "gzip"
     timeout_s: float = Field(default=10.0, gt=0)
     insecure: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_endpoint_follows_protocol(cls, data: Any) -> Any:
+        # `otlp: {protocol: grpc}` must mean the Collector's gRPC port, as it does for
+        # every OTLP exporter; a gRPC client pointed at 4318 would fail on every batch.
+        if isinstance(data, dict) and data.get("protocol") == "grpc" and "endpoint" not in data:
+            return {**data, "endpoint": OTLP_GRPC_DEFAULT_ENDPOINT}
+        return data
 
 
 class PhoenixExporterConfig(_Strict):
@@ -388,6 +402,8 @@ class PipelineConfig(_Strict):
     max_message_chars: int = Field(default=8000, ge=1)
     max_messages: int = Field(default=100, ge=1)
     service_name: str = "spanguard-pipeline"
+    # where a LiteLLM embedding model is served, when not the provider's default
+    embedding_api_base: str | None = None
 
 
 class SpanguardConfig(_Strict):

@@ -1,0 +1,27 @@
+"""`spanguard serve`: the chat service (FastAPI on uvicorn) with tracing through spanguard."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="spanguard YAML file "
+                        "(default: $SPANGUARD_CONFIG or ./spanguard.yaml)")
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    parser.add_argument("--log-level", default="info",
+                        choices=["critical", "error", "warning", "info", "debug"])
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from spanguard.config import load_config
+    from spanguard.pipeline.runtime import build_runtime
+    from spanguard.pipeline.service import create_app
+
+    runtime = build_runtime(load_config(args.config))
+    app = create_app(runtime, shutdown_runtime=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    return 0

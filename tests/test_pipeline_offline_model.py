@@ -1,0 +1,78 @@
+"""The offline stand-in model: search first, extract, or say nothing relevant was found."""
+
+from __future__ import annotations
+
+import json
+
+TOOLS = [{"type": "function", "function": {"name": "search_handbook", "parameters": {"type": "object"}}}]
+RESULTS = json.dumps({"results": [
+    {"source": "01_leave.md", "heading": "Annual leave",
+     "content": "Every full-time employee receives 27 days of paid annual leave per calendar year. "
+                "Leave accrues monthly."},
+    {"source": "03_travel.md", "heading": "Hotels", "content": "Hotel costs are reimbursed up to 180 euros."},
+]})
+
+
+def test_first_step_calls_the_search_tool_with_the_question() -> None:
+    from spanguard.pipeline.offline_model import decide
+
+    messages = [{"role": "system", "content": "x"}, {"role": "user", "content": "Annual leave?"}]
+    decision = decide(messages, TOOLS)
+    assert decision.tool_name == "search_handbook"
+    assert json.loads(decision.tool_arguments or "") == {"query": "Annual leave?"}
+
+
+def test_answers_extractively_with_sources() -> None:
+    from spanguard.pipeline.offline_model import decide
+
+    messages = [{"role": "user", "content": "How many days of annual leave?"},
+                {"role": "assistant", "content": None, "tool_calls": []},
+                {"role": "tool", "tool_call_id": "c1", "content": RESULTS}]
+    decision = decide(messages, TOOLS)
+    assert decision.tool_name is None
+    assert decision.content is not None
+    assert decision.content.startswith("Every full-time employee receives 27 days")
+    assert "Hotel" not in decision.content
+    assert decision.content.endswith("Sources: 01_leave.md § Annual leave")
+
+
+def test_says_plainly_when_nothing_is_relevant() -> None:
+    from spanguard.pipeline.offline_model import NOTHING_FOUND, extractive_answer
+
+    assert extractive_answer("What is the capital of Australia?", [RESULTS]) == NOTHING_FOUND
+    assert extractive_answer("???", [RESULTS]) == NOTHING_FOUND
+    assert extractive_answer("annual leave", []) == NOTHING_FOUND
+
+
+def test_contact_details_do_not_dilute_the_question() -> None:
+    from spanguard.pipeline.offline_model import extractive_answer
+
+    answer = extractive_answer("How much annual leave? Reply to ann.other@example.com or https://x.example/y",
+                               [RESULTS])
+    assert answer.startswith("Every full-time employee receives 27 days")
+
+
+def test_registered_with_litellm_sync_async_and_streaming() -> None:
+    import asyncio
+
+    from spanguard.pipeline.llm_client import import_litellm
+    from spanguard.pipeline.offline_model import MODEL_NAME
+
+    litellm = import_litellm()
+    messages = [{"role": "user", "content": "How many days of annual leave?"},
+                {"role": "tool", "tool_call_id": "c1", "content": RESULTS}]
+    reply = litellm.completion(model=MODEL_NAME, messages=messages)
+    assert "27 days" in reply.choices[0].message.content
+    assert reply.usage.total_tokens > 0
+
+    async def both() -> tuple[str, str]:
+        plain = await litellm.acompletion(model=MODEL_NAME, messages=messages)
+        stream = await litellm.acompletion(model=MODEL_NAME, messages=messages, stream=True)
+        pieces = [chunk.choices[0].delta.content or "" async for chunk in stream]
+        return plain.choices[0].message.content, "".join(pieces)
+
+    plain, streamed = asyncio.run(both())
+    assert plain == streamed == reply.choices[0].message.content
+    chunks = list(litellm.completion(model=MODEL_NAME, messages=messages[:1], tools=TOOLS, stream=True))
+    rebuilt = litellm.stream_chunk_builder(chunks).choices[0].message
+    assert rebuilt.tool_calls[0].function.name == "search_handbook"
