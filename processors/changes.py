@@ -1,0 +1,36 @@
+"""What the engine says about one value: untouched (None), or a `Change`.
+
+Shared by redaction and truncation so the adapters (SDK spans, OTLP protobuf) apply
+both the same way.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+
+class _Dropped:
+    """Sentinel: the attribute is removed."""
+
+    def __repr__(self) -> str:
+        return "DROPPED"
+
+
+DROPPED: Any = _Dropped()
+
+# A redaction marker or hash token: never redacted again (idempotence), never cut in half.
+TOKEN = re.compile(r"\[(?:REDACTED:[A-Za-z0-9_.-]+|[A-Za-z][A-Za-z0-9_.-]*:[0-9a-f]{8,64})\]")
+
+# what happened to a value (Change.action)
+MASKED, BLOCKED, DROPPED_ACTION, FAILED, TRUNCATED = "masked", "blocked", "dropped", "failed", "truncated"
+
+
+@dataclass(slots=True)
+class Change:
+    """A value the engine changed. `value` is DROPPED when the attribute goes away."""
+
+    value: Any
+    action: str
+    detectors: tuple[str, ...] = ()

@@ -1,0 +1,164 @@
+"""Which parts of an OTLP request could the engine change at all? Answered at C speed.
+
+Walking every attribute of a 512-span request in Python costs more than parsing it
+(about 1 µs per attribute), so the sidecar cannot afford to visit values that will
+not change. This module decides, per span (and per resource/scope), whether a visit is
+needed, from the span's serialized bytes:
+
+- one RE2 scan over the serialized spans with every detector *relaxed*: context
+  assertions (`\\b`) removed, validators skipped. An assertion only ever forbids a
+  match, so the relaxed pattern matches wherever the real one does, even when
+  protobuf framing bytes sit next to the value. Any hit -> visit the span.
+- the same scan looks for block/drop key globs (as unanchored regexes), secret-looking
+  key names, JSON `\\u` escapes (which can hide text from a raw scan) and arrays long
+  enough to exceed `max_list_items` (an array field with a multi-byte length).
+- a span whose serialized size is at most the smallest length limit cannot hold a
+  value longer than that limit.
+
+A visited span is processed exactly as without the prefilter; a span that is not
+visited provably has nothing to change. When a rule cannot be relaxed safely (a custom
+pattern with anchors or `\\B`, a tiny `max_list_items`), every span is visited.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import re2
+from spanguard.processors.detectors import SECRET_NAME
+from spanguard.processors.redaction import Redactor
+from spanguard.processors.truncation import Truncator
+
+# RE2 context assertions; `\b` is the only one the built-in patterns use
+_ASSERTIONS = re.compile(r"\\[bBAz]|\^|\$")
+_WORD_BOUNDARY = re.compile(r"(?<!\\)\\b")
+# An array with more than N elements takes at least 2(N+1) bytes (tag and length per
+# element). AnyValue.array_value is field 5 (tag 0x2A) and ArrayValue's only field is
+# tag 0x0A, so a long array reads: 0x2A, a varint >= 2(N+1), 0x0A. Requiring the 0x0A
+# keeps random id bytes from looking like arrays.
+_ARRAY_AT_LEAST_128 = r"\x2A[\x80-\xFF][\x01-\x7F]\x0A|\x2A[\x80-\xFF]{2,4}[\x00-\x7F]\x0A"
+_ARRAY_AT_LEAST_512 = r"\x2A[\x80-\xFF][\x04-\x7F]\x0A|\x2A[\x80-\xFF]{2,4}[\x00-\x7F]\x0A"
+_MIN_LIST_ITEMS_FOR_PREFILTER = 63
+
+
+def _relaxable(pattern: str) -> bool:
+    """Can this pattern run over Latin-1 framed bytes and still match everything it
+    matches in UTF-8 text? Only ASCII patterns without assertions or Unicode classes."""
+    if not pattern.isascii() or any(token in pattern for token in ("\\p", "\\P", "\\x{", "\\C")):
+        return False
+    return _ASSERTIONS.search(pattern.replace("[^", "[")) is None
+
+
+def glob_to_re2(glob: str) -> str:
+    """An unanchored RE2 regex matching wherever the glob could match a key."""
+    out = []
+    index = 0
+    while index < len(glob):
+        char = glob[index]
+        if char == "*":
+            out.append(".*")
+        elif char == "?":
+            out.append(".")
+        elif char == "[" and "]" in glob[index + 2 :]:
+            end = glob.index("]", index + 2)
+            body = glob[index + 1 : end]
+            if body.startswith("!"):
+                body = "^" + body[1:]
+            out.append("[" + body.replace("\\", "\\\\") + "]")
+            index = end
+        else:
+            out.append(re2.escape(char))
+        index += 1
+    return "".join(out)
+
+
+class Prefilter:
+    """One RE2 program answering "could anything in these bytes change?"."""
+
+    def __init__(self, redactor: Redactor | None, truncator: Truncator | None) -> None:
+        self.exhaustive = False  # True: the prefilter cannot be trusted; visit everything
+        parts: list[str] = []
+        if redactor is not None and redactor.config.enabled:
+            for detector in redactor.detectors:
+                relaxed = _WORD_BOUNDARY.sub("", detector.pattern)
+                if not _relaxable(relaxed):
+                    self.exhaustive = True
+                parts.append(relaxed)
+            # (?i) in UTF-8 mode folds s/k onto U+017F and U+212A; Latin-1 does not: flag them
+            # where they touch a letter (every (?i) word in the patterns has other letters)
+            parts.append(r"[A-Za-z](?:\xC5\xBF|\xE2\x84\xAA)|(?:\xC5\xBF|\xE2\x84\xAA)[A-Za-z]")
+            if any(d.name == "password" for d in redactor.detectors):
+                parts.append(f"(?i:{SECRET_NAME})")
+            parts.extend(glob_to_re2(g) for g in (*redactor.config.block_keys, *redactor.config.drop_keys))
+            if redactor.config.json_values:
+                parts.append(r"\\u")
+        self.min_limit: int | None = None
+        if truncator is not None and truncator.config.enabled:
+            config = truncator.config
+            parts.extend(glob_to_re2(g) for g in config.drop_keys)
+            if config.max_list_items < _MIN_LIST_ITEMS_FOR_PREFILTER:
+                self.exhaustive = True
+            parts.append(_ARRAY_AT_LEAST_512 if config.max_list_items >= 255 else _ARRAY_AT_LEAST_128)
+            self.min_limit = min([config.max_length, *config.max_length_by_key.values()])
+        self._regex: Any = None
+        if parts and not self.exhaustive:
+            # Latin-1: framing bytes are not UTF-8, and `.` must step over any byte
+            options = re2.Options()
+            options.log_errors = False
+            options.max_mem = 64 << 20
+            options.encoding = re2.Options.Encoding.LATIN1
+            try:
+                self._regex = re2.compile("|".join(f"(?:{p})" for p in parts).encode("utf-8"), options)
+            except re2.error:
+                self.exhaustive = True
+
+    def flag(self, segments: list[bytes]) -> list[bool]:
+        """For each serialized unit: might the engine change something in it?"""
+        if self.exhaustive:
+            return [True] * len(segments)
+        flags = [False] * len(segments)
+        if self.min_limit is not None:
+            limit = self.min_limit
+            for index, segment in enumerate(segments):
+                if len(segment) > limit:
+                    flags[index] = True
+        if self._regex is None:
+            return flags
+        buffer = b"".join(segments)
+        starts: list[int] = []
+        position = 0
+        for segment in segments:
+            starts.append(position)
+            position += len(segment)
+        ends = [*starts[1:], position]
+        match = self._regex._regexp.Match
+        unanchored = re2._Anchor.UNANCHORED
+        pos = 0
+        index = 0
+        while pos < len(buffer):
+            m_start, m_end = match(unanchored, buffer, pos, len(buffer))[0]
+            if m_start < 0:
+                break
+            while ends[index] <= m_start:
+                index += 1
+            flags[index] = True
+            last = index
+            while last + 1 < len(ends) and starts[last + 1] < m_end:  # a hit across units: both
+                last += 1
+                flags[last] = True
+            pos = max(ends[index], m_end)  # the unit is flagged; look at the next one
+        return flags
+
+
+def prefilter_for(redactor: Redactor | None, truncator: Truncator | None) -> Prefilter:
+    """Built once per (redactor, truncator) pair and kept on the redactor/truncator."""
+    holder: Any = redactor if redactor is not None else truncator
+    if holder is None:
+        return Prefilter(None, None)
+    cache: dict[int, Prefilter] = holder.__dict__.setdefault("_otlp_prefilters", {})
+    other = truncator if holder is redactor else None
+    key = id(other)
+    if key not in cache:
+        cache[key] = Prefilter(redactor, truncator)
+    return cache[key]

@@ -1,0 +1,521 @@
+"""The redaction engine: plain values in, masked values out, in few large RE2 scans.
+
+`Redactor.redact(keys, values)` takes every value of a batch (one span, or one whole
+OTLP request) and returns one `Change` or `None` (untouched) per value. All string
+values of the batch are joined into one UTF-8 buffer and scanned once (see
+`scanner.py`); findings are mapped back to their values by offset.
+
+Rules, in order, on the flattened key: `allow_keys` (never touched), `drop_keys`
+(removed), `block_keys` (masked whole), a key named like a secret (`db.password`,
+masked whole when the `password` detector is on), else the value is scanned.
+
+Fail closed: if anything raises while a value is being redacted, that value becomes
+`[REDACTED:error]` and the rest of the batch carries on. Matched text is never logged,
+printed or put in an exception; markers carry only the detector's name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import os
+from bisect import bisect_right
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from spanguard.processors.changes import BLOCKED, DROPPED, DROPPED_ACTION, FAILED, MASKED, TOKEN, Change
+from spanguard.processors.detectors import SECRET_KEY_NAME, Detector, resolve_detectors
+from spanguard.processors.key_rules import GlobSet, KeyCache
+from spanguard.processors.scanner import Scanner, compile_pattern
+
+from spanguard.config_model import RedactionConfig
+
+_log = logging.getLogger(__name__)
+
+ERROR_MARKER = "[REDACTED:error]"
+SEPARATOR = "\x00"
+_JSON_OPENERS = ("{", "[")
+
+
+# key verdicts
+_SCAN, _ALLOW, _DROP, _BLOCK, _SECRET_NAME = range(5)
+
+
+@dataclass(slots=True)
+class _TextResult:
+    text: str
+    detectors: tuple[str, ...]
+    failed: bool
+
+
+class Redactor:
+    """Masks sensitive text in plain attribute values, many values per RE2 scan."""
+
+    def __init__(
+        self, config: RedactionConfig | None = None, *, extra_detectors: Sequence[Detector] = ()
+    ) -> None:
+        self.config = config or RedactionConfig()
+        detectors = resolve_detectors(self.config.detectors)
+        for custom in self.config.custom_patterns:
+            compile_pattern(custom.pattern, custom.name)
+            detectors.append(Detector(custom.name, custom.pattern))
+        detectors.extend(extra_detectors)
+        self.detectors = detectors
+        self._names = [d.name for d in detectors]
+        self._scanner = Scanner(detectors)
+        self._allowed = [
+            compile_pattern(p, f"allowed_values[{i}]") for i, p in enumerate(self.config.allowed_values)
+        ]
+        self._secret_names = any(d.name == "password" for d in detectors)
+        self._allow = GlobSet(self.config.allow_keys)
+        self._drop = GlobSet(self.config.drop_keys)
+        self._block = GlobSet(self.config.block_keys)
+        self._verdict = KeyCache(self._decide)
+        self._scan_only_keys: dict[tuple[str | None, ...], bool] = {}
+        self._hash_key: bytes | None = None
+        self.hash_key_missing = False
+        if self.config.replacement == "hash":
+            key = os.environ.get(self.config.hash.key_env)
+            if key:
+                self._hash_key = key.encode("utf-8")
+            else:
+                # Fail closed: markers hide as much as hashes; we only lose correlation.
+                self.hash_key_missing = True
+                _log.warning(
+                    "replacement: hash but $%s is not set; writing [REDACTED:<detector>] markers",
+                    self.config.hash.key_env,
+                )
+        self.hash_fallbacks = 0  # tokens written as markers because the hash key was missing
+
+    @property
+    def active(self) -> bool:
+        """False when nothing could ever change (disabled, or no detectors and no key rules)."""
+        return self.config.enabled and bool(
+            not self._scanner.empty or self._drop or self._block or self._secret_names
+        )
+
+    # ------------------------------------------------------------------ keys
+
+    def _decide(self, key: str) -> int:
+        if self._allow.matches(key):
+            return _ALLOW
+        if self._drop.matches(key):
+            return _DROP
+        if self._block.matches(key):
+            return _BLOCK
+        if self._secret_names and SECRET_KEY_NAME.fullmatch(key.rsplit(".", 1)[-1]):
+            return _SECRET_NAME
+        return _SCAN
+
+    # ---------------------------------------------------------------- tokens
+
+    def token(self, detector: str, secret: str) -> str:
+        """The replacement for one secret; never contains the secret."""
+        if self.config.replacement == "hash":
+            if self._hash_key is None:
+                self.hash_fallbacks += 1
+            else:
+                digest = hmac.new(self._hash_key, secret.encode("utf-8", "surrogatepass"), hashlib.sha256)
+                return f"[{detector}:{digest.hexdigest()[: self.config.hash.length]}]"
+        return f"[REDACTED:{detector}]"
+
+    def _allowed_value(self, secret: str) -> bool:
+        if not self._allowed:
+            return False
+        data = secret.encode("utf-8", "surrogatepass")
+        return any(regex.fullmatch(data) is not None for regex in self._allowed)
+
+    # ------------------------------------------------------------ public API
+
+    def redact(self, keys: Sequence[str | None], values: Sequence[Any]) -> list[Change | None]:
+        """One Change (or None: untouched) per value. A key of None skips key rules
+        (span names, status descriptions). Never raises for a value's sake."""
+        results: list[Change | None] = [None] * len(values)
+        if not self.config.enabled:
+            return results
+        if self._scan_only(keys, values):
+            # every key is scanned and every value is a string (most spans): no per-value work
+            texts_only = values if isinstance(values, list) else list(values)
+            outcomes = self._redact_texts(texts_only, json_aware=self.config.json_values)
+            if any(outcomes):
+                self._apply(values, list(range(len(values))), {}, outcomes, results)
+            return results
+        texts: list[str] = []
+        owners: list[int] = []  # value index per text; see `special` for the rest
+        special: dict[int, tuple[int, int, bool]] = {}  # text index -> (value, element, was bytes)
+        add_text = texts.append
+        add_owner = owners.append
+        cached = self._verdict.cached
+        for index, key in enumerate(keys):
+            value = values[index]
+            verdict = _SCAN if key is None else cached(key, -1)
+            if verdict < 0:
+                verdict = self._verdict(key)  # type: ignore[arg-type]
+            if verdict == _SCAN:
+                if value.__class__ is str:  # the common case, kept tight
+                    add_text(value)
+                    add_owner(index)
+                else:
+                    self._collect(index, value, key, texts, owners, special, results)
+            elif verdict == _ALLOW:
+                continue
+            elif verdict == _DROP:
+                results[index] = Change(DROPPED, DROPPED_ACTION)
+            elif isinstance(value, (bool, int, float)) or value is None:
+                continue  # numbers stay: a blocked key masks text, not counters
+            else:
+                name = "password" if verdict == _SECRET_NAME else "blocked"
+                results[index] = self._mask_whole(value, name)
+        if not texts:
+            return results
+        outcomes = self._redact_texts(texts, json_aware=self.config.json_values)
+        if any(outcomes):
+            self._apply(values, owners, special, outcomes, results)
+        return results
+
+    def _scan_only(self, keys: Sequence[str | None], values: Sequence[Any]) -> bool:
+        """Are all these keys plain "scan" keys and all values strings? Remembered per key set."""
+        signature = tuple(keys)
+        verdict = self._scan_only_keys.get(signature)
+        if verdict is None:
+            verdict = all(key is None or self._verdict(key) == _SCAN for key in signature)
+            if len(self._scan_only_keys) >= 4096:
+                self._scan_only_keys.clear()
+            self._scan_only_keys[signature] = verdict
+        return verdict and all(value.__class__ is str for value in values)
+
+    def drops(self, key: str) -> bool:
+        """Would `key` be removed? Lets adapters skip materialising such values."""
+        return self.config.enabled and self._verdict(key) == _DROP
+
+    def redact_value(self, key: str | None, value: Any) -> Change | None:
+        return self.redact([key], [value])[0]
+
+    def redact_text(self, text: str) -> str:
+        """Redact one free-standing string (no key rules)."""
+        change = self.redact([None], [text])[0]
+        return text if change is None else str(change.value)
+
+    # -------------------------------------------------------------- internals
+
+    def _mask_whole(self, value: Any, name: str) -> Change:
+        try:
+            if isinstance(value, (list, tuple)):
+                masked: Any = tuple(
+                    self._whole_token(name, v) if isinstance(v, (str, bytes)) else v for v in value
+                )
+            else:
+                masked = self._whole_token(name, value)
+            return Change(masked, BLOCKED, (name,))
+        except Exception:
+            return Change(ERROR_MARKER, FAILED)
+
+    def _whole_token(self, name: str, value: Any) -> Any:
+        """The token for a whole value, of the value's own type (bytes stay bytes)."""
+        if isinstance(value, bytes):
+            text = value.decode("utf-8", "surrogateescape")
+            return value if TOKEN.fullmatch(text) else self.token(name, text).encode("utf-8")
+        text = str(value)
+        return text if TOKEN.fullmatch(text) else self.token(name, text)
+
+    def _collect(
+        self,
+        index: int,
+        value: Any,
+        key: str | None,
+        texts: list[str],
+        owners: list[int],
+        special: dict[int, tuple[int, int, bool]],
+        results: list[Change | None],
+    ) -> None:
+        if isinstance(value, str):
+            texts.append(value)
+            owners.append(index)
+        elif isinstance(value, bytes):
+            special[len(texts)] = (index, -1, True)
+            texts.append(value.decode("utf-8", "surrogateescape"))
+            owners.append(index)
+        elif isinstance(value, (list, tuple)):
+            for element_index, element in enumerate(value):
+                if isinstance(element, str):
+                    special[len(texts)] = (index, element_index, False)
+                    texts.append(element)
+                    owners.append(index)
+                elif isinstance(element, bytes):
+                    special[len(texts)] = (index, element_index, True)
+                    texts.append(element.decode("utf-8", "surrogateescape"))
+                    owners.append(index)
+        elif isinstance(value, Mapping):
+            results[index] = self._redact_mapping(key, value)
+
+    def _redact_mapping(self, key: str | None, value: Mapping[str, Any]) -> Change | None:
+        """Extended (nested) attribute values: rules apply to the flattened keys."""
+        try:
+            inner_keys = list(value)
+            prefix = "" if key is None else key + "."
+            changes = self.redact([prefix + str(k) for k in inner_keys], [value[k] for k in inner_keys])
+            if not any(changes):
+                return None
+            rebuilt: dict[str, Any] = {}
+            detectors: list[str] = []
+            for inner, change in zip(inner_keys, changes, strict=True):
+                if change is None:
+                    rebuilt[inner] = value[inner]
+                elif change.value is not DROPPED:
+                    rebuilt[inner] = change.value
+                    detectors.extend(change.detectors)
+            failed = any(c is not None and c.action == FAILED for c in changes)
+            return Change(rebuilt, FAILED if failed else MASKED, tuple(dict.fromkeys(detectors)))
+        except Exception:
+            return Change(ERROR_MARKER, FAILED)
+
+    def _apply(
+        self,
+        values: Sequence[Any],
+        owners: list[int],
+        special: dict[int, tuple[int, int, bool]],
+        outcomes: list[_TextResult | None],
+        results: list[Change | None],
+    ) -> None:
+        """Write text outcomes back into values (strings, bytes, array elements)."""
+        pending: dict[int, list[Any]] = {}
+        for text_index, outcome in enumerate(outcomes):
+            if outcome is None:
+                continue
+            index, element_index, was_bytes = special.get(text_index) or (owners[text_index], -1, False)
+            new: Any = outcome.text.encode("utf-8", "surrogateescape") if was_bytes else outcome.text
+            action = FAILED if outcome.failed else MASKED
+            if element_index < 0:
+                results[index] = Change(new, action, outcome.detectors)
+                continue
+            elements = pending.get(index)
+            if elements is None:
+                elements = pending[index] = list(values[index])
+                results[index] = Change(None, action, ())
+            elements[element_index] = new
+            change = results[index]
+            assert change is not None
+            if outcome.failed:
+                change.action = FAILED
+            change.detectors = tuple(dict.fromkeys(change.detectors + outcome.detectors))
+        for index, elements in pending.items():
+            change = results[index]
+            assert change is not None
+            change.value = tuple(elements)
+
+    def _redact_texts(
+        self, texts: list[str], *, json_aware: bool, protect: list[int] | None = None
+    ) -> list[_TextResult | None]:
+        """The batch core: one buffer, one scan, findings mapped back by offset.
+
+        `protect[i]` leading characters of text i are context only (a JSON key put in front
+        of its value): findings may start there, but only the rest is replaced."""
+        count = len(texts)
+        results: list[_TextResult | None] = [None] * count
+        joined = SEPARATOR.join(texts)
+        buffer = joined.encode("utf-8", "surrogatepass")
+        rescan: set[int] = set()
+        try:
+            findings = self._scanner.scan(buffer)
+        except Exception:
+            findings = []
+            rescan = set(range(count))  # scan each value alone; the culprit fails closed
+        escapes = json_aware and "\\" in joined and "\\u" in joined
+        if not findings and not rescan and not escapes:
+            return results  # the common case: nothing found, no offsets needed
+        ascii_only = joined.isascii()
+        # start of text i = sum of the lengths before it + one separator byte each
+        starts: list[int] = []
+        ends: list[int] = []
+        position = 0
+        for text in texts:
+            starts.append(position)
+            position += (
+                len(text) if ascii_only or text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+            )
+            ends.append(position)
+            position += 1
+        per_text: dict[int, list[Any]] = {}
+        for finding in findings:
+            first = bisect_right(starts, finding.start) - 1
+            if finding.end > ends[first]:  # straddles a separator: rescan the values it touches
+                last = bisect_right(starts, finding.end - 1) - 1
+                rescan.update(range(first, last + 1))
+                continue
+            per_text.setdefault(first, []).append(finding)
+        failed: set[int] = set()
+        for index in rescan:
+            try:
+                per_text[index] = self._scanner.scan(buffer, starts[index], ends[index])
+            except Exception:
+                failed.add(index)
+        todo = set(per_text) | failed
+        if escapes:  # JSON whose escapes could hide text from the raw scan
+            todo.update(i for i, t in enumerate(texts) if "\\u" in t)
+        for index in sorted(todo):
+            if index in failed:
+                results[index] = _TextResult(ERROR_MARKER, (), True)
+                continue
+            text = texts[index]
+            found = per_text.get(index)
+            try:
+                if json_aware and text.lstrip()[:1] in _JSON_OPENERS:
+                    outcome = self._redact_json_text(text)
+                    if outcome is not False:
+                        results[index] = outcome  # type: ignore[assignment]
+                        continue
+                if found:
+                    results[index] = self._replace(
+                        text, buffer, starts[index], found, ascii_only, protect[index] if protect else 0
+                    )
+            except Exception:
+                results[index] = _TextResult(ERROR_MARKER, (), True)
+        return results
+
+    def _replace(
+        self, text: str, buffer: bytes, base: int, findings: list[Any], ascii_only: bool, protect: int = 0
+    ) -> _TextResult | None:
+        """Replace findings (byte offsets into `buffer`) inside `text`, after `protect` chars."""
+        if ascii_only or text.isascii():
+            spans = [(f.start - base, f.end - base, f.detector) for f in findings]
+        else:
+            data = buffer[base : base + len(text.encode("utf-8", "surrogatepass"))]
+
+            def chars(offset: int) -> int:
+                return len(data[:offset].decode("utf-8", "surrogatepass"))
+
+            spans = [(chars(f.start - base), chars(f.end - base), f.detector) for f in findings]
+        tokens = [(m.start(), m.end()) for m in TOKEN.finditer(text)] if "[" in text else []
+        pieces: list[str] = []
+        detectors: list[str] = []
+        cursor = 0
+        for start, end, detector in spans:
+            if end <= protect:
+                continue
+            start = max(start, protect)
+            if start < cursor:
+                continue
+            if any(t_start <= start and end <= t_end for t_start, t_end in tokens):
+                continue
+            secret = text[start:end]
+            if self._allowed_value(secret):
+                continue
+            name = self._names[detector]
+            pieces.append(text[cursor:start])
+            pieces.append(self.token(name, secret))
+            detectors.append(name)
+            cursor = end
+        if not detectors:
+            return None
+        pieces.append(text[cursor:])
+        return _TextResult("".join(pieces), tuple(dict.fromkeys(detectors)), False)
+
+    # ------------------------------------------------------------------ JSON
+
+    def _redact_json_text(self, text: str) -> _TextResult | bool | None:
+        """Redact the string leaves of a JSON document; False when `text` is not JSON."""
+        try:
+            document = json.loads(text)
+        except (ValueError, RecursionError):
+            return False
+        if not isinstance(document, (dict, list)):
+            return False
+        leaves: list[tuple[Any, Any, str]] = []  # (container, key/index, text)
+        whole: list[tuple[Any, Any, str]] = []  # leaves under a secret-named key
+        names: list[tuple[dict[str, Any], str]] = []  # object keys: data too ({"jane@x.io": ...})
+        self._json_leaves(document, leaves, whole, names)
+        detectors: list[str] = []
+        failed = False
+        changed = False
+        for container, slot, leaf in whole:
+            if TOKEN.fullmatch(leaf) or self._allowed_value(leaf):
+                continue
+            container[slot] = self.token("password", leaf)
+            detectors.append("password")
+            changed = True
+        if leaves:
+            # each leaf is scanned behind its key ("authorization: Basic ...") so detectors
+            # that need the key as context see it; only the leaf part is ever replaced
+            prefixes = [f"{slot}: " if isinstance(slot, str) else "" for _, slot, _ in leaves]
+            outcomes = self._redact_texts(
+                [prefix + leaf for prefix, (_, _, leaf) in zip(prefixes, leaves, strict=True)],
+                json_aware=False,
+                protect=[len(prefix) for prefix in prefixes],
+            )
+            for prefix, (container, slot, _), outcome in zip(prefixes, leaves, outcomes, strict=True):
+                if outcome is not None:
+                    container[slot] = ERROR_MARKER if outcome.failed else outcome.text[len(prefix) :]
+                    detectors.extend(outcome.detectors)
+                    failed = failed or outcome.failed
+                    changed = True
+        if names:
+            outcomes = self._redact_texts([name for _, name in names], json_aware=False)
+            renames: dict[int, tuple[dict[str, Any], dict[str, str]]] = {}
+            for (container, name), outcome in zip(names, outcomes, strict=True):
+                if outcome is not None:
+                    new_name = ERROR_MARKER if outcome.failed else outcome.text
+                    renames.setdefault(id(container), (container, {}))[1][name] = new_name
+                    detectors.extend(outcome.detectors)
+                    failed = failed or outcome.failed
+                    changed = True
+            for container, mapping in renames.values():
+                _rename_keys(container, mapping)
+        if not changed:
+            return None
+        return _TextResult(json.dumps(document, ensure_ascii=False), tuple(dict.fromkeys(detectors)), failed)
+
+    def _json_leaves(
+        self,
+        node: Any,
+        leaves: list[tuple[Any, Any, str]],
+        whole: list[tuple[Any, Any, str]],
+        names: list[tuple[dict[str, Any], str]],
+    ) -> None:
+        stack = [node]
+        while stack:
+            current = stack.pop()
+            if isinstance(current, dict):
+                names.extend((current, name) for name in current)
+            items = current.items() if isinstance(current, dict) else enumerate(current)
+            for slot, child in items:
+                if isinstance(child, str):
+                    secret_key = (
+                        self._secret_names
+                        and isinstance(slot, str)
+                        and SECRET_KEY_NAME.fullmatch(slot) is not None
+                    )
+                    (whole if secret_key else leaves).append((current, slot, child))
+                elif isinstance(child, (dict, list)):
+                    stack.append(child)
+
+
+def _rename_keys(container: dict[str, Any], renames: dict[str, str]) -> None:
+    """Rename object keys in place, keeping order; two keys masked alike stay two keys."""
+    items = list(container.items())
+    container.clear()
+    for name, value in items:
+        new_name = renames.get(name, name)
+        candidate, suffix = new_name, 2
+        while candidate in container:
+            candidate = f"{new_name}#{suffix}"
+            suffix += 1
+        container[candidate] = value
+
+
+def summary_attributes(
+    level: str, changed_keys: Mapping[str, Sequence[str]], count: int, prefix: str = "spanguard.redacted"
+) -> dict[str, Any]:
+    """Summary attributes for one changed span, in the spirit of the Collector's
+    redactionprocessor: `info` = a count, `debug` = also the keys by action, `silent` = nothing.
+    `changed_keys` maps an action label (redacted/blocked/dropped/failed) to keys; never values."""
+    if level == "silent" or count == 0:
+        return {}
+    attributes: dict[str, Any] = {f"{prefix}.count": count}
+    if level == "debug":
+        for label, keys in changed_keys.items():
+            if keys:
+                attributes[f"spanguard.{label}.keys"] = tuple(sorted(set(keys)))
+    return attributes

@@ -1,0 +1,172 @@
+"""One RE2 alternation over one UTF-8 buffer: the fast path of redaction.
+
+DESIGN.md measured that calling RE2 once per attribute is dominated by per-call
+overhead, so the detectors are compiled into a single alternation over bytes, the
+caller joins every value of a batch into one buffer, and `Scanner.scan` walks it once.
+Each top-level alternative is a named group `_d<i>`; a detector's `secret` groups are
+renamed `_s<i>_...` so the scanner knows which part of a match to mask.
+
+The scan loop calls the compiled program's `Match` directly: the public `finditer`
+builds a Python match object per hit and, for `str`, re-maps offsets; on bytes we need
+neither.
+
+Validators can reject a candidate (an order number failing Luhn). Because the
+alternation is leftmost-first, a rejected candidate may hide another detector's match
+that starts inside it (a phone number inside a digit run), so the rejected span is
+rescanned with the other detectors.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import re2
+from spanguard.processors.detectors import Detector
+
+from spanguard.errors import ConfigError
+
+_UNANCHORED: Any = re2._Anchor.UNANCHORED
+_NO_MATCH = (-1, -1)
+# user named groups are renamed so two custom patterns may both use `(?P<x>...)`
+_NAMED_GROUP = re.compile(r"\(\?P?<([A-Za-z_][A-Za-z0-9_]*)>")
+
+
+def re2_options() -> Any:
+    """UTF-8, and no logging: RE2 would print the offending pattern to stderr."""
+    options = re2.Options()
+    options.log_errors = False
+    options.max_mem = 64 << 20  # room for the DFA of a dozen alternatives over MBs of text
+    return options
+
+
+def compile_pattern(pattern: str, name: str) -> Any:
+    """Compile one pattern or raise a ConfigError that names it (never echoing the text,
+    which may itself be a secret someone wants redacted)."""
+    try:
+        return re2.compile(pattern.encode("utf-8"), re2_options())
+    except re2.error:
+        raise ConfigError(
+            f"pattern {name!r} is not valid RE2 syntax (RE2 has no look-around or back-references)",
+            key="redaction.custom_patterns",
+        ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """A sensitive span of the buffer: [start, end) in bytes, and who found it."""
+
+    start: int
+    end: int
+    detector: int
+
+
+def _group_renamer(index: int) -> Callable[[re.Match[str]], str]:
+    """`secret*` groups become `_s<i>_secret*` (the part to mask), others `_u<i>_name`."""
+
+    def rename(match: re.Match[str]) -> str:
+        name = match.group(1)
+        return f"(?P<_s{index}_{name}>" if name.startswith("secret") else f"(?P<_u{index}_{name}>"
+
+    return rename
+
+
+class _Combined:
+    """The alternation of a subset of detectors, with group bookkeeping."""
+
+    def __init__(self, detectors: Sequence[Detector], indexes: Sequence[int]) -> None:
+        parts = []
+        for index in indexes:
+            pattern = _NAMED_GROUP.sub(_group_renamer(index), detectors[index].pattern)
+            parts.append(f"(?P<_d{index}>{pattern})")
+        self.regex = compile_pattern("|".join(parts), "combined detectors")
+        groups = {
+            (name.decode() if isinstance(name, bytes) else name): group
+            for name, group in self.regex.groupindex.items()
+        }
+        # (detector index, its top-level group, its secret groups)
+        self.layout: list[tuple[int, int, tuple[int, ...]]] = [
+            (
+                index,
+                groups[f"_d{index}"],
+                tuple(g for n, g in sorted(groups.items()) if n.startswith(f"_s{index}_")),
+            )
+            for index in indexes
+        ]
+        self.match = self.regex._regexp.Match
+
+
+class Scanner:
+    """Finds every detector's matches in a bytes buffer in one pass."""
+
+    def __init__(self, detectors: Sequence[Detector]) -> None:
+        self.detectors = list(detectors)
+        for detector in self.detectors:
+            compile_pattern(detector.pattern, detector.name)  # names the bad one
+        self._all = _Combined(self.detectors, range(len(self.detectors))) if self.detectors else None
+        self._without: dict[frozenset[int], _Combined | None] = {}
+
+    @property
+    def empty(self) -> bool:
+        return self._all is None
+
+    def scan(self, buffer: bytes, start: int = 0, end: int | None = None) -> list[Finding]:
+        """Findings in buffer[start:end], sorted by start, non-overlapping.
+
+        Validators are user-visible code paths (custom ones too): their exceptions
+        propagate, and the caller fails closed on the values concerned.
+        """
+        if self._all is None:
+            return []
+        findings: list[Finding] = []
+        self._scan_with(self._all, frozenset(), buffer, start, len(buffer) if end is None else end, findings)
+        return findings  # in order: rescans of a rejected span stay inside it
+
+    def _others(self, excluded: frozenset[int]) -> _Combined | None:
+        if excluded not in self._without:
+            rest = [i for i in range(len(self.detectors)) if i not in excluded]
+            self._without[excluded] = _Combined(self.detectors, rest) if rest else None
+        return self._without[excluded]
+
+    def _scan_with(
+        self,
+        combined: _Combined,
+        excluded: frozenset[int],
+        buffer: bytes,
+        pos: int,
+        endpos: int,
+        out: list[Finding],
+    ) -> None:
+        match = combined.match
+        layout = combined.layout
+        detectors = self.detectors
+        while pos <= endpos:
+            spans = match(_UNANCHORED, buffer, pos, endpos)
+            m_start, m_end = spans[0]
+            if m_start < 0:
+                return
+            pos = m_end if m_end > m_start else m_end + 1
+            if m_end == m_start:
+                continue
+            for entry in layout:
+                if spans[entry[1]] != _NO_MATCH:
+                    break
+            index, _, secret_groups = entry
+            validator = detectors[index].validator
+            if validator is not None:
+                accepted = validator(buffer[m_start:m_end])
+                if accepted is None:
+                    others = self._others(excluded | {index})
+                    if others is not None:
+                        self._scan_with(others, excluded | {index}, buffer, m_start, m_end, out)
+                    continue
+                m_start, m_end = m_start + accepted[0], m_start + accepted[1]
+            for group in secret_groups:
+                s_start, s_end = spans[group]
+                if s_start >= 0:
+                    m_start, m_end = s_start, s_end
+                    break
+            if m_end > m_start:
+                out.append(Finding(m_start, m_end, index))

@@ -1,0 +1,322 @@
+"""The OTLP adapter edits real ExportTraceServiceRequest messages in place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.protobuf.json_format import MessageToDict
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from spanguard.processors.detectors import Detector
+from spanguard.processors.otlp_adapter import transform_export_request
+from spanguard.processors.redaction import Redactor
+from spanguard.processors.truncation import Truncator
+
+from spanguard.config_model import RedactionConfig, TruncationConfig
+
+EMAIL = "jane.doe@example.com"
+KEY = "sk-proj-Abc123def456GHI789jkl012MNO345"
+
+
+def _kv(key: str, value: Any) -> KeyValue:
+    kv = KeyValue(key=key)
+    _set(kv.value, value)
+    return kv
+
+
+def _set(target: AnyValue, value: Any) -> None:
+    if isinstance(value, bool):
+        target.bool_value = value
+    elif isinstance(value, int):
+        target.int_value = value
+    elif isinstance(value, float):
+        target.double_value = value
+    elif isinstance(value, str):
+        target.string_value = value
+    elif isinstance(value, bytes):
+        target.bytes_value = value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            target.kvlist_value.values.append(_kv(key, item))
+    else:
+        for item in value:
+            _set(target.array_value.values.add(), item)
+
+
+def _request(spans: int = 2) -> ExportTraceServiceRequest:
+    request = ExportTraceServiceRequest()
+    resource_spans = request.resource_spans.add()
+    resource_spans.resource.attributes.append(_kv("service.name", "svc"))
+    resource_spans.resource.attributes.append(_kv("host.owner", EMAIL))
+    scope_spans = resource_spans.scope_spans.add()
+    scope_spans.scope.name = "scope"
+    scope_spans.scope.version = "1.0"
+    scope_spans.scope.attributes.append(_kv("scope.contact", EMAIL))
+    for index in range(spans):
+        span = scope_spans.spans.add()
+        span.trace_id = bytes([index + 1]) * 16
+        span.span_id = bytes([index + 1]) * 8
+        span.parent_span_id = bytes([9]) * 8
+        span.name = f"call {EMAIL}" if index == 0 else "clean name"
+        span.kind = 3
+        span.start_time_unix_nano = 1000 + index
+        span.end_time_unix_nano = 2000 + index
+        span.dropped_attributes_count = 4
+        span.dropped_events_count = 5
+        span.dropped_links_count = 6
+        span.status.code = 2
+        span.status.message = f"failed for {EMAIL}" if index == 0 else "ok"
+        span.attributes.append(_kv("input.value", f"my key is {KEY}" if index == 0 else "nothing here"))
+        span.attributes.append(_kv("llm.token_count.total", 12))
+        span.attributes.append(_kv("score", 0.5))
+        span.attributes.append(_kv("flag", True))
+        span.attributes.append(_kv("tags", ["fine", f"to {EMAIL}"] if index == 0 else ["a", "b"]))
+        span.attributes.append(_kv("embedding.embeddings.0.embedding.vector", [0.1, 0.2, 0.3]))
+        span.attributes.append(
+            _kv(
+                "http.request.header",
+                {"authorization": "Bearer abcdefghijklmnopqrstu", "accept": "text/plain"},
+            )
+        )
+        span.attributes.append(_kv("blob", b"\xff\xfe" + EMAIL.encode()))
+        span.attributes.append(_kv("output.value", "z" * 500))
+        event = span.events.add()
+        event.name = "exception"
+        event.time_unix_nano = 1500
+        event.attributes.append(_kv("exception.message", "password=hunter22"))
+        link = span.links.add()
+        link.trace_id = b"\x07" * 16
+        link.span_id = b"\x08" * 8
+        link.attributes.append(_kv("note", EMAIL))
+    return request
+
+
+def _attributes(items: Any) -> dict[str, Any]:
+    out = {}
+    for kv in items:
+        which = kv.value.WhichOneof("value")
+        if which == "array_value":
+            out[kv.key] = [MessageToDict(v) for v in kv.value.array_value.values]
+        elif which == "kvlist_value":
+            out[kv.key] = {inner.key: MessageToDict(inner.value) for inner in kv.value.kvlist_value.values}
+        else:
+            out[kv.key] = getattr(kv.value, which)
+    return out
+
+
+def test_request_is_redacted_and_truncated_in_place() -> None:
+    request = _request()
+    outcome = transform_export_request(
+        request, Redactor(RedactionConfig()), Truncator(TruncationConfig(max_length=100))
+    )
+    assert outcome.changed and outcome.spans == 2
+    resource_spans = request.resource_spans[0]
+    assert _attributes(resource_spans.resource.attributes) == {
+        "service.name": "svc",
+        "host.owner": "[REDACTED:email]",
+    }
+    assert _attributes(resource_spans.scope_spans[0].scope.attributes) == {
+        "scope.contact": "[REDACTED:email]"
+    }
+    first, second = resource_spans.scope_spans[0].spans
+    assert first.name == "call [REDACTED:email]"
+    assert first.status.message == "failed for [REDACTED:email]" and first.status.code == 2
+    attributes = _attributes(first.attributes)
+    assert attributes["input.value"] == "my key is [REDACTED:api_key]"
+    assert (
+        attributes["llm.token_count.total"] == 12
+        and attributes["score"] == 0.5
+        and attributes["flag"] is True
+    )
+    assert attributes["tags"] == [{"stringValue": "fine"}, {"stringValue": "to [REDACTED:email]"}]
+    assert "embedding.embeddings.0.embedding.vector" not in attributes  # dropped by default
+    assert attributes["http.request.header"] == {
+        "authorization": {"stringValue": "Bearer [REDACTED:bearer_token]"},
+        "accept": {"stringValue": "text/plain"},
+    }
+    assert attributes["blob"] == b"\xff\xfe[REDACTED:email]"
+    assert len(attributes["output.value"]) == 100 and attributes["output.value"].endswith(
+        "[truncated 500 chars]"
+    )
+    assert attributes["spanguard.redacted.count"] == 8
+    assert attributes["spanguard.truncated.count"] == 2  # output.value cut + embedding vector dropped
+    assert _attributes(first.events[0].attributes) == {"exception.message": "password=[REDACTED:password]"}
+    assert _attributes(first.links[0].attributes) == {"note": "[REDACTED:email]"}
+    # untouched: ids, times, kinds, dropped counts, event/link identity
+    assert (
+        first.trace_id == b"\x01" * 16
+        and first.span_id == b"\x01" * 8
+        and first.parent_span_id == b"\x09" * 8
+    )
+    assert (first.kind, first.start_time_unix_nano, first.end_time_unix_nano) == (3, 1000, 2000)
+    assert (first.dropped_attributes_count, first.dropped_events_count, first.dropped_links_count) == (
+        4,
+        5,
+        6,
+    )
+    assert first.events[0].time_unix_nano == 1500 and first.links[0].trace_id == b"\x07" * 16
+    # the second span: clean name, status and input stay; header, blob, event and link are masked
+    assert second.name == "clean name" and second.status.message == "ok"
+    second_attributes = _attributes(second.attributes)
+    assert second_attributes["input.value"] == "nothing here"
+    assert second_attributes["tags"] == [{"stringValue": "a"}, {"stringValue": "b"}]
+    assert second_attributes["spanguard.redacted.count"] == 4
+    assert outcome.dropped == 2  # the two embedding vectors
+    assert outcome.truncated == 2
+    assert outcome.redacted == 2 + 8 + 4  # resource + scope, first span, second span
+    assert outcome.failed == 0
+    assert EMAIL not in str(request) and KEY not in str(request)
+    ExportTraceServiceRequest.FromString(request.SerializeToString())  # still a valid message
+
+
+def test_clean_request_is_left_alone() -> None:
+    request = ExportTraceServiceRequest()
+    span = request.resource_spans.add().scope_spans.add().spans.add()
+    span.name = "fine"
+    span.attributes.append(_kv("a", "plain words"))
+    before = request.SerializeToString()
+    outcome = transform_export_request(request, Redactor(), Truncator())
+    assert not outcome.changed and outcome.spans == 1
+    assert request.SerializeToString() == before
+
+
+def test_only_one_engine_may_be_given() -> None:
+    request = _request(1)
+    outcome = transform_export_request(request, None, Truncator(TruncationConfig(max_length=100)))
+    assert outcome.redacted == 0 and outcome.truncated == 1
+    assert EMAIL in str(request)
+    request = _request(1)
+    outcome = transform_export_request(request, Redactor(), None)
+    assert outcome.truncated == 0 and outcome.redacted > 0
+
+
+def test_debug_summary_lists_keys_never_values() -> None:
+    request = _request(1)
+    transform_export_request(request, Redactor(RedactionConfig(summary="debug")), None)
+    attributes = _attributes(request.resource_spans[0].scope_spans[0].spans[0].attributes)
+    keys = [item["stringValue"] for item in attributes["spanguard.redacted.keys"]]
+    assert "input.value" in keys and "span.name" in keys and "events.0.exception.message" in keys
+    assert "http.request.header.authorization" in keys
+    assert all(EMAIL not in key for key in keys)
+
+
+def _raises(candidate: bytes) -> tuple[int, int] | None:
+    raise RuntimeError("broken")
+
+
+def test_failing_detector_fails_closed_in_requests() -> None:
+    request = _request(1)
+    redactor = Redactor(RedactionConfig(), extra_detectors=[Detector("boom", r"text/plain", _raises)])
+    outcome = transform_export_request(request, redactor, None)
+    span = request.resource_spans[0].scope_spans[0].spans[0]
+    header = _attributes(span.attributes)["http.request.header"]
+    assert header["accept"] == {"stringValue": "[REDACTED:error]"}
+    assert outcome.failed == 1
+    assert _attributes(span.attributes)["input.value"] == "my key is [REDACTED:api_key]"
+
+
+def test_many_spans_in_one_request() -> None:
+    request = ExportTraceServiceRequest()
+    scope_spans = request.resource_spans.add().scope_spans.add()
+    for index in range(600):
+        span = scope_spans.spans.add()
+        span.name = "s"
+        span.attributes.append(_kv("v", f"user{index}@example.com" if index % 7 == 0 else f"clean {index}"))
+    outcome = transform_export_request(request, Redactor(), Truncator())
+    assert outcome.spans == 600 and outcome.redacted == len(range(0, 600, 7))
+    for index, span in enumerate(scope_spans.spans):
+        value = span.attributes[0].value.string_value
+        assert value == ("[REDACTED:email]" if index % 7 == 0 else f"clean {index}")
+
+
+VALUES = st.one_of(
+    st.sampled_from(
+        [
+            EMAIL,
+            KEY,
+            "password=hunter22",
+            "plain",
+            "paſſword=hunter22",
+            '{"password": "x"}',
+            "4111 1111 1111 1111",
+            "z" * 300,
+            "\\u0040",
+            "Bearer abcdefghijklmnopqrstuv",
+        ]
+    ),
+    st.text(max_size=30),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.lists(st.one_of(st.text(max_size=10), st.just(EMAIL)), max_size=80),
+    st.binary(max_size=20),
+)
+KEYS = st.sampled_from(
+    [
+        "input.value",
+        "db.password",
+        "user.name",
+        "embedding.embeddings.0.embedding.vector",
+        "http.request.header.cookie",
+        "note",
+        "k",
+    ]
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(st.tuples(KEYS, VALUES), max_size=5), min_size=1, max_size=6), st.text(max_size=20))
+def test_prefilter_visits_every_span_that_changes(spans: list[list[tuple[str, Any]]], name: str) -> None:
+    """The fast path (visit only flagged spans) gives byte-identical results to visiting all."""
+    request = ExportTraceServiceRequest()
+    scope_spans = request.resource_spans.add().scope_spans.add()
+    for attributes in spans:
+        span = scope_spans.spans.add()
+        span.name = name
+        for key, value in attributes:
+            span.attributes.append(_kv(key, value))
+    fast, slow = ExportTraceServiceRequest(), ExportTraceServiceRequest()
+    fast.CopyFrom(request)
+    slow.CopyFrom(request)
+    for config in (
+        RedactionConfig(),
+        RedactionConfig(detectors="all", block_keys=["user.*"], drop_keys=["http.request.header.*"]),
+    ):
+        redactor = Redactor(config)
+        truncator = Truncator(TruncationConfig(max_length=100, max_list_items=64))
+        fast_outcome = transform_export_request(fast, redactor, truncator)
+        slow_outcome = transform_export_request(slow, redactor, truncator, exhaustive=True)
+        assert fast_outcome == slow_outcome
+        assert fast.SerializeToString() == slow.SerializeToString()
+
+
+def test_long_arrays_are_found_by_the_prefilter() -> None:
+    request = ExportTraceServiceRequest()
+    span = request.resource_spans.add().scope_spans.add().spans.add()
+    span.trace_id = b"\x2a\x90" * 8  # id bytes that look like the start of a long array
+    span.attributes.append(_kv("scores", [float(i) for i in range(300)]))
+    span.attributes.append(_kv("few", [1, 2, 3]))
+    outcome = transform_export_request(request, Redactor(), Truncator())
+    assert outcome.truncated == 1
+    assert len(span.attributes[0].value.array_value.values) == 256
+    assert len(span.attributes[1].value.array_value.values) == 3
+
+
+def test_glob_to_re2_matches_what_the_glob_matches() -> None:
+    import fnmatch
+
+    import re2
+    from spanguard.processors.otlp_prefilter import glob_to_re2
+
+    keys = [
+        "llm.input_messages.3.message.content",
+        "http.request.header.cookie",
+        "a.b",
+        "x[1]",
+        "db.password",
+    ]
+    for glob in ["llm.input_messages.*.message.content", "http.*", "?.b", "x[[]1]", "db.pass*", "[!z]*"]:
+        regex = re2.compile(glob_to_re2(glob))
+        for key in keys:
+            if fnmatch.fnmatchcase(key, glob):
+                assert regex.search(key) is not None, (glob, key)
