@@ -1,0 +1,292 @@
+"""Spans per second through the sidecar, next to a parse-only receiver fed directly.
+
+A load client (its own process, several concurrent gRPC calls) sends the reference
+LLM spans (the processor benchmark's: 19 string attributes of ~200 chars and an 8 KB
+prompt in `input.value`, one prompt in four with an e-mail and a phone number), 512
+spans a request, for a fixed time. The parse-only OTLP/gRPC receiver runs in its own
+process and counts what it parsed. In the same run we measure:
+
+  direct    client -> receiver
+  sidecar   client -> spanguard sidecar (default rules, durable queue, OTLP/gRPC out) -> receiver
+
+for `workers: 1` and `workers: 2`, and print spans/s delivered to the receiver, the ratio
+to direct and the sidecar's peak RSS (VmHWM, summed over its processes).
+
+    .venv/bin/python benchmarks/sidecar_throughput.py [--seconds 10] [--workers 1 2] [--clients 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import multiprocessing.synchronize
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from processor_overhead import make_spans
+
+SPANS_PER_REQUEST = 512
+EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def build_request(seed: int) -> bytes:
+    request = ExportTraceServiceRequest()
+    rs = request.resource_spans.add()
+    kv = rs.resource.attributes.add()
+    kv.key, kv.value.string_value = "service.name", "bench-client"
+    ss = rs.scope_spans.add()
+    ss.scope.name = "bench"
+    for index, attributes in enumerate(make_spans(SPANS_PER_REQUEST, mixed=True, seed=seed)):
+        span = ss.spans.add()
+        span.trace_id = (seed * 100_000 + index + 1).to_bytes(16, "big")
+        span.span_id = (index + 1).to_bytes(8, "big")
+        span.name = "llm.completion"
+        span.kind = 3
+        span.start_time_unix_nano = 1_700_000_000_000_000_000 + index
+        span.end_time_unix_nano = span.start_time_unix_nano + 5_000_000
+        for key, value in attributes.items():
+            attr = span.attributes.add()
+            attr.key, attr.value.string_value = key, value
+    return request.SerializeToString()
+
+
+# ---- processes -------------------------------------------------------------------------
+
+def receiver_main(port: int, spans: Any, ready: multiprocessing.synchronize.Event,
+                  stop: multiprocessing.synchronize.Event) -> None:
+    from spanguard.sidecar.parse_only_receiver import ParseOnlyReceiver
+
+    receiver = ParseOnlyReceiver(port=port, threads=4)
+    ready.set()
+    while not stop.wait(0.05):
+        spans.value = receiver.spans
+    spans.value = receiver.spans
+    receiver.stop()
+
+
+def client_main(address: str, bodies: list[bytes], concurrency: int, stop: multiprocessing.synchronize.Event,
+                sent: Any, refused: Any) -> None:
+    import grpc
+
+    lock = threading.Lock()
+    # One connection per sender, as from separate applications: SO_REUSEPORT spreads
+    # connections (not calls) over the sidecar's workers. A local subchannel pool keeps
+    # gRPC from sharing one connection between the channels.
+    options = [("grpc.max_send_message_length", -1), ("grpc.use_local_subchannel_pool", 1)]
+    channels = [grpc.insecure_channel(address, options=options) for _ in range(concurrency)]
+
+    def loop(offset: int) -> None:
+        call = channels[offset].unary_unary(EXPORT, request_serializer=None, response_deserializer=None)
+        index = offset
+        while not stop.is_set():
+            body = bodies[index % len(bodies)]
+            index += 1
+            try:
+                call(body, timeout=30)
+                with lock:
+                    sent.value += SPANS_PER_REQUEST
+            except grpc.RpcError:
+                with lock:
+                    refused.value += 1
+                time.sleep(0.05)  # backpressure: back off a little, as OTLP clients do
+
+    threads = [threading.Thread(target=loop, args=(n,)) for n in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for channel in channels:
+        channel.close()
+
+
+def peak_rss_mb(pids: Sequence[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total += int(line.split()[1])
+        except FileNotFoundError:
+            pass
+    return total / 1024
+
+
+def child_pids(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except FileNotFoundError:
+        return []
+    kids = [int(p) for p in text.split()]
+    return kids + [grand for kid in kids for grand in child_pids(kid)]
+
+
+class Sidecar:
+    def __init__(self, workdir: Path, workers: int, downstream: str, rules: bool = True) -> None:
+        self.workdir = workdir
+        config: dict[str, Any] = {
+            "exporters": {"otlp": {"endpoint": f"http://{downstream}", "protocol": "grpc",
+                                   "compression": "none"}},
+            "sidecar": {
+                "grpc": {"endpoint": f"127.0.0.1:{free_port()}"},
+                "http": {"endpoint": f"127.0.0.1:{free_port()}"},
+                "queue": {"directory": str(workdir / "queue"), "max_bytes": "2GB"},
+                "workers": workers,
+                "shutdown_timeout_s": 5,
+            },
+        }
+        if not rules:  # the plumbing alone: receive, queue, deliver
+            config["redaction"] = {"enabled": False}
+            config["truncation"] = {"enabled": False}
+        path = workdir / "spanguard.yaml"
+        path.write_text(yaml.safe_dump(config))
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "spanguard", "sidecar", "--config", str(path)],
+            stdout=subprocess.PIPE, stderr=open(workdir / "sidecar.log", "w"), text=True,  # noqa: SIM115
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if "listening" not in line:
+            raise RuntimeError(f"sidecar did not start; see {workdir / 'sidecar.log'}")
+        self.grpc_address = config["sidecar"]["grpc"]["endpoint"]  # type: ignore[index]
+        self.peak_mb = 0.0
+
+    def sample_rss(self) -> None:
+        self.peak_mb = max(self.peak_mb, peak_rss_mb([self.process.pid, *child_pids(self.process.pid)]))
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(60)
+
+
+def run_phase(label: str, target: str, receiver_spans: Any, bodies: list[bytes], seconds: float,
+              clients: int, warmup: float, sidecar: Sidecar | None = None) -> dict[str, Any]:
+    context = multiprocessing.get_context("spawn")
+    stop = context.Event()
+    sent = context.Value("q", 0)
+    refused = context.Value("q", 0)
+    client = context.Process(target=client_main, args=(target, bodies, clients, stop, sent, refused))
+    client.start()
+    time.sleep(warmup)
+    start_spans, start_sent, started = receiver_spans.value, sent.value, time.monotonic()
+    while time.monotonic() - started < seconds:
+        time.sleep(0.2)
+        if sidecar is not None:
+            sidecar.sample_rss()
+    elapsed = time.monotonic() - started
+    delivered = receiver_spans.value - start_spans
+    accepted = sent.value - start_sent
+    stop.set()
+    client.join(60)
+    return {"label": label, "delivered_per_s": delivered / elapsed, "accepted_per_s": accepted / elapsed,
+            "refused": refused.value, "peak_rss_mb": sidecar.peak_mb if sidecar else None}
+
+
+def measure_queue_appends(record_bytes: int = 64 * 1024, appends: int = 400) -> None:
+    """What "on disk before the ack" costs: appends/s with fsync, one sender vs eight (group
+    commit), and without fsync for comparison."""
+    from spanguard.sidecar.queue_writer import QueueWriter
+
+    payload = os.urandom(record_bytes)
+    print(f"queue appends of {record_bytes // 1024} KB records:")
+    for fsync, threads in ((True, 1), (True, 8), (False, 1)):
+        directory = Path(tempfile.mkdtemp(prefix="spanguard-bench-queue-"))
+        writer = QueueWriter(directory, "w0", max_bytes=1 << 40, fsync=fsync)
+        per_thread = appends // threads
+
+        def send(count: int = per_thread, w: QueueWriter = writer) -> None:
+            for _ in range(count):
+                w.append(payload)
+
+        workers = [threading.Thread(target=send) for _ in range(threads)]
+        started = time.perf_counter()
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        elapsed = time.perf_counter() - started
+        done = per_thread * threads
+        rate = done / elapsed
+        print(f"  fsync={'on ' if fsync else 'off'} senders={threads}: {rate:8,.0f} appends/s "
+              f"({rate * record_bytes / 1e6:6.0f} MB/s), {writer.commits} commits for {done} appends",
+              flush=True)
+        writer.close()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--clients", type=int, default=4, help="concurrent calls in the load client")
+    parser.add_argument("--skip-queue", action="store_true", help="skip the queue append measurement")
+    parser.add_argument("--no-rules", action="store_true",
+                        help="also run workers=1 with redaction and truncation off (the plumbing's ceiling)")
+    args = parser.parse_args(argv)
+    if not args.skip_queue:
+        measure_queue_appends()
+
+    bodies = [build_request(seed) for seed in range(4)]
+    print(f"request: {SPANS_PER_REQUEST} spans, {len(bodies[0]) / 1e6:.1f} MB; "
+          f"{args.seconds:.0f} s per phase after {args.warmup:.0f} s warm-up; {os.cpu_count()} cores",
+          flush=True)
+    context = multiprocessing.get_context("spawn")
+    receiver_spans = context.Value("q", 0)
+    ready, stop = context.Event(), context.Event()
+    port = free_port()
+    receiver = context.Process(target=receiver_main, args=(port, receiver_spans, ready, stop))
+    receiver.start()
+    ready.wait(60)
+    downstream = f"127.0.0.1:{port}"
+    results = [run_phase("direct", downstream, receiver_spans, bodies, args.seconds, args.clients,
+                         args.warmup)]
+    print(f"  direct: {results[0]['delivered_per_s']:,.0f} spans/s", flush=True)
+    variants = [(workers, True) for workers in args.workers] + ([(1, False)] if args.no_rules else [])
+    for workers, rules in variants:
+        workdir = Path(tempfile.mkdtemp(prefix=f"spanguard-bench-w{workers}-"))
+        sidecar = Sidecar(workdir, workers, downstream, rules)
+        label = f"sidecar workers={workers}" + ("" if rules else " no rules")
+        try:
+            result = run_phase(label, sidecar.grpc_address, receiver_spans, bodies,
+                               args.seconds, args.clients, args.warmup, sidecar)
+        finally:
+            sidecar.stop()
+            shutil.rmtree(workdir, ignore_errors=True)
+        results.append(result)
+        print(f"  {result['label']}: {result['delivered_per_s']:,.0f} spans/s", flush=True)
+    stop.set()
+    receiver.join(30)
+
+    direct = results[0]["delivered_per_s"] or 1.0
+    print()
+    print(f"{'path':<31}{'delivered spans/s':>18}{'accepted spans/s':>18}{'ratio':>8}{'refused':>9}"
+          f"{'peak RSS MB':>13}")
+    for result in results:
+        rss = "-" if result["peak_rss_mb"] is None else f"{result['peak_rss_mb']:.0f}"
+        print(f"{result['label']:<31}{result['delivered_per_s']:>18,.0f}{result['accepted_per_s']:>18,.0f}"
+              f"{result['delivered_per_s'] / direct:>8.2f}{result['refused']:>9}{rss:>13}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+"""What both receivers do with a request body: decode, transform, queue, then ack.
+
+Protocol-neutral on purpose: the gRPC and HTTP receivers only map the outcome (or the
+`Rejected` reason) to their status codes, so a bad body is judged the same way at both
+doors. Error messages name what is wrong with the shape of the input, never its
+content: a message that quoted a bad attribute could leak the secret we exist to hide.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from spanguard.exporters.otlp_json import decode_traces_json_line
+from spanguard.sidecar import envelope
+from spanguard.sidecar.metrics import SidecarMetrics
+from spanguard.sidecar.queue_writer import QueueClosed, QueueFull, QueueWriter
+from spanguard.sidecar.transform import RequestTransformer
+
+log = logging.getLogger("spanguard.sidecar")
+
+
+class Reason(enum.Enum):
+    """Why a request was refused; the value is the metrics label."""
+
+    BAD_PROTOBUF = "bad_protobuf"
+    BAD_JSON = "bad_json"
+    BAD_ENCODING = "bad_encoding"
+    TOO_LARGE = "too_large"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    UNAUTHENTICATED = "unauthenticated"
+    QUEUE_FULL = "queue_full"
+    OVERLOADED = "overloaded"
+    SHUTTING_DOWN = "shutting_down"
+    NOT_FOUND = "not_found"
+    INTERNAL = "internal"
+
+
+class Rejected(Exception):
+    """A request refused for `reason`; `detail` is safe to send back (no content)."""
+
+    def __init__(self, reason: Reason, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+def decode_protobuf(body: bytes) -> ExportTraceServiceRequest:
+    try:
+        return ExportTraceServiceRequest.FromString(body)
+    except (DecodeError, RecursionError, ValueError) as exc:
+        # upb's message is generic ("Error parsing message"); it never includes field data.
+        raise Rejected(Reason.BAD_PROTOBUF, "body is not a valid ExportTraceServiceRequest") from exc
+
+
+def decode_json(body: bytes) -> ExportTraceServiceRequest:
+    try:
+        traces = decode_traces_json_line(body)
+    except (ValueError, RecursionError) as exc:
+        raise Rejected(Reason.BAD_JSON, "body is not OTLP JSON") from exc
+    # TracesData and ExportTraceServiceRequest share field 1 (resource_spans).
+    return ExportTraceServiceRequest.FromString(traces.SerializeToString())
+
+
+class Ingestor:
+    """Decoded request in, durable queue record out; counts every outcome."""
+
+    def __init__(self, transformer: RequestTransformer, writer: QueueWriter, metrics: SidecarMetrics) -> None:
+        self._transformer = transformer
+        self._writer = writer
+        self.metrics = metrics
+
+    def accept(self, request: ExportTraceServiceRequest, original: bytes | None, protocol: str) -> int:
+        """Transform and queue one request; returns once it is on disk. Raises Rejected."""
+        if not request.resource_spans:
+            self.metrics.requests_received.labels(protocol).inc()
+            return 0  # nothing to keep; still a valid export
+        try:
+            counts = self._transformer.apply(request)
+        except Exception as exc:
+            # Fail closed: a rule that blew up must not let the request through untouched.
+            log.error("transform failed (%s); request refused", type(exc).__name__)
+            raise Rejected(Reason.INTERNAL, "request could not be processed") from None
+        body = request.SerializeToString() if counts.changed or original is None else original
+        try:
+            self._writer.append(envelope.header(counts.spans), body)
+        except QueueFull:
+            raise Rejected(Reason.QUEUE_FULL, "queue is full, retry later") from None
+        except QueueClosed:
+            raise Rejected(Reason.SHUTTING_DOWN, "sidecar is shutting down") from None
+        except OSError as exc:
+            log.error("queue write failed: %s", exc.strerror)
+            raise Rejected(Reason.INTERNAL, "queue write failed") from None
+        m = self.metrics
+        m.requests_received.labels(protocol).inc()
+        m.spans_received.labels(protocol).inc(counts.spans)
+        if counts.redacted:
+            m.redacted.inc(counts.redacted)
+        if counts.truncated:
+            m.truncated.inc(counts.truncated)
+        if counts.dropped:
+            m.dropped.inc(counts.dropped)
+        if counts.failed:
+            m.transform_failed.inc(counts.failed)
+        return counts.spans
+
+    def reject(self, protocol: str, reason: Reason) -> None:
+        self.metrics.requests_rejected.labels(protocol, reason.value).inc()

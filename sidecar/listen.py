@@ -1,0 +1,65 @@
+"""Listening addresses and the shared checks both receivers make before decoding."""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import logging
+
+from spanguard.errors import ConfigError
+
+log = logging.getLogger("spanguard.sidecar")
+
+
+def parse_endpoint(endpoint: str, key: str) -> tuple[str, int]:
+    """`127.0.0.1:4317`, `[::1]:4317` or `localhost:4317` -> (host, port); port 0 = pick a free one."""
+    text = endpoint.strip()
+    if "://" in text:
+        text = text.split("://", 1)[1]
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not port_text.isdigit() or not host:
+        raise ConfigError(f"listen endpoint must be HOST:PORT, got {endpoint!r}", key=key)
+    port = int(port_text)
+    if port > 65535:
+        raise ConfigError(f"port out of range in {endpoint!r}", key=key)
+    return host.strip("[]"), port
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def warn_if_exposed(host: str, what: str, has_token: bool) -> None:
+    """Binding beyond loopback is allowed (it is a choice in the config) but said out loud."""
+    if not is_loopback(host):
+        log.warning(
+            "%s receiver listens on %s, beyond loopback%s", what, host,
+            "" if has_token else "; no bearer token is configured",
+        )
+
+
+def grpc_address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class BearerAuth:
+    """Checks `Authorization: Bearer <token>` in constant time; no token = open."""
+
+    def __init__(self, token: str | None) -> None:
+        self._expected = f"Bearer {token}".encode() if token else None
+
+    @property
+    def enabled(self) -> bool:
+        return self._expected is not None
+
+    def allows(self, header_value: str | None) -> bool:
+        if self._expected is None:
+            return True
+        if header_value is None:
+            return False
+        return hmac.compare_digest(header_value.strip().encode(), self._expected)

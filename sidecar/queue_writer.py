@@ -1,0 +1,199 @@
+"""The append side of the durable queue: nothing is acknowledged before it is on disk.
+
+`append()` blocks until the record is written and fdatasync'ed. One committer thread
+does the writing, so requests that arrive while a sync is in flight share the next one
+(group commit): an fdatasync costs ~0.4 ms for 64 KB and ~17 ms for 6 MB here, and
+paying it once per batch rather than once per request is what keeps throughput up
+under concurrency.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from spanguard.sidecar.framing import frame_header, framed_size
+from spanguard.sidecar.queue_layout import (
+    DiskUsage,
+    fsync_directory,
+    list_segments,
+    max_cursor_seq,
+    segment_path,
+    streams_root,
+)
+
+from spanguard.errors import SpanguardError
+
+DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
+MIN_SEGMENT_BYTES = 64 * 1024
+
+
+def segment_bytes_for(max_bytes: int) -> int:
+    """Segments of at most 1/8 of the queue: space comes back a segment at a time (only
+    whole segments every exporter has passed are deleted), so a drained queue must not
+    be stuck holding one huge active segment."""
+    return min(DEFAULT_SEGMENT_BYTES, max(MIN_SEGMENT_BYTES, max_bytes // 8))
+
+
+class QueueFull(Exception):
+    """The queue is at `max_bytes`: the sender must retry later (429 / RESOURCE_EXHAUSTED)."""
+
+
+class QueueClosed(Exception):
+    """The writer is shutting down and accepts nothing more."""
+
+
+class QueueInUse(SpanguardError):
+    """Another process already writes this stream (two sidecars on one queue directory)."""
+
+
+@dataclass(slots=True)
+class _Pending:
+    parts: tuple[bytes, ...]  # one record, written without joining the parts first
+    done: threading.Event = field(default_factory=threading.Event)
+    error: BaseException | None = None
+
+
+class QueueWriter:
+    """Appends records to one stream; safe to call from many threads."""
+
+    def __init__(
+        self,
+        directory: Path,
+        stream: str,
+        max_bytes: int,
+        *,
+        segment_bytes: int | None = None,
+        fsync: bool = True,
+    ) -> None:
+        self.directory = Path(directory)
+        self.stream_dir = streams_root(self.directory) / stream
+        self.stream_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._lock_fd = os.open(self.stream_dir / "writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._lock_fd)
+            raise QueueInUse(
+                f"queue stream {self.stream_dir} is in use by another process; "
+                "give each sidecar its own queue.directory"
+            ) from None
+        self.max_bytes = max_bytes
+        self._segment_bytes = segment_bytes or segment_bytes_for(max_bytes)
+        self._fsync = fsync
+        self._usage = DiskUsage(self.directory)
+        self._cond = threading.Condition()
+        self._pending: list[_Pending] = []
+        self._pending_bytes = 0
+        self._closed = False
+        # Never reuse a sequence number: a cursor may still name a deleted segment.
+        last = max([seq for seq, _, _ in list_segments(self.stream_dir)] + [max_cursor_seq(self.stream_dir)])
+        self._seq = last + 1
+        self._fd = self._open_segment(self._seq)
+        self._segment_size = 0
+        self.commits = 0  # group commits done (for tests and the benchmark)
+        self._thread = threading.Thread(target=self._commit_loop, name="queue-commit", daemon=True)
+        self._thread.start()
+
+    def _open_segment(self, seq: int) -> int:
+        fd = os.open(segment_path(self.stream_dir, seq), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        if self._fsync:
+            fsync_directory(self.stream_dir)
+        return fd
+
+    def free_ratio(self) -> float:
+        """Share of `max_bytes` still free (readiness: a nearly full queue is not ready)."""
+        with self._cond:
+            used = self._usage.total() + self._pending_bytes
+        return max(0.0, 1.0 - used / self.max_bytes) if self.max_bytes else 0.0
+
+    def append(self, *parts: bytes) -> None:
+        """Append one record (`parts` joined); return once it is durable, raise QueueFull or
+        QueueClosed otherwise. Parts spare the caller a copy of a multi-megabyte body."""
+        item = _Pending(parts)
+        size = framed_size(sum(len(part) for part in parts))
+        with self._cond:
+            if self._closed:
+                raise QueueClosed()
+            if self._usage.total() + self._pending_bytes + size > self.max_bytes:
+                raise QueueFull()
+            self._pending.append(item)
+            self._pending_bytes += size
+            self._cond.notify()
+        item.done.wait()
+        if item.error is not None:
+            raise item.error
+
+    def _commit_loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pending and not self._closed:
+                    self._cond.wait()
+                if not self._pending and self._closed:
+                    return
+                batch, self._pending = self._pending, []
+                batch_bytes, self._pending_bytes = self._pending_bytes, 0
+            error: BaseException | None = None
+            try:
+                self._write_batch(batch)
+            except OSError as exc:  # disk full, I/O error: the senders get an error, not an ack
+                error = exc
+                self._abandon_segment()
+            with self._cond:
+                if error is None:
+                    self._usage.add(batch_bytes)
+            for item in batch:
+                item.error = error
+                item.done.set()
+
+    def _write_batch(self, batch: list[_Pending]) -> None:
+        if self._segment_size >= self._segment_bytes:
+            self._roll_segment()
+        for item in batch:
+            header = frame_header(item.parts)
+            _write_all(self._fd, [header, *item.parts])
+            self._segment_size += len(header) + sum(len(part) for part in item.parts)
+        if self._fsync:
+            os.fdatasync(self._fd)
+        self.commits += 1
+
+    def _roll_segment(self) -> None:
+        if self._fsync:
+            os.fdatasync(self._fd)
+        os.close(self._fd)
+        self._seq += 1
+        self._fd = self._open_segment(self._seq)
+        self._segment_size = 0
+
+    def _abandon_segment(self) -> None:
+        # A failed write may have left a torn record; readers skip a torn tail only once a
+        # newer segment exists, so start one.
+        try:
+            self._roll_segment()
+        except OSError:
+            self._segment_size = self._segment_bytes  # try again on the next batch
+
+    def close(self) -> None:
+        """Commit what is pending, then refuse further appends."""
+        with self._cond:
+            if self._closed:
+                return
+            self._closed = True
+            self._cond.notify_all()
+        self._thread.join()
+        os.close(self._fd)
+        os.close(self._lock_fd)
+
+
+def _write_all(fd: int, buffers: list[bytes]) -> None:
+    views = [memoryview(b) for b in buffers if b]
+    while views:
+        written = os.writev(fd, views)
+        while views and written >= len(views[0]):
+            written -= len(views[0])
+            views.pop(0)
+        if views and written:
+            views[0] = views[0][written:]

@@ -1,0 +1,181 @@
+"""Fault tests with real processes: downstream outage, SIGKILL mid-stream, a full queue."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import grpc
+import httpx
+import pytest
+from spanguard.sidecar.parse_only_receiver import ParseOnlyReceiver
+from support_sidecar import (
+    free_port,
+    grpc_export,
+    make_request,
+    sidecar_config,
+    spans_seqs,
+    wait_for,
+)
+
+NO_RULES: dict[str, Any] = {"redaction": {"enabled": False}, "truncation": {"enabled": False}}
+
+
+def _dead_otlp(port: int) -> dict[str, Any]:
+    """An OTLP/gRPC exporter aimed at a port nothing listens on (yet)."""
+    return {"endpoint": f"http://127.0.0.1:{port}", "protocol": "grpc", "timeout_s": 1}
+
+
+def _received_seqs(receiver: ParseOnlyReceiver) -> set[int]:
+    seqs: set[int] = set()
+    for request in list(receiver.requests):
+        for rs in request.resource_spans:
+            for ss in rs.scope_spans:
+                for span in ss.spans:
+                    for kv in span.attributes:
+                        if kv.key == "seq":
+                            seqs.add(kv.value.int_value)
+    return seqs
+
+
+@pytest.mark.slow
+def test_downstream_down_then_up_loses_nothing_and_does_not_stall_the_file(
+    tmp_path: Path, start_sidecar: Any
+) -> None:
+    downstream_port = free_port()
+    exporters = {
+        "file": {"path": str(tmp_path / "out.jsonl")},
+        "otlp": {"endpoint": f"http://127.0.0.1:{downstream_port}", "protocol": "grpc", "timeout_s": 2},
+    }
+    sidecar = start_sidecar(sidecar_config(tmp_path, exporters=exporters, **NO_RULES))
+    expected = set(range(200))
+    for start in range(0, 200, 20):
+        body = make_request(list(range(start, start + 20)))
+        assert grpc_export(sidecar.grpc_address, body) == grpc.StatusCode.OK
+    # the file exporter is not held back by the dead downstream
+    assert wait_for(lambda: spans_seqs(tmp_path / "out.jsonl") == expected)
+    failures = 'spanguard_sidecar_export_failures_total{exporter="otlp"}'
+    pending = 'spanguard_sidecar_queue_pending_bytes{exporter="otlp"}'
+    assert wait_for(lambda: sidecar.metrics().get(failures, 0) >= 2)
+    assert wait_for(lambda: sidecar.metrics().get(pending, 0) > 0)
+    receiver = ParseOnlyReceiver(port=downstream_port, keep=True)
+    try:
+        assert wait_for(lambda: _received_seqs(receiver) == expected, timeout_s=30)
+    finally:
+        receiver.stop()
+    # one warning for the outage and one for the recovery, not one per attempt
+    log = sidecar.stderr_text()
+    assert log.count("cannot export") == 1
+    assert log.count("recovered") == 1
+    assert sidecar.terminate() == 0
+
+
+def _stream_sender(address: str, acked: set[int], stop: threading.Event, per_request: int = 50) -> None:
+    seq = 0
+    while not stop.is_set():
+        seqs = list(range(seq, seq + per_request))
+        if grpc_export(address, make_request(seqs, extra_attrs=5), timeout_s=2) == grpc.StatusCode.OK:
+            acked.update(seqs)
+        seq += per_request
+
+
+@pytest.mark.slow
+def test_sigkill_mid_stream_then_restart_delivers_every_acknowledged_span(
+    tmp_path: Path, start_sidecar: Any
+) -> None:
+    sidecar = start_sidecar(sidecar_config(tmp_path, **NO_RULES))
+    acked: set[int] = set()
+    stop = threading.Event()
+    senders = [threading.Thread(target=_stream_sender, args=(sidecar.grpc_address, acked, stop))
+               for _ in range(1)]
+    for sender in senders:
+        sender.start()
+    try:
+        assert wait_for(lambda: len(acked) >= 2000, timeout_s=60)
+        sidecar.kill()  # SIGKILL: no flush, maybe a torn record in the queue
+        killed_with = set(acked)
+        time.sleep(0.5)
+        sidecar.start()
+        assert wait_for(lambda: len(acked) >= len(killed_with) + 500, timeout_s=60)
+    finally:
+        stop.set()
+        for sender in senders:
+            sender.join(30)
+    out = tmp_path / "out.jsonl"
+    assert wait_for(lambda: acked <= spans_seqs(out), timeout_s=60)
+    assert sidecar.terminate() == 0
+
+
+@pytest.mark.slow
+def test_full_queue_answers_backpressure_and_memory_stays_bounded(
+    tmp_path: Path, start_sidecar: Any
+) -> None:
+    downstream_port = free_port()
+    exporters = {"otlp": _dead_otlp(downstream_port)}
+    config = sidecar_config(tmp_path, exporters=exporters, queue={"directory": str(tmp_path / "q"),
+                                                                  "max_bytes": "1MB"}, **NO_RULES)
+    sidecar = start_sidecar(config)
+    body = make_request(list(range(50)), extra_attrs=10)  # ~110 KB
+    statuses = []
+    for _ in range(15):
+        statuses.append(grpc_export(sidecar.grpc_address, body))
+    assert statuses[0] == grpc.StatusCode.OK
+    assert grpc.StatusCode.RESOURCE_EXHAUSTED in statuses
+    accepted = statuses.count(grpc.StatusCode.OK)
+    assert accepted * len(body) <= 1_000_000
+    url = f"{sidecar.http_url}/v1/traces"
+    response = httpx.post(url, content=body, headers={"Content-Type": "application/x-protobuf"})
+    assert response.status_code == 429
+    assert response.headers["retry-after"] == "1"
+    assert httpx.get(f"{sidecar.http_url}/readyz").status_code == 503
+    # overload: many more refused requests, memory does not grow with them
+    rss_before = _rss_kb(sidecar.process.pid)
+    for _ in range(60):
+        httpx.post(url, content=body, headers={"Content-Type": "application/x-protobuf"})
+        grpc_export(sidecar.grpc_address, body)
+    rss_after = _rss_kb(sidecar.process.pid)
+    assert rss_after < rss_before + 50_000  # KB
+    metrics = sidecar.metrics()
+    assert metrics['spanguard_sidecar_requests_rejected_total{protocol="grpc",reason="queue_full"}'] >= 60
+    # the backend comes back: the queue drains and requests are accepted again
+    receiver = ParseOnlyReceiver(port=downstream_port)
+    try:
+        assert wait_for(lambda: receiver.spans >= accepted * 50, timeout_s=30)
+        assert wait_for(lambda: grpc_export(sidecar.grpc_address, body) == grpc.StatusCode.OK, timeout_s=30)
+        assert httpx.get(f"{sidecar.http_url}/readyz").status_code == 200
+    finally:
+        receiver.stop()
+    assert sidecar.terminate() == 0
+
+
+def _rss_kb(pid: int | None) -> int:
+    assert pid is not None
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+@pytest.mark.slow
+def test_sigterm_flushes_what_it_can_and_keeps_the_rest(tmp_path: Path, start_sidecar: Any) -> None:
+    downstream_port = free_port()
+    exporters = {"file": {"path": str(tmp_path / "out.jsonl")}, "otlp": _dead_otlp(downstream_port)}
+    config = sidecar_config(tmp_path, exporters=exporters, shutdown_timeout_s=2, **NO_RULES)
+    sidecar = start_sidecar(config)
+    assert grpc_export(sidecar.grpc_address, make_request(list(range(50)))) == grpc.StatusCode.OK
+    started = time.monotonic()
+    assert sidecar.terminate() == 0
+    assert time.monotonic() - started < 15  # bounded by shutdown_timeout_s, not by the dead backend
+    assert spans_seqs(tmp_path / "out.jsonl") == set(range(50))
+    # otlp never got them: they are still on disk, delivered after a restart
+    receiver = ParseOnlyReceiver(port=downstream_port, keep=True)
+    try:
+        sidecar.start()
+        assert wait_for(lambda: _received_seqs(receiver) == set(range(50)))
+    finally:
+        receiver.stop()
+    assert sidecar.terminate() == 0
+    assert os.path.isdir(tmp_path / "queue")

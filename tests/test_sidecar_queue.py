@@ -1,0 +1,143 @@
+"""The durable queue: framing, cursors per exporter, torn tails, backpressure, deletion."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+from spanguard.sidecar.queue_layout import list_segments, list_streams, scan_bytes
+from spanguard.sidecar.queue_reader import ExporterReader, delete_consumed_segments
+from spanguard.sidecar.queue_writer import QueueFull, QueueInUse, QueueWriter
+
+
+def _drain(reader: ExporterReader, max_bytes: int = 1 << 20) -> list[bytes]:
+    out: list[bytes] = []
+    while True:
+        reader.refresh()
+        batch = reader.read(max_bytes)
+        if batch is None:
+            return out
+        out.extend(batch.records)
+        reader.commit(batch)
+
+
+def test_records_come_back_in_order_for_each_exporter_independently(tmp_path: Path) -> None:
+    writer = QueueWriter(tmp_path, "w0", max_bytes=10_000_000, segment_bytes=1000)
+    payloads = [f"request-{i}".encode() * (i + 1) for i in range(50)]
+    for payload in payloads:
+        writer.append(payload)
+    file_reader = ExporterReader(tmp_path, "file")
+    otlp_reader = ExporterReader(tmp_path, "otlp")
+    assert _drain(file_reader) == payloads
+    # otlp has read nothing yet, so nothing may be deleted
+    assert delete_consumed_segments(tmp_path, [file_reader, otlp_reader]) == 0
+    assert _drain(otlp_reader) == payloads
+    assert delete_consumed_segments(tmp_path, [file_reader, otlp_reader]) > 0
+    writer.close()
+
+
+def test_cursor_survives_restart_and_is_at_least_once(tmp_path: Path) -> None:
+    writer = QueueWriter(tmp_path, "w0", max_bytes=10_000_000)
+    for i in range(10):
+        writer.append(b"r%d" % i)
+    reader = ExporterReader(tmp_path, "file")
+    batch = reader.read(max_bytes=1)  # one record
+    assert batch is not None and batch.records == [b"r0"]
+    reader.commit(batch)
+    batch = reader.read(max_bytes=1)
+    assert batch is not None and batch.records == [b"r1"]  # read but not committed
+    writer.close()
+    # restart: a new writer opens a new segment; the reader resumes after r0
+    writer = QueueWriter(tmp_path, "w0", max_bytes=10_000_000)
+    writer.append(b"after-restart")
+    reader = ExporterReader(tmp_path, "file")
+    assert _drain(reader) == [b"r%d" % i for i in range(1, 10)] + [b"after-restart"]
+    writer.close()
+
+
+def test_torn_tail_is_skipped_once_writer_has_moved_on(tmp_path: Path) -> None:
+    writer = QueueWriter(tmp_path, "w0", max_bytes=10_000_000)
+    writer.append(b"good-1")
+    writer.append(b"good-2")
+    writer.close()
+    stream = list_streams(tmp_path)[0]
+    _, path, _ = list_segments(stream)[-1]
+    with open(path, "ab") as handle:  # a record cut short, as SIGKILL mid-write leaves it
+        handle.write(b"\x40\x00\x00\x00\x12\x34\x56\x78partial")
+    reader = ExporterReader(tmp_path, "file")
+    # the writer could still be finishing it: nothing past good-2 yet, no skip
+    assert _drain(reader) == [b"good-1", b"good-2"]
+    writer = QueueWriter(tmp_path, "w0", max_bytes=10_000_000)
+    writer.append(b"good-3")
+    assert _drain(reader) == [b"good-3"]
+    assert reader.skipped_torn == 1
+    writer.close()
+
+
+def test_corrupted_record_is_not_delivered(tmp_path: Path) -> None:
+    writer = QueueWriter(tmp_path, "w0", max_bytes=10_000_000)
+    writer.append(b"A" * 100)
+    writer.close()
+    stream = list_streams(tmp_path)[0]
+    _, path, _ = list_segments(stream)[-1]
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF  # flip a payload bit: the CRC no longer matches
+    path.write_bytes(bytes(data))
+    writer = QueueWriter(tmp_path, "w0", max_bytes=10_000_000)
+    writer.append(b"next")
+    assert _drain(ExporterReader(tmp_path, "file")) == [b"next"]
+    writer.close()
+
+
+def test_full_queue_refuses_instead_of_dropping(tmp_path: Path) -> None:
+    writer = QueueWriter(tmp_path, "w0", max_bytes=1000)
+    writer.append(b"x" * 500)
+    with pytest.raises(QueueFull):
+        writer.append(b"y" * 600)
+    assert scan_bytes(tmp_path) <= 1000
+    reader = ExporterReader(tmp_path, "file")
+    assert _drain(reader) == [b"x" * 500]
+    writer.close()
+    # once consumed segments are deleted, there is room again
+    writer = QueueWriter(tmp_path, "w0", max_bytes=1000)
+    assert _drain(reader) == []  # moves the cursor past the finished segment
+    assert delete_consumed_segments(tmp_path, [reader]) == 1
+    writer.append(b"y" * 600)
+    writer.close()
+
+
+def test_concurrent_appends_share_fsyncs(tmp_path: Path) -> None:
+    writer = QueueWriter(tmp_path, "w0", max_bytes=100_000_000)
+    barrier = threading.Barrier(8)
+
+    def send(n: int) -> None:
+        barrier.wait()
+        for i in range(25):
+            writer.append(b"%d-%d" % (n, i) * 100)
+
+    threads = [threading.Thread(target=send, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    records = _drain(ExporterReader(tmp_path, "file"))
+    assert sorted(records) == sorted(b"%d-%d" % (n, i) * 100 for n in range(8) for i in range(25))
+    assert writer.commits < 200  # group commit: fewer syncs than appends
+    writer.close()
+
+
+def test_two_writers_on_one_stream_are_refused(tmp_path: Path) -> None:
+    writer = QueueWriter(tmp_path, "w0", max_bytes=1000)
+    with pytest.raises(QueueInUse):
+        QueueWriter(tmp_path, "w0", max_bytes=1000)
+    writer.close()
+
+
+def test_segments_are_private_files(tmp_path: Path) -> None:
+    writer = QueueWriter(tmp_path, "w0", max_bytes=1000)
+    writer.append(b"secret-ish")
+    writer.close()
+    _, path, _ = list_segments(list_streams(tmp_path)[0])[-1]
+    assert os.stat(path).st_mode & 0o077 == 0
