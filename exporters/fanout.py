@@ -13,13 +13,15 @@ and drops its own spans, never anyone else's.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
-from opentelemetry.context import Context
+from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, Context, attach, set_value
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from spanguard.exporters.outage import EXPORT_THREAD_PREFIX, OutageReporter, quiet_sdk_exporter_logs
@@ -72,8 +74,36 @@ class _ExporterWorker:
         self._enqueued_total = 0
         self._done_total = 0
         self._flush_target = 0
-        self._thread = threading.Thread(target=self._run, name=f"{EXPORT_THREAD_PREFIX}{name}", daemon=True)
-        self._thread.start()
+        self._thread = self._start_thread()
+        if hasattr(os, "register_at_fork"):
+            # A forked child (gunicorn --preload, multiprocessing, Celery prefork) has the
+            # queue but not the thread: without a new one its spans would only pile up
+            # and be dropped. The SDK's batch processors do the same.
+            weak_reinit = weakref.WeakMethod(self._at_fork_reinit)
+
+            def after_in_child() -> None:
+                reinit = weak_reinit()
+                if reinit is not None:
+                    reinit()
+
+            os.register_at_fork(after_in_child=after_in_child)
+
+    def _start_thread(self) -> threading.Thread:
+        thread = threading.Thread(target=self._run, name=f"{EXPORT_THREAD_PREFIX}{self.name}", daemon=True)
+        thread.start()
+        return thread
+
+    def _at_fork_reinit(self) -> None:
+        """In a forked child: fresh lock, queue and counters, and a worker of its own.
+        The parent's queued spans stay the parent's to export."""
+        self._cond = threading.Condition(threading.Lock())
+        self._queue.clear()
+        self._enqueued_total = self._done_total = self._flush_target = 0
+        self._abandon = threading.Event()
+        self.stats = ExporterStats()
+        self.outage = OutageReporter(self.name)
+        if not self._stopping:
+            self._thread = self._start_thread()
 
     # -- app thread ----------------------------------------------------------------------
     def enqueue(self, span: ReadableSpan) -> None:
@@ -93,6 +123,11 @@ class _ExporterWorker:
             setattr(self.stats, counter, getattr(self.stats, counter) + spans)
 
     def _run(self) -> None:
+        # As the SDK's batch processors do: an instrumented HTTP or gRPC client (requests,
+        # urllib3, grpc under `opentelemetry-instrument`) must not trace our own export
+        # calls, or every export would make a span that is exported in turn, forever.
+        # The worker thread's context is its own, so this is set once and never detached.
+        attach(set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
         next_export = time.monotonic() + self.delay_s
         while True:
             with self._cond:

@@ -54,6 +54,7 @@ class RotatingJsonlFile:
         self._fd: int | None = None
         self._size = 0
         self.repaired_bytes = 0  # bytes of a torn last line cut off at open
+        self._rotation_failed = False
         self._open()
 
     # -- opening and repair ------------------------------------------------------------
@@ -131,14 +132,26 @@ class RotatingJsonlFile:
         assert self._fd is not None
         os.close(self._fd)
         self._fd = None
-        if self.backups == 0:
-            self.path.unlink(missing_ok=True)
+        try:
+            if self.backups == 0:
+                self.path.unlink(missing_ok=True)
+            else:
+                rotated_path(self.path, self.backups).unlink(missing_ok=True)
+                for index in range(self.backups - 1, -1, -1):
+                    source = rotated_path(self.path, index)
+                    if source.exists():
+                        os.replace(source, rotated_path(self.path, index + 1))
+        except OSError as exc:
+            # A backup we cannot move (permissions, a directory in its place) must not
+            # stop the writing: keep appending to the current file and say why once.
+            if not self._rotation_failed:
+                _log.warning(
+                    "spanguard: cannot rotate %s (%s); appending to it past max_bytes",
+                    self.path, exc.strerror or type(exc).__name__,
+                )
+            self._rotation_failed = True
         else:
-            rotated_path(self.path, self.backups).unlink(missing_ok=True)
-            for index in range(self.backups - 1, -1, -1):
-                source = rotated_path(self.path, index)
-                if source.exists():
-                    os.replace(source, rotated_path(self.path, index + 1))
+            self._rotation_failed = False
         self._open()
 
     def flush(self) -> None:

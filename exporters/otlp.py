@@ -49,6 +49,15 @@ def http_traces_url(endpoint: str) -> str:
     return parsed._replace(path=path).geturl()
 
 
+def display_url(url: str) -> str:
+    """`url` fit for a log line or an error: no userinfo or query, which may hold a token."""
+    parsed = urlparse(url if "//" in url else f"//{url}")
+    host = parsed.netloc.rsplit("@", 1)[-1]
+    shown = parsed._replace(netloc=f"***@{host}" if "@" in parsed.netloc else host, query="", fragment="")
+    text = shown.geturl()
+    return text if "//" in url else text.removeprefix("//")
+
+
 def grpc_target(endpoint: str) -> tuple[str, bool | None]:
     """(`host:port`, insecure) from `host:port`, `http://host:port` or `https://host:port`.
 
@@ -99,9 +108,11 @@ def resolve_phoenix(
         return ResolvedPhoenix(target, project, explicit, config.protocol, insecure, headers)
     parsed = urlparse(base if "//" in base else f"http://{base}")
     grpc_port = env.get("PHOENIX_GRPC_PORT") or str(PHOENIX_DEFAULT_GRPC_PORT)
+    host = parsed.hostname or "localhost"
+    if ":" in host:  # an IPv6 literal keeps its brackets in `host:port`
+        host = f"[{host}]"
     return ResolvedPhoenix(
-        f"{parsed.hostname}:{grpc_port}", project, explicit, config.protocol, parsed.scheme != "https",
-        headers,
+        f"{host}:{grpc_port}", project, explicit, config.protocol, parsed.scheme != "https", headers,
     )
 
 
@@ -157,7 +168,7 @@ class OtlpSpanExporter(SpanExporter):
         return self.inner.force_flush(timeout_millis)
 
     def __repr__(self) -> str:  # headers may hold credentials: never show them
-        return f"{type(self).__name__}(endpoint={self.endpoint!r}, protocol={self.protocol!r})"
+        return f"{type(self).__name__}(endpoint={display_url(self.endpoint)!r}, protocol={self.protocol!r})"
 
 
 def _sdk_exporter(

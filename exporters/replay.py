@@ -22,8 +22,14 @@ from pathlib import Path
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
-from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans
-from spanguard.exporters.otlp import GRPC_MAX_REQUEST_BYTES, PROJECT_ATTRIBUTE, grpc_target, http_traces_url
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans
+from spanguard.exporters.otlp import (
+    GRPC_MAX_REQUEST_BYTES,
+    PROJECT_ATTRIBUTE,
+    display_url,
+    grpc_target,
+    http_traces_url,
+)
 from spanguard.exporters.otlp_json import decode_traces_json_line
 
 from spanguard.errors import SpanguardError
@@ -88,21 +94,60 @@ def set_project(resource_spans: ResourceSpans, project: str) -> None:
     attributes.append(KeyValue(key=PROJECT_ATTRIBUTE, value=AnyValue(string_value=project)))
 
 
+# protobuf framing per nested message (tag + length varint), rounded up
+_FRAMING = 8
+
+
+def split_resource_spans(item: ResourceSpans, max_bytes: int) -> Iterator[ResourceSpans]:
+    """`item` in pieces of at most `max_bytes` (unless one span alone is larger).
+
+    One file line holds a whole exported batch, which can be far over a gRPC server's
+    4 MiB limit; sent whole it would be refused every time and stop the replay. Each
+    piece keeps the resource and the spans' scopes; spans are never cut.
+    """
+    if item.ByteSize() + _FRAMING <= max_bytes:
+        yield item
+        return
+
+    def empty() -> ResourceSpans:
+        return ResourceSpans(resource=item.resource, schema_url=item.schema_url)
+
+    piece = empty()
+    base = size = piece.ByteSize() + _FRAMING
+    for scope_spans in item.scope_spans:
+        target: ScopeSpans | None = None
+        for span in scope_spans.spans:
+            span_size = span.ByteSize() + _FRAMING
+            if size > base and size + span_size > max_bytes:
+                yield piece
+                piece, size, target = empty(), base, None
+            if target is None:
+                target = piece.scope_spans.add()
+                target.scope.CopyFrom(scope_spans.scope)
+                target.schema_url = scope_spans.schema_url
+                size += target.ByteSize() + _FRAMING
+            target.spans.append(span)
+            size += span_size
+    if size > base:
+        yield piece
+
+
 def pack_requests(
     resource_spans: Iterable[ResourceSpans], max_request_bytes: int, project: str | None = None
 ) -> Iterator[ExportTraceServiceRequest]:
-    """Requests of whole ResourceSpans, each at most `max_request_bytes` unless one alone is larger."""
+    """Requests of at most `max_request_bytes` each (unless one span alone is larger)."""
     request = ExportTraceServiceRequest()
     size = 0
-    for item in resource_spans:
+    for whole in resource_spans:
         if project is not None:
-            set_project(item, project)
-        item_size = item.ByteSize() + 8
-        if request.resource_spans and size + item_size > max_request_bytes:
-            yield request
-            request, size = ExportTraceServiceRequest(), 0
-        request.resource_spans.append(item)
-        size += item_size
+            set_project(whole, project)
+        for item in split_resource_spans(whole, max_request_bytes):
+            item_size = item.ByteSize() + _FRAMING
+            if request.resource_spans and size + item_size > max_request_bytes:
+                yield request
+                request, size = ExportTraceServiceRequest(), 0
+            request.resource_spans.append(item)
+            size += item_size
     if request.resource_spans:
         yield request
 
@@ -116,6 +161,7 @@ class _HttpSender:
         import httpx
 
         self.url = http_traces_url(endpoint)
+        self.shown_url = display_url(self.url)
         self.client = httpx.Client(timeout=timeout_s)
         self.headers = {
             **headers,
@@ -130,10 +176,10 @@ class _HttpSender:
         try:
             response = self.client.post(self.url, content=gzip.compress(body), headers=self.headers)
         except httpx.HTTPError as exc:
-            return f"{type(exc).__name__} from {self.url}"
+            return f"{type(exc).__name__} from {self.shown_url}"
         if 200 <= response.status_code < 300:
             return None
-        return f"HTTP {response.status_code} from {self.url}"
+        return f"HTTP {response.status_code} from {self.shown_url}"
 
     def close(self) -> None:
         self.client.close()
@@ -165,7 +211,7 @@ class _GrpcSender:
             )
         except grpc.RpcError as exc:
             code = exc.code() if hasattr(exc, "code") else None
-            return f"gRPC {getattr(code, 'name', 'error')} from {self.target}"
+            return f"gRPC {getattr(code, 'name', 'error')} from {display_url(self.target)}"
         return None
 
     def close(self) -> None:

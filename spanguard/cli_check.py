@@ -163,14 +163,17 @@ def _headers(headers: dict[str, str]) -> str:
 
 def _safe_url(url: str) -> str:
     """The URL without its userinfo, which may hold a password."""
+    # a gRPC endpoint has no scheme (`user:secret@collector:4317`); parse it as a netloc
+    has_scheme = "//" in url
     try:
-        parts = urlsplit(url)
+        parts = urlsplit(url if has_scheme else f"//{url}")
     except ValueError:
         return "(unparsable URL)"
     if "@" not in parts.netloc:
         return url
     host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))
+    shown = urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))
+    return shown if has_scheme else shown.removeprefix("//")
 
 
 def _on(flag: bool) -> str:

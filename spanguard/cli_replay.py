@@ -28,8 +28,9 @@ def _headers(pairs: list[str]) -> dict[str, str]:
     for pair in pairs:
         name, sep, value = pair.partition("=")
         if not sep or not name.strip():
-            # Name only: the value may be a credential.
-            raise SpanguardError(f"--header needs NAME=VALUE (got a header named {name.strip()!r})")
+            # Never quoted: without `=` the whole argument may be a credential
+            # (`--header "Authorization: Bearer …"`).
+            raise SpanguardError("--header needs NAME=VALUE (e.g. --header authorization='Bearer …')")
         headers[name.strip()] = value
     api_key = os.environ.get("PHOENIX_API_KEY")
     if api_key and not any(key.lower() == "authorization" for key in headers):
@@ -38,6 +39,7 @@ def _headers(pairs: list[str]) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from spanguard.exporters.otlp import display_url
     from spanguard.exporters.replay import replay_files
 
     summary = replay_files(
@@ -47,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     for bad in summary.bad_lines:
         print(f"spanguard: skipped {bad}", file=sys.stderr)
     print(f"replayed {summary.spans} spans from {summary.lines} lines in {summary.files} files "
-          f"({summary.requests} requests) to {args.endpoint}")
+          f"({summary.requests} requests) to {display_url(args.endpoint)}")
     if summary.bad_lines:
         print(f"spanguard: {len(summary.bad_lines)} lines could not be read and were skipped",
               file=sys.stderr)

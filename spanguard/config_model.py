@@ -329,6 +329,14 @@ class OtlpExporterConfig(_Strict):
             return {**data, "endpoint": OTLP_GRPC_DEFAULT_ENDPOINT}
         return data
 
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint_not_blank(cls, value: str) -> str:
+        # `${COLLECTOR:-}` left unset gives "": an error now, not a failed export per batch
+        if not value.strip() or value != value.strip():
+            raise PydanticCustomError("blank_endpoint", "endpoint is empty or has spaces around it", {})
+        return value
+
 
 class PhoenixExporterConfig(_Strict):
     # None = PHOENIX_COLLECTOR_ENDPOINT, else http://localhost:6006

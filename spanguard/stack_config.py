@@ -70,7 +70,9 @@ def sidecar_config(config: SpanguardConfig, urls: StackUrls, workdir: Path) -> S
     """The user's config, receiving on loopback and exporting to the local Phoenix.
 
     Console and OTLP exporters are dropped (the stack's sink is Phoenix, and the
-    terminal is for service logs); a file exporter the user asked for is kept.
+    terminal is for service logs); a file exporter the user asked for is kept. TLS is
+    off: every service is on loopback, and the stack's health checks and the chat
+    service speak plain HTTP to it. A bearer token is kept (`app_config` sends it).
     """
     user_phoenix = config.exporters.phoenix or PhoenixExporterConfig()
     phoenix = user_phoenix.model_copy(update={"endpoint": urls.phoenix, "project": phoenix_project(config)})
@@ -80,14 +82,21 @@ def sidecar_config(config: SpanguardConfig, urls: StackUrls, workdir: Path) -> S
             "grpc": ListenConfig(endpoint=f"{urls.host}:{urls.ports.sidecar_grpc}"),
             "http": ListenConfig(endpoint=f"{urls.host}:{urls.ports.sidecar_http}"),
             "queue": QueueConfig(directory=str(workdir / "queue"), max_bytes=config.sidecar.queue.max_bytes),
+            "tls": None,
         }
     )
     return config.model_copy(update={"exporters": exporters, "sidecar": sidecar})
 
 
 def app_config(config: SpanguardConfig, urls: StackUrls) -> SpanguardConfig:
-    """The user's config, exporting OTLP/HTTP to the stack's sidecar and nowhere else."""
-    otlp = OtlpExporterConfig(endpoint=urls.sidecar_http, protocol="http/protobuf")
+    """The user's config, exporting OTLP/HTTP to the stack's sidecar and nowhere else.
+
+    When the config makes the sidecar require a bearer token, the chat service sends
+    it: without it every span would be refused (401) while the stack looks healthy.
+    """
+    token = config.sidecar.auth.bearer_token
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    otlp = OtlpExporterConfig(endpoint=urls.sidecar_http, protocol="http/protobuf", headers=headers)
     exporters = ExportersConfig(otlp=otlp, batch=config.exporters.batch)
     return config.model_copy(update={"exporters": exporters})
 

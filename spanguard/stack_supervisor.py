@@ -215,17 +215,20 @@ class Supervisor:
         return None
 
     def stop_all(self, timeout_s: float | None = None) -> None:
-        """SIGTERM each process group (newest first), then SIGKILL what is left."""
+        """SIGTERM each process group newest first, one after the other, then SIGKILL what is left.
+
+        One after the other because each service flushes into the one started before
+        it (the chat service into the sidecar, the sidecar into Phoenix): stopping them
+        all at once would lose the spans still in flight. Each gets `timeout_s`.
+        """
         timeout_s = self.stop_timeout_s if timeout_s is None else timeout_s
         for service in reversed(self.services):
             _signal_group(service.pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout_s
-        for service in reversed(self.services):
-            remaining = max(0.1, deadline - time.monotonic())
             try:
-                service.process.wait(remaining)
+                service.process.wait(timeout_s)
             except subprocess.TimeoutExpired:
                 self.say(f"[stack] {service.spec.name} did not stop within {timeout_s:.0f}s; killing it")
+                _signal_group(service.pid, signal.SIGKILL)
         for service in self.services:
             # the leader may be gone while a forked worker lingers in its group
             _signal_group(service.pid, signal.SIGKILL)

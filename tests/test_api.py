@@ -77,3 +77,13 @@ def test_sequence_exporters_get_unique_names() -> None:
     fanout = fanout_of(processor)
     assert fanout is not None and fanout.exporter_names == ["InMemorySpanExporter", "InMemorySpanExporter-2"]
     processor.shutdown()
+
+
+def test_public_entry_points_are_exported_from_the_package() -> None:
+    """The docs (and issue 2) promise `spanguard.load_config` and `spanguard.build_span_processor`."""
+    import spanguard
+    from spanguard.config import load_config as loader
+
+    assert spanguard.build_span_processor is build_span_processor
+    assert spanguard.load_config is loader
+    assert {"build_span_processor", "load_config"} <= set(spanguard.__all__)

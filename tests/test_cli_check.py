@@ -82,15 +82,19 @@ def test_check_never_prints_credentials(tmp_path: Path) -> None:
         "  otlp:\n"
         "    endpoint: https://user:pa55w0rd@collector.example:4318\n"
         "    headers: {authorization: 'Bearer ${SG_CHECK_TOKEN}'}\n"
+        "  phoenix:\n"
+        "    endpoint: phx-user:gr4pc-secret@phoenix.example:4317\n"
+        "    protocol: grpc\n"
         "sidecar:\n"
         "  auth: {bearer_token: s1decar-t0ken}\n"
     )
     result = spanguard("check", str(path), env={"SG_CHECK_TOKEN": "tok-from-env-123"})
     assert result.returncode == 0, result.stderr
     everything = result.stdout + result.stderr
-    for secret in ("pa55w0rd", "tok-from-env-123", "s1decar-t0ken"):
+    for secret in ("pa55w0rd", "tok-from-env-123", "s1decar-t0ken", "gr4pc-secret"):
         assert secret not in everything
     assert "https://***@collector.example:4318" in result.stdout
+    assert "phoenix ***@phoenix.example:4317 (grpc" in result.stdout
     assert "headers: authorization" in result.stdout
     assert "auth bearer token" in result.stdout
 

@@ -266,3 +266,10 @@ def test_mapping_source_names_the_key_without_file_or_line() -> None:
 def test_unsupported_source_type() -> None:
     with pytest.raises(ConfigError, match="path or a mapping"):
         load_config(42)  # type: ignore[arg-type]
+
+
+def test_blank_otlp_endpoint_from_an_unset_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SG_TEST_COLLECTOR", raising=False)
+    error = error_for("exporters:\n  otlp:\n    protocol: grpc\n    endpoint: ${SG_TEST_COLLECTOR:-}\n")
+    assert (error.line, error.key) == (4, "exporters.otlp.endpoint")
+    assert "endpoint is empty" in str(error)

@@ -19,6 +19,7 @@ from spanguard.exporters.otlp import (
 )
 from support_spans import make_rag_trace, provider_with
 
+from spanguard.config import load_config
 from spanguard.config_model import OtlpExporterConfig, PhoenixExporterConfig
 
 
@@ -92,6 +93,26 @@ def test_phoenix_rules_config_then_env_then_default() -> None:
     assert configured.headers == {"Authorization": "Bearer mine"}  # explicit header wins
     grpc_cfg = resolve_phoenix(PhoenixExporterConfig(endpoint="px:4317", protocol="grpc"), environ={})
     assert (grpc_cfg.endpoint, grpc_cfg.insecure) == ("px:4317", True)
+    ipv6 = resolve_phoenix(
+        PhoenixExporterConfig(protocol="grpc"), environ={"PHOENIX_COLLECTOR_ENDPOINT": "http://[::1]:6006"}
+    )
+    assert ipv6.endpoint == "[::1]:4317"
+
+
+def test_otlp_default_endpoint_follows_the_protocol() -> None:
+    """As in the Collector: 4318 for http/protobuf, 4317 for grpc, unless one is given."""
+    http = load_config({"exporters": {"otlp": {}}}).exporters.otlp
+    grpc = load_config({"exporters": {"otlp": {"protocol": "grpc"}}}).exporters.otlp
+    given = load_config({"exporters": {"otlp": {"protocol": "grpc", "endpoint": "c:5555"}}}).exporters.otlp
+    assert http is not None and grpc is not None and given is not None
+    assert http.endpoint == "http://localhost:4318"
+    assert grpc.endpoint == "localhost:4317"
+    assert given.endpoint == "c:5555"
+    exporter = build_otlp_exporter(grpc)
+    try:
+        assert (exporter.endpoint, exporter.protocol) == ("localhost:4317", "grpc")
+    finally:
+        exporter.shutdown()
 
 
 def test_endpoint_helpers() -> None:

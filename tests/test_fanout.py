@@ -252,3 +252,71 @@ def test_shutdown_returns_despite_an_exporter_that_never_returns() -> None:
 def test_shutdown_bound_comes_from_export_timeout_capped_at_ten_seconds() -> None:
     assert FanOutSpanProcessor({}, BatchConfig(export_timeout_ms=500)).shutdown_timeout_s == 0.5
     assert FanOutSpanProcessor({}, BatchConfig(export_timeout_ms=60_000)).shutdown_timeout_s == 10.0
+
+
+def test_exports_run_with_instrumentation_suppressed() -> None:
+    """Under `opentelemetry-instrument`, an instrumented HTTP client inside an exporter
+    would otherwise trace each export, and that span would be exported in turn, forever.
+    Instrumentations check `is_instrumentation_enabled()`; on our workers it is False."""
+    from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+
+    seen: list[bool] = []
+
+    class InstrumentedClientExporter(InMemorySpanExporter):
+        def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+            seen.append(is_instrumentation_enabled())
+            return super().export(spans)
+
+    exporter = InstrumentedClientExporter()
+    fanout = FanOutSpanProcessor({"client": exporter}, FAST_BATCH)
+    assert is_instrumentation_enabled()  # the app thread is untouched
+    for span in finished_spans(3):
+        fanout.on_end(span)
+    assert fanout.force_flush(timeout_millis=5000)
+    fanout.shutdown()
+    assert len(exporter.get_finished_spans()) == 3
+    assert seen and not any(seen)
+    assert is_instrumentation_enabled()
+
+
+def test_a_forked_child_exports_its_own_spans(tmp_path: Path) -> None:
+    """gunicorn --preload, multiprocessing and Celery fork after the processor exists; the
+    child inherits the queues but not the worker threads, and must get workers of its own."""
+    import os
+    import signal
+
+    path = tmp_path / "spans.jsonl"
+    fanout = FanOutSpanProcessor(
+        {"file": OtlpJsonFileSpanExporter(path, max_bytes=0, backups=0)}, FAST_BATCH, shutdown_timeout_s=2.0
+    )
+    spans = finished_spans(6)
+    try:
+        fanout.on_end(spans[0])
+        assert fanout.force_flush(timeout_millis=5000)
+        pid = os.fork()
+        if pid == 0:  # the child never returns into pytest
+            code = 1
+            try:
+                for span in spans[1:4]:
+                    fanout.on_end(span)
+                flushed = fanout.force_flush(timeout_millis=5000)
+                code = 0 if flushed and fanout.stats["file"].exported == 3 else 2
+            finally:
+                os._exit(code)
+        deadline = time.monotonic() + 30
+        status = None
+        while status is None and time.monotonic() < deadline:
+            done, raw = os.waitpid(pid, os.WNOHANG)
+            status = os.waitstatus_to_exitcode(raw) if done else None
+            time.sleep(0.05)
+        if status is None:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        assert status == 0, "the forked child could not export its spans"
+        for span in spans[4:]:
+            fanout.on_end(span)
+        assert fanout.force_flush(timeout_millis=5000)
+        assert fanout.stats["file"].exported == 3  # the parent's own: 1 before the fork, 2 after
+    finally:
+        fanout.shutdown()
+    assert _span_ids_in_file(path) == {span.context.span_id.to_bytes(8, "big") for span in spans}

@@ -129,3 +129,33 @@ def test_replay_over_grpc_reports_bad_lines_and_sends_the_rest(
     assert code == 1  # a skipped line is reported, not silently lost
     spans = phoenix.wait_for_spans("replayed-grpc", 3)
     assert {s["context"]["trace_id"] for s in spans} == {trace.trace_id}
+
+
+def test_oversize_span_is_cut_to_fit_and_does_not_poison_its_batch(phoenix: PhoenixServer) -> None:
+    """A 5 MB attribute is over a gRPC server's 4 MiB message limit: sent as is, the whole
+    batch would be refused. It must arrive cut, with the rest of its batch."""
+    project = "oversize-grpc"
+    config = load_config(
+        {
+            "truncation": {"enabled": False},  # so the span reaches the exporter at full size
+            "exporters": {
+                "phoenix": {"endpoint": phoenix.grpc_endpoint, "project": project, "protocol": "grpc"},
+                "batch": {"schedule_delay_ms": 100},
+            },
+        }
+    )
+    processor = build_span_processor(config)
+    provider = provider_with(processor)
+    tracer = provider.get_tracer("spanguard.tests")
+    with tracer.start_as_current_span("huge") as huge:
+        huge.set_attribute("blob", "x" * 5_000_000)
+        for index in range(3):
+            with tracer.start_as_current_span(f"small-{index}"):
+                pass
+    provider.shutdown()
+    spans = {span["name"]: span for span in phoenix.wait_for_spans(project, 4)}
+    assert set(spans) == {"huge", "small-0", "small-1", "small-2"}
+    blob = spans["huge"]["attributes"]["blob"]
+    assert len(blob) < 4 * 1024 * 1024 and blob.startswith("xxx") and "truncated" in blob
+    stats = processor_stats(processor)["phoenix"]
+    assert (stats.exported, stats.oversize_truncated, stats.failed, stats.dropped) == (4, 1, 0, 0)

@@ -67,5 +67,43 @@ def test_missing_file_and_bad_header_are_one_line_errors(
     assert "cannot read" in capsys.readouterr().err
     path = tmp_path / "x.jsonl"
     path.write_text("")
-    assert main(["replay", str(path), "--endpoint", "http://127.0.0.1:9", "--header", "token"]) == 1
-    assert "--header needs NAME=VALUE" in capsys.readouterr().err
+    # curl's `Name: value` spelling: the whole argument may be a credential, never echo it
+    header = "Authorization: Bearer sk-live-0123456789abcdef"
+    assert main(["replay", str(path), "--endpoint", "http://127.0.0.1:9", "--header", header]) == 1
+    err = capsys.readouterr().err
+    assert "--header needs NAME=VALUE" in err
+    assert "sk-live-0123456789abcdef" not in err and "Authorization" not in err
+
+
+def test_oversize_line_is_split_into_requests_under_the_limit() -> None:
+    """One file line is one exported batch and may exceed a gRPC server's 4 MiB limit;
+    replay must split it by span rather than send a request that is refused every time."""
+    from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans
+
+    spans = finished_spans(60, pad="p" * 2000)
+    (whole,) = encode_spans(spans).resource_spans  # one resource, one scope, 60 spans
+    assert whole.ByteSize() > 4 * 25_000
+    requests = list(pack_requests([ResourceSpans.FromString(whole.SerializeToString())], 25_000, "proj"))
+    assert len(requests) >= 4
+    assert all(r.ByteSize() <= 25_000 for r in requests)
+    sent = [span.span_id for r in requests for rs in r.resource_spans
+            for ss in rs.scope_spans for span in ss.spans]
+    assert sorted(sent) == sorted(span.span_id for ss in whole.scope_spans for span in ss.spans)
+    for request in requests:
+        for rs in request.resource_spans:
+            attributes = {kv.key: kv.value.string_value for kv in rs.resource.attributes}
+            assert attributes[PROJECT_ATTRIBUTE] == "proj"
+            assert attributes["service.name"] == "spanguard-tests"
+            assert [ss.scope.name for ss in rs.scope_spans] == ["spanguard.tests"]
+
+
+def test_endpoint_credentials_are_not_printed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "spans.jsonl"
+    provider = provider_with(build_span_processor(load_config({"exporters": {"file": {"path": str(path)}}})))
+    make_rag_trace(provider)
+    provider.shutdown()
+    endpoint = f"http://user:pa55word@127.0.0.1:{free_port()}/?token=t0ken"
+    assert main(["replay", str(path), "--endpoint", endpoint, "--timeout", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "replay stopped after 0 spans" in err and "127.0.0.1" in err
+    assert "pa55word" not in err and "t0ken" not in err

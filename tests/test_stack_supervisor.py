@@ -328,3 +328,40 @@ def test_supervisor_is_independent_of_proxy_settings(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
     assert run_services([web("web", port)], supervisor=Supervisor(io.StringIO()), exit_when_ready=True) == 0
     assert os.environ["http_proxy"] == "http://127.0.0.1:9"
+
+
+def test_services_stop_newest_first_each_after_the_one_before_has_exited(tmp_path: Path) -> None:
+    """The app flushes into the sidecar and the sidecar into Phoenix on SIGTERM, so the
+    older service must still be up until the newer one has finished stopping."""
+    journal = tmp_path / "journal"
+    ports = [free_port(), free_port()]
+
+    def logging_server(name: str, port: int, linger_s: float) -> ServiceSpec:
+        return script(
+            name,
+            port,
+            f"""
+            import http.server, signal, sys, threading, time
+
+            def stop(signum, frame):
+                time.sleep({linger_s})  # a final flush
+                with open({str(journal)!r}, "a") as out:
+                    out.write("{name} stopped\\n")
+                sys.exit(0)
+
+            signal.signal(signal.SIGTERM, stop)
+            handler = http.server.SimpleHTTPRequestHandler
+            server = http.server.ThreadingHTTPServer(("127.0.0.1", {port}), handler)
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+            while True:
+                time.sleep(0.05)
+        """,
+        )
+
+    older = logging_server("older", ports[0], 0.0)
+    newer = logging_server("newer", ports[1], 0.5)
+    out = io.StringIO()
+    supervisor = Supervisor(out, stop_timeout_s=10.0)
+    assert run_services([older, newer], supervisor=supervisor, exit_when_ready=True) == 0
+    assert journal.read_text().splitlines() == ["newer stopped", "older stopped"]
+    assert "killing" not in out.getvalue()
