@@ -143,6 +143,22 @@ def test_zero_backups_starts_over(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == [path]
 
 
+def test_a_backup_that_cannot_be_moved_does_not_stop_writing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "spans.jsonl"
+    blocker = tmp_path / "spans.jsonl.1"  # a directory where the backup should go
+    blocker.mkdir()
+    (blocker / "keep").write_text("")
+    file = RotatingJsonlFile(path, max_bytes=50, backups=1)
+    for index in range(4):
+        file.append_lines([f"line-{index}-" + "x" * 30])
+    file.close()
+    assert path.read_text().splitlines() == [f"line-{index}-" + "x" * 30 for index in range(4)]
+    warnings = [r for r in caplog.records if "cannot rotate" in r.getMessage()]
+    assert len(warnings) == 1 and "spans.jsonl" in warnings[0].getMessage()
+
+
 def test_torn_last_line_from_a_crash_is_cut_on_open(tmp_path: Path) -> None:
     path = tmp_path / "spans.jsonl"
     good = encode_traces_json_line(encode_spans(finished_spans(1)))
