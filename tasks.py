@@ -32,9 +32,9 @@ def _say(message: str) -> None:
     print(f"[tasks] {message}", flush=True)
 
 
-def _run(cmd: list[str], **kwargs: object) -> int:
+def _run(cmd: list[str], env: dict[str, str] | None = None) -> int:
     _say("$ " + " ".join(cmd))
-    return subprocess.call(cmd, cwd=ROOT, **kwargs)  # type: ignore[call-overload]
+    return subprocess.call(cmd, cwd=ROOT, env=env)
 
 
 def ensure_uv() -> str:
@@ -126,7 +126,12 @@ def demo(extra: list[str]) -> int:
     uv = ensure_uv()
     sync(uv)
     sync_phoenix(uv)
-    return _run([str(ROOT / ".venv" / "bin" / "spanguard"), "stack", "up", "--demo", *extra])
+    # Replace this process rather than wait on a child: a SIGTERM sent to `tasks.py demo`
+    # must reach the stack supervisor itself, or the services would be orphaned.
+    cmd = [str(ROOT / ".venv" / "bin" / "spanguard"), "stack", "up", "--demo", *extra]
+    _say("$ " + " ".join(cmd))
+    os.chdir(ROOT)
+    os.execv(cmd[0], cmd)
 
 
 def main(argv: list[str]) -> int:
