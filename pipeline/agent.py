@@ -61,6 +61,7 @@ TOOLS: list[dict[str, Any]] = [
     }},
 ]
 _TOOL_DESCRIPTIONS = {tool["function"]["name"]: tool["function"]["description"] for tool in TOOLS}
+_TOOL_SCHEMAS = {tool["function"]["name"]: tool for tool in TOOLS}
 
 
 class AgentError(SpanguardError):
@@ -184,11 +185,11 @@ class HandbookAgent:
                     {"id": d.id, "source": d.metadata.get("source"), "heading": d.metadata.get("heading"),
                      "score": d.score, "content": d.content} for d in found]}, ensure_ascii=False)
                 record_tool_call(span, name=name, arguments=arguments, output=output,
-                                 description=_TOOL_DESCRIPTIONS[name])
+                                 description=_TOOL_DESCRIPTIONS[name], json_schema=_TOOL_SCHEMAS[name])
                 return output, None
             if name == ANSWER_TOOL_NAME and isinstance(arguments.get("text"), str):
                 record_tool_call(span, name=name, arguments=arguments, output=arguments["text"],
-                                 description=_TOOL_DESCRIPTIONS[name])
+                                 description=_TOOL_DESCRIPTIONS[name], json_schema=_TOOL_SCHEMAS[name])
                 return "answer delivered", arguments["text"]
             output = json.dumps({"error": f"unknown tool or missing arguments for {name!r}"})
             record_tool_call(span, name=name, arguments=arguments, output=output)

@@ -96,21 +96,32 @@ def _sentences(text: str) -> list[str]:
     return [s.strip() for s in re.split(r"(?<=[.!?])\s+", flat) if s.strip()]
 
 
+def _relevance_terms(text: str) -> set[str]:
+    """`content_terms`, with the short plurals its stemmer keeps (dogs, days) made singular,
+    so "my dog" matches "Dogs are welcome". Only relevance uses this; the embedder's
+    features stay as they are, so existing indexes keep matching their queries."""
+    return {term[:-1] if len(term) == 4 and term.endswith("s") and not term.endswith(("ss", "us", "is"))
+            else term for term in content_terms(text)}
+
+
 def extractive_answer(question: str, payloads: Sequence[str]) -> str:
     """The best-matching sentences of the passages, or a plain "nothing relevant"."""
     # contact details in a question ("reply to jane@example.com") are not its topic
-    wanted = set(content_terms(_CONTACT.sub(" ", question)))
+    wanted = _relevance_terms(_CONTACT.sub(" ", question))
     if not wanted:
         return NOTHING_FOUND
     scored: list[tuple[float, int, str, str]] = []
     order = 0
     for citation, text in _passages(payloads):
         for sentence in _sentences(text):
-            overlap = wanted & set(content_terms(sentence))
+            overlap = wanted & _relevance_terms(sentence)
             if overlap:
                 scored.append((float(len(overlap)), -order, sentence, citation))
             order += 1
-    needed = max(1, math.ceil(len(wanted) / 3))
+    # a third of the question's content words in one sentence, and never a single shared
+    # word for a longer question: "Can I bring my dog to the office?" is not answered by a
+    # sentence that merely mentions an office
+    needed = max(1 if len(wanted) < 3 else 2, math.ceil(len(wanted) / 3))
     if not scored or max(s[0] for s in scored) < needed:
         return NOTHING_FOUND
     best = sorted(scored, reverse=True)[:_MAX_SENTENCES]

@@ -106,8 +106,21 @@ class ChromaRetriever:
             metadata={"hnsw:space": "cosine"},
         )
 
+    def _vectors(self, texts: list[str]) -> Any:
+        """Embed here rather than inside Chroma: Chroma rewrites the message of any error
+        raised in its calls ("... in upsert."), and ours already say what to fix."""
+        return self._embedding_function(texts)
+
     def count(self) -> int:
-        return int(self._collection.count())
+        """Passages indexed; reopens the collection if another process replaced it
+        (`spanguard ingest` while `serve` runs leaves this handle on a deleted collection)."""
+        from chromadb.errors import NotFoundError
+
+        try:
+            return int(self._collection.count())
+        except NotFoundError:
+            self._collection = self._open()
+            return int(self._collection.count())
 
     def index_chunks(self, chunks: Sequence[Chunk], *, replace: bool = True) -> int:
         """Index chunks; `replace` drops what was there first (ingest means "this corpus")."""
@@ -119,6 +132,7 @@ class ChromaRetriever:
             self._collection.upsert(
                 ids=[c.id for c in batch],
                 documents=[c.text for c in batch],
+                embeddings=self._vectors([c.text for c in batch]),
                 metadatas=[dict(c.metadata) for c in batch],
             )
         return len(chunks)
@@ -133,11 +147,12 @@ class ChromaRetriever:
         return self.count()
 
     def retrieve(self, query: str, top_k: int) -> list[RetrievedDocument]:
-        if self.count() == 0:
+        available = self.count()
+        if available == 0:
             return []
         result = self._collection.query(
-            query_texts=[query],
-            n_results=min(top_k, self.count()),
+            query_embeddings=self._vectors([query]),
+            n_results=min(top_k, available),
             include=["documents", "metadatas", "distances"],
         )
         ids = result["ids"][0]

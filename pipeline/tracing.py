@@ -236,13 +236,16 @@ def record_generation(span: Span, *, model: str, input_messages: Sequence[Mappin
 
 
 def record_tool_call(span: Span, *, name: str, arguments: Mapping[str, Any], output: Any,
-                     description: str | None = None) -> None:
+                     description: str | None = None, json_schema: Mapping[str, Any] | None = None) -> None:
+    """TOOL attributes; `json_schema` is the tool definition the model was offered, recorded
+    only when known (a made-up schema would mislead whoever reads the trace)."""
     span.set_attribute(_KIND, OpenInferenceSpanKindValues.TOOL.value)
     span.set_attribute(SpanAttributes.TOOL_NAME, name)
     span.set_attribute(SpanAttributes.TOOL_PARAMETERS, _json(dict(arguments)))
     if description:
         span.set_attribute(SpanAttributes.TOOL_DESCRIPTION, description)
-    span.set_attribute(ToolAttributes.TOOL_JSON_SCHEMA, _json({"name": name}))
+    if json_schema is not None:
+        span.set_attribute(ToolAttributes.TOOL_JSON_SCHEMA, _json(dict(json_schema)))
     record_input(span, dict(arguments))
     record_output(span, output)
 

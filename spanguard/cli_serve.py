@@ -5,11 +5,18 @@ from __future__ import annotations
 import argparse
 
 
+def _port(text: str) -> int:
+    """A TCP port number: uvicorn would silently wrap 70000 around to another port."""
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError("must be a port number from 1 to 65535")
+    return int(text)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="spanguard YAML file "
                         "(default: $SPANGUARD_CONFIG or ./spanguard.yaml)")
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    parser.add_argument("--port", type=_port, default=8000, help="port, 1-65535 (default 8000)")
     parser.add_argument("--log-level", default="info",
                         choices=["critical", "error", "warning", "info", "debug"])
 

@@ -12,6 +12,8 @@ import httpx
 import pytest
 from support_pipeline import TracedPipeline, UvicornThread, free_port
 
+from spanguard.errors import SpanguardError
+
 SESSION_RE = re.compile(r"^session_\d+_[0-9a-f]{8}$")
 
 
@@ -81,7 +83,13 @@ def test_session_id_round_trip_over_two_turns(client: httpx.Client, traced_pipel
     ({"messages": [{"role": "assistant", "content": "hi"}]}, 422, "must end with a user message"),
     ({"session_id": "session_1_abc"}, 422, "messages is required"),
     ({"messages": [{"role": "user", "content": "x" * 9000}]}, 413, "longer than 8000 characters"),
+    ({"messages": [{"role": "user", "content": "hi"}] * 101}, 413, "more than 100 messages"),
     ([1, 2, 3], 400, "must be a JSON object"),
+    ({"messages": [{"role": "user", "content": "hi"}], "session_id": ""}, 422,
+     "session_id must not be empty"),
+    ({"messages": [{"role": "user", "content": "hi"}], "session_id": "s" * 201}, 422,
+     "session_id is too long"),
+    ({"messages": [{"role": "user", "content": "hi"}], "user_id": 7}, 422, "user_id must be a string"),
     ({"messages": "hello"}, 422, "messages must be a list"),
     ({"messages": ["hello"]}, 422, "messages.0 must be an object"),
 ])
@@ -161,6 +169,100 @@ def test_oversized_body_is_refused_before_parsing(client: httpx.Client) -> None:
     response = client.post("/chat", content=body, headers={"content-type": "application/json"})
     assert response.status_code == 413
     assert "larger than" in response.json()["error"]
+
+
+def test_oversized_chunked_body_is_refused_too(client: httpx.Client, traced_pipeline: TracedPipeline) -> None:
+    """No Content-Length to check up front: the limit is enforced while the body arrives."""
+    from spanguard.pipeline.service import MAX_BODY_BYTES
+
+    piece = b"x" * 65536
+    sent = 0
+
+    def chunks() -> Iterator[bytes]:
+        nonlocal sent
+        yield b'{"messages": [{"role": "user", "content": "'
+        while sent < 4 * MAX_BODY_BYTES:
+            sent += len(piece)
+            yield piece
+        yield b'"}]}'
+
+    response = client.post("/chat", content=chunks(), headers={"content-type": "application/json"})
+    assert "content-length" not in response.request.headers  # really chunked
+    assert response.status_code == 413, response.text
+    assert response.json() == {"error": f"the request body is larger than {MAX_BODY_BYTES} bytes"}
+    assert traced_pipeline.spans() == []
+    assert client.get("/healthz").status_code == 200
+
+
+def test_text_that_is_not_unicode_gets_a_4xx(client: httpx.Client, traced_pipeline: TracedPipeline) -> None:
+    """JSON can carry a lone surrogate (\\ud800) that UTF-8 cannot encode: refused up front,
+    not a 500 when the reply (or a span) is encoded."""
+    for field, body in [
+        ("messages.0.content", b'{"messages": [{"role": "user", "content": "leave? \\ud800"}]}'),
+        ("session_id", b'{"messages": [{"role": "user", "content": "hi"}], "session_id": "s\\udfff"}'),
+    ]:
+        for path in ("/chat", "/chat/stream"):
+            response = client.post(path, content=body, headers={"content-type": "application/json"})
+            assert response.status_code == 422, (path, response.text)
+            assert response.json()["error"].startswith(f"{field} is not valid Unicode text")
+    assert traced_pipeline.spans() == []
+
+
+def test_unknown_paths_and_methods_get_the_same_error_shape(client: httpx.Client) -> None:
+    assert client.get("/nope").json() == {"error": "Not Found"}
+    assert client.get("/chat").status_code == 405
+    assert client.get("/chat").json() == {"error": "Method Not Allowed"}
+    form = client.post("/chat", content=b'{"messages": []}',
+                       headers={"content-type": "application/x-www-form-urlencoded"})
+    assert form.status_code == 400 and "Content-Type: application/json" in form.json()["error"]
+
+
+class _FailingRetriever:
+    """A search backend that fails the way a remote embedder does, or with a plain bug."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def retrieve(self, query: str, top_k: int) -> list[Any]:
+        raise self.error
+
+
+@pytest.mark.parametrize(("error", "status", "message"), [
+    (SpanguardError("embedding model 'openai/e' failed (APIConnectionError)"), 502,
+     "embedding model 'openai/e' failed (APIConnectionError)"),
+    (RuntimeError("index corrupt near 'jane.doe@example.com'"), 500,
+     "the turn failed unexpectedly (RuntimeError); the trace records the error"),
+])
+def test_a_failing_tool_fails_the_turn_cleanly_and_the_service_stays_up(
+        traced_pipeline: TracedPipeline, caplog: pytest.LogCaptureFixture,
+        error: Exception, status: int, message: str) -> None:
+    from spanguard.pipeline.agent import HandbookAgent
+    from spanguard.pipeline.service import create_app
+
+    runtime = traced_pipeline.runtime
+    agent = HandbookAgent(_FailingRetriever(error), runtime.tracer, runtime.agent.settings)
+    server = UvicornThread(create_app(dataclasses.replace(runtime, agent=agent))).start()
+    try:
+        with httpx.Client(base_url=server.base_url, timeout=60) as http:
+            question = {"messages": [{"role": "user", "content": "How long must passwords be?"}],
+                        "session_id": "session_1_0badc0de"}
+            failed = http.post("/chat", json=question)
+            assert failed.status_code == status, failed.text
+            assert failed.json() == {"error": message, "session_id": "session_1_0badc0de"}
+            with http.stream("POST", "/chat/stream", json=question) as streamed:
+                assert streamed.status_code == 200
+                events = _sse_events(streamed.read().decode())
+            assert events[-1] == ("error", {"error": message, "session_id": "session_1_0badc0de"})
+            assert http.get("/healthz").status_code == 200
+    finally:
+        server.stop()
+    assert "jane.doe" not in caplog.text  # an exception's text is never logged
+    spans = traced_pipeline.span_dicts()
+    agents = [s for s in spans if s["kind"] == "AGENT"]
+    assert len(agents) == 2 and all(s["status"] == "ERROR" for s in agents)
+    retrievers = [s for s in spans if s["kind"] == "RETRIEVER"]
+    assert len(retrievers) == 2 and all(s["status"] == "ERROR" for s in retrievers)
+    assert all(e["name"] == "exception" for s in retrievers for e in s["events"])
 
 
 def test_concurrent_sessions_keep_their_own_traces(chat_server: UvicornThread,

@@ -4,6 +4,7 @@ LiteLLM instrumentor, spans through spanguard's processor chain into memory."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from typing import Any
 
@@ -64,6 +65,11 @@ def test_one_turn_is_one_trace_with_agent_llm_retriever_tool_spans(traced_pipeli
     assert json.loads(str(documents["retrieval.documents.0.document.metadata"]))["source"].endswith(".md")
     tool = next(s for s in spans if s["kind"] == "TOOL")
     assert tool["attributes"]["tool.name"] == "search_handbook"
+    assert json.loads(str(tool["attributes"]["tool.parameters"])) == {
+        "query": question.replace(EMAIL, "[REDACTED:email]")}
+    schema = json.loads(str(tool["attributes"]["tool.json_schema"]))
+    assert schema["function"]["name"] == "search_handbook"
+    assert schema["function"]["parameters"]["required"] == ["query"]
     assert retriever["parent_id"] == tool["span_id"]
 
     # the e-mail went to the model (it is the user's question) but never left in a span
@@ -188,3 +194,42 @@ def test_plain_rag_chain_through_litellm(traced_pipeline: TracedPipeline) -> Non
     # LiteLLM's own span nests under the generation span
     generation = next(s for s in spans if s["name"] == "generate")
     assert any(s["parent_id"] == generation["span_id"] and s["kind"] == "LLM" for s in spans)
+
+
+def test_pipeline_section_sets_corpus_top_k_and_steps(tmp_path: Any) -> None:
+    """`pipeline:` keys from YAML reach the retriever and the agent (and env overrides win)."""
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from spanguard.pipeline.agent import AgentError
+    from spanguard.pipeline.runtime import build_runtime
+    from spanguard.pipeline.tracing import spans_to_dicts
+
+    from spanguard.config import load_config
+
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "garden.md").write_text(
+        "# Garden\n\n## Watering\n\nThe roof garden is watered every Tuesday by the facilities team.\n\n"
+        "## Bees\n\nThe two beehives on the roof are looked after by volunteers.\n", encoding="utf-8")
+    config = tmp_path / "spanguard.yaml"
+    config.write_text(f"exporters: {{}}\npipeline:\n  data_dir: {tmp_path / 'data'}\n  corpus: [{notes}]\n"
+                      "  top_k: 1\n  max_steps: 3\n", encoding="utf-8")
+    exporter = InMemorySpanExporter()
+    runtime = build_runtime(load_config(str(config)), exporters={"memory": exporter},
+                            environ={"SPANGUARD_MAX_STEPS": "1"})
+    try:
+        assert runtime.agent.settings.top_k == 1 and runtime.agent.settings.max_steps == 1
+        with pytest.raises(AgentError, match="within 1 steps"):
+            runtime.agent.run([{"role": "user", "content": "When is the roof garden watered?"}],
+                              session_id="s_cfg")
+        runtime.agent.settings = dataclasses.replace(runtime.agent.settings, max_steps=3)
+        result = runtime.agent.run([{"role": "user", "content": "When is the roof garden watered?"}],
+                                   session_id="s_cfg")
+        runtime.flush()
+        spans = spans_to_dicts(list(exporter.get_finished_spans()))
+    finally:
+        runtime.shutdown()
+    assert "watered every Tuesday" in result.answer
+    retriever = [s for s in spans if s["kind"] == "RETRIEVER"][-1]
+    documents = {k for k in retriever["attributes"] if k.startswith("retrieval.documents.")}
+    assert {k.split(".")[2] for k in documents} == {"0"}  # top_k: 1
+    assert "garden.md" in str(retriever["attributes"]["retrieval.documents.0.document.metadata"])

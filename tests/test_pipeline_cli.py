@@ -51,3 +51,13 @@ def test_cli_errors_are_one_line(tmp_path: Path, config_file: Path, capsys: pyte
     monkeypatch.setenv("SPANGUARD_TOP_K", "many")
     assert main(["ask", "hi", "--config", str(config_file)]) == 1
     assert "SPANGUARD_TOP_K" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("port", ["70000", "0", "http"])
+def test_serve_refuses_a_port_out_of_range(port: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from spanguard.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["serve", "--port", port])
+    assert exited.value.code == 2
+    assert "--port: must be a port number from 1 to 65535" in capsys.readouterr().err

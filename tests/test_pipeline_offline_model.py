@@ -13,6 +13,13 @@ RESULTS = json.dumps({"results": [
 ]})
 
 
+HOME_OFFICE = json.dumps({"results": [
+    {"source": "02_remote_work.md", "heading": "Home office",
+     "content": "If you live far from an office, you may use a coworking space twice a week."}]})
+DOGS = json.dumps({"results": [
+    {"source": "pets.md", "heading": "Dogs", "content": "Dogs are welcome in the office on Fridays."}]})
+
+
 def test_first_step_calls_the_search_tool_with_the_question() -> None:
     from spanguard.pipeline.offline_model import decide
 
@@ -42,6 +49,9 @@ def test_says_plainly_when_nothing_is_relevant() -> None:
     assert extractive_answer("What is the capital of Australia?", [RESULTS]) == NOTHING_FOUND
     assert extractive_answer("???", [RESULTS]) == NOTHING_FOUND
     assert extractive_answer("annual leave", []) == NOTHING_FOUND
+    # one shared word out of three is not relevance ("office"), two out of three is
+    assert extractive_answer("Can I bring my dog to the office?", [HOME_OFFICE]) == NOTHING_FOUND
+    assert extractive_answer("Can I bring my dog to the office?", [DOGS]).startswith("Dogs are welcome")
 
 
 def test_contact_details_do_not_dilute_the_question() -> None:

@@ -170,3 +170,58 @@ def test_litellm_embedding_model_by_name(tmp_path: Any, traced_pipeline: TracedP
     assert embedding_spans, "LiteLLM embedding calls are traced by the instrumentor"
     # vectors never leave the process: spanguard's truncation drops them by default
     assert not any(".embedding.vector" in key for s in embedding_spans for key in s["attributes"])
+
+
+def test_openai_provider_behind_the_chat_service(openai_agent: Any, stand_in_server: LoopbackHTTPServer,
+                                                 traced_pipeline: TracedPipeline) -> None:
+    """The service's async paths (`acompletion`, streamed and not) against the same endpoint."""
+    import dataclasses
+
+    import httpx
+    from spanguard.pipeline.service import create_app
+    from support_pipeline import UvicornThread
+
+    app = create_app(dataclasses.replace(traced_pipeline.runtime, agent=openai_agent))
+    server = UvicornThread(app).start()
+    try:
+        with httpx.Client(base_url=server.base_url, timeout=60) as http:
+            question = {"messages": [{"role": "user", "content": "How long must passwords be?"}],
+                        "session_id": "session_openai_service"}
+            reply = http.post("/chat", json=question)
+            with http.stream("POST", "/chat/stream", json=question) as streamed:
+                events = streamed.read().decode()
+    finally:
+        server.stop()
+    assert reply.status_code == 200, reply.text
+    answer = reply.json()["messages"][-1]["content"]
+    assert answer.startswith("From the handbook: ") and "at least 14 characters" in answer
+    assert "event: done" in events and events.count("event: delta") > 1
+    assert len(stand_in_server.requests) == 4  # two model calls per turn, two turns
+    assert sum(bool(json.loads(r.body).get("stream")) for r in stand_in_server.requests) == 2
+    spans = traced_pipeline.span_dicts()
+    assert len({s["trace_id"] for s in spans}) == 2
+    assert sum(1 for s in spans if s["kind"] == "LLM") == 4
+    assert {s["attributes"]["session.id"] for s in spans} == {"session_openai_service"}
+
+
+def test_unreachable_embedding_provider_is_a_clear_error(tmp_path: Any, traced_pipeline: TracedPipeline,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from spanguard.pipeline.corpus import bundled_handbook
+    from spanguard.pipeline.embedding import build_embedder
+    from spanguard.pipeline.retrieval import ChromaRetriever
+    from support_pipeline import free_port
+
+    from spanguard.errors import SpanguardError
+
+    monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
+    dead = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
+    retriever = ChromaRetriever(tmp_path / "data", build_embedder("openai/text-embedding-x", api_base=dead,
+                                                                  timeout_s=5))
+    with pytest.raises(SpanguardError) as caught:
+        retriever.index_documents(bundled_handbook()[:1])
+    message = str(caught.value)
+    assert message.startswith("embedding model 'openai/text-embedding-x' failed (")
+    assert message.endswith("check the model name, api_base and the provider key in the environment")
+    assert API_KEY not in message
+    [span] = [s for s in traced_pipeline.span_dicts() if s["kind"] == "EMBEDDING"]
+    assert span["status"] == "ERROR"

@@ -118,3 +118,22 @@ def test_env_overrides_are_validated() -> None:
     assert apply_env_overrides(base, {}) is base
     with pytest.raises(ConfigError, match="SPANGUARD_MAX_STEPS"):
         apply_env_overrides(base, {"SPANGUARD_MAX_STEPS": "0"})
+
+
+def test_a_running_retriever_sees_a_re_ingested_corpus(tmp_path: Path) -> None:
+    """`spanguard ingest` while `spanguard serve` runs replaces the collection under the
+    service's handle; the service answers from the new corpus instead of failing."""
+    from spanguard.pipeline.corpus import SourceDocument
+    from spanguard.pipeline.embedding import HashingEmbedder
+    from spanguard.pipeline.retrieval import ChromaRetriever
+
+    serving = ChromaRetriever(tmp_path / "data", HashingEmbedder())
+    serving.ensure_index()
+    assert serving.retrieve("annual leave days", 1)[0].metadata["source"] == "01_leave.md"
+
+    ingesting = ChromaRetriever(tmp_path / "data", HashingEmbedder())
+    ingesting.index_documents([SourceDocument("pets.md", "# Pets\n\nDogs are welcome on Fridays.\n")])
+
+    [found] = serving.retrieve("dogs", 3)
+    assert found.content == "Dogs are welcome on Fridays."
+    assert serving.count() == 1

@@ -105,6 +105,7 @@ def test_record_agent_step_and_tool_call() -> None:
     assert attributes["openinference.span.kind"] == "TOOL"
     assert attributes["tool.name"] == "search_handbook"
     assert attributes["tool.parameters"] == '{"query": "leave"}'
+    assert "tool.json_schema" not in attributes  # not given, so not invented
     assert exported.events[0].attributes == {"agent.step": 1, "agent.action": "tool_call",
                                              "agent.detail": "search_handbook"}
 
@@ -135,3 +136,18 @@ def test_configure_tracing_exports_redacted_otlp_to_the_endpoint(
     assert attributes["session.id"] == "session_otlp"
     assert attributes["input.value"] == "my address is [REDACTED:email]"
     assert EMAIL.encode() not in received[0].SerializeToString()
+
+
+def test_configure_tracing_without_endpoint_prints_redacted_spans(capsys: pytest.CaptureFixture[str]) -> None:
+    from spanguard.pipeline.tracing import configure_tracing, get_tracer, record_input
+
+    provider = configure_tracing(instrument=False, service_name="tutorial-console")
+    try:
+        with get_tracer(provider).start_as_current_span("console_turn") as span:
+            record_input(span, f"my address is {EMAIL}")
+    finally:
+        provider.shutdown()  # flushes the batching queue
+    printed = capsys.readouterr().out
+    assert "console_turn" in printed
+    assert "my address is [REDACTED:email]" in printed
+    assert EMAIL not in printed
