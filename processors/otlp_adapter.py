@@ -25,7 +25,7 @@ from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from spanguard.processors.changes import BLOCKED, DROPPED, DROPPED_ACTION, FAILED, MASKED, TRUNCATED, Change
-from spanguard.processors.otlp_prefilter import prefilter_for
+from spanguard.processors.otlp_prefilter import OVERSIZED, prefilter_for
 from spanguard.processors.redaction import Redactor, summary_attributes
 from spanguard.processors.truncation import Truncator
 
@@ -43,7 +43,11 @@ _LABELS = {
 @dataclass
 class RequestOutcome:
     """What one request went through. Counts are values (attributes, names, messages),
-    except `spans`."""
+    except `spans`.
+
+    `changed_spans` (indexes in request order) and `changed_other` (a resource or scope
+    changed) say where the edits are, so the sidecar can re-serialize only those spans and
+    keep the client's bytes for the rest."""
 
     changed: bool = False
     spans: int = 0
@@ -51,6 +55,8 @@ class RequestOutcome:
     truncated: int = 0
     dropped: int = 0
     failed: int = 0
+    changed_spans: frozenset[int] = frozenset()
+    changed_other: bool = False
 
 
 @dataclass
@@ -84,7 +90,10 @@ class _Collector:
             or (self._truncator is not None and self._truncator.drops(key))
         )
 
-    def attributes(self, container: Any, owner: int, prefix: str = "", label: str = "") -> None:
+    def attributes(
+        self, container: Any, owner: int, prefix: str = "", label: str = "", only: Sequence[int] | None = None
+    ) -> None:
+        """Collect the values of `container` (a repeated KeyValue); `only`: just these entries."""
         slots = self.slots
         slots.run_starts.append(len(slots.keys))
         slots.runs.append((container, owner))
@@ -95,7 +104,7 @@ class _Collector:
         add_kv = slots.kvs.append
         debug = self._debug
         nested: list[tuple[Any, str]] = []
-        for kv in container:
+        for kv in container if only is None else [container[i] for i in only]:
             key = prefix + kv.key if prefix else kv.key
             value = kv.value
             which = value.WhichOneof("value")
@@ -145,6 +154,97 @@ class _Collector:
         slots.kvs.append(None)
         if self._debug:
             slots.labels.append(label)
+
+
+# Span fields (opentelemetry/proto/trace/v1/trace.proto) the engine never changes: ids,
+# trace_state, kind, times, dropped counts, flags. A hit there alone needs no visit.
+_SPAN_ATTRIBUTES = 9
+_SPAN_INERT = frozenset({1, 2, 3, 4, 6, 7, 8, 10, 12, 14, 16})
+
+
+def _attributes_hit(
+    segment: bytes, pos: int, end: int, hits: list[tuple[int, int]], min_limit: int | None
+) -> list[int] | None:
+    """Which of a span's attributes the prefilter's hits touch, by walking the span's own
+    bytes (segment[pos:end]; hits are offsets from `pos`): their indexes, or None to visit
+    the whole span (a hit in the name, status, events, links or an unknown field; odd
+    framing). Any field order and repeated fields are fine: attributes are counted as
+    the parser counts them, one per field-9 record.
+
+    Most flagged spans hold one sensitive value among twenty: visiting just that one
+    spares collecting, scanning and checking the other nineteen. Exact because every
+    value's bytes lie inside its attribute's field: a field no hit overlaps (and not
+    longer than the smallest length limit) holds nothing the engine would change."""
+    oversized = OVERSIZED in hits
+    base = pos
+    spans = sorted((start + base, stop + base) for start, stop in hits if (start, stop) != OVERSIZED)
+    chosen: list[int] = []
+    attribute = 0
+    hit = 0
+    hit_count = len(spans)
+    try:
+        while pos < end:
+            start = pos
+            key = segment[pos]
+            if key < 0x80:
+                pos += 1
+            else:
+                key, pos = _read_varint(segment, pos)
+            number, wire_type = key >> 3, key & 7
+            if wire_type == 2:
+                length = segment[pos]
+                if length < 0x80:
+                    pos += 1
+                elif segment[pos + 1] < 0x80:  # two-byte lengths: most attributes
+                    length = (length & 0x7F) | segment[pos + 1] << 7
+                    pos += 2
+                else:
+                    length, pos = _read_varint(segment, pos)
+                start = pos  # a value lies in the payload: hits on the tag and length alone don't count
+                pos += length
+            elif wire_type == 0:
+                _, pos = _read_varint(segment, pos)
+            elif wire_type == 1:
+                pos += 8
+            elif wire_type == 5:
+                pos += 4
+            else:
+                return None
+            if pos > end:
+                return None
+            while hit < hit_count and spans[hit][1] <= start:
+                hit += 1
+            if hit == hit_count and not oversized:
+                break  # past the last hit: nothing further is touched
+            touched = hit < hit_count and spans[hit][0] < pos
+            if oversized and min_limit is not None and pos - start >= min_limit:
+                touched = True
+            if number == _SPAN_ATTRIBUTES and wire_type == 2:
+                if touched:
+                    chosen.append(attribute)
+                attribute += 1
+            elif touched and number not in _SPAN_INERT:
+                return None
+    except IndexError:
+        return None
+    return chosen
+
+
+def _read_varint(buffer: bytes, pos: int) -> tuple[int, int]:
+    byte = buffer[pos]
+    if byte < 0x80:
+        return byte, pos + 1
+    result = byte & 0x7F
+    shift = 7
+    while True:
+        pos += 1
+        byte = buffer[pos]
+        result |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return result, pos + 1
+        shift += 7
+        if shift > 63:
+            raise IndexError("varint too long")
 
 
 def _array_element(value: Any) -> Any:
@@ -199,8 +299,9 @@ def transform_export_request(
 ) -> RequestOutcome:
     """Redact then truncate everything in `request`, editing it in place.
 
-    Only spans (and resources/scopes) the prefilter flags are visited; `exhaustive=True`
-    visits everything (the tests compare both ways)."""
+    Only spans (and resources/scopes) the prefilter flags are visited, and in a flagged
+    span only the attributes its hits touch; `exhaustive=True` visits everything (the
+    tests compare both ways)."""
     debug = any(e is not None and e.config.summary == "debug" for e in (redactor, truncator))
     collector = _Collector(redactor, truncator, debug)
     spans: list[Any] = []
@@ -213,22 +314,34 @@ def transform_export_request(
             spans.extend(scope_spans.spans)
     if redactor is None and truncator is None:
         return RequestOutcome(spans=len(spans))
+    bounds: list[tuple[bytes, int, int]] = []  # where each unit's serialized bytes lie
+    located: list[list[tuple[int, int]] | None]
+    min_limit: int | None = None
     if exhaustive:
-        flags = [True] * len(units)
+        located = [[OVERSIZED]] * len(units)
     else:
-        flags = prefilter_for(redactor, truncator).flag([unit.SerializeToString() for unit in units])
+        prefilter = prefilter_for(redactor, truncator)
+        min_limit = prefilter.min_limit
+        segments = [unit.SerializeToString() for unit in units]
+        located = prefilter.locate(segments)
+        bounds = [(segment, 0, len(segment)) for segment in segments]
     owner = -1
-    for unit, flagged in zip(units, flags, strict=True):
+    for position, (unit, hits) in enumerate(zip(units, located, strict=True)):
         is_span = isinstance(unit, Span)
         if is_span:
             owner += 1
-        if not flagged:
+        if hits is None:
             continue
         if not is_span:
             label = "resource." if isinstance(unit, Resource) else "scope."
             collector.attributes(unit.attributes, -1, label=label)
             continue
         span = unit
+        only = None if exhaustive else _attributes_hit(*bounds[position], hits, min_limit)
+        if only is not None:
+            if only:
+                collector.attributes(span.attributes, owner, only=only)
+            continue
         collector.attributes(span.attributes, owner)
         collector.text(_NAME, span, span.name, owner, "span.name")
         if span.status.message:
@@ -276,9 +389,12 @@ def transform_export_request(
             if owner >= 0:
                 labels = per_span.setdefault(owner, {}).setdefault(stage, {})
                 labels.setdefault(_LABELS[action], []).append(slots.labels[index] if debug else "")
+            else:
+                outcome.changed_other = True
     if not any(final):
         return outcome
     outcome.changed = True
+    outcome.changed_spans = frozenset(per_span)
     removals: list[tuple[Any, KeyValue]] = []
     for index, change in enumerate(final):
         if change is None:

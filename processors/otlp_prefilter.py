@@ -9,7 +9,8 @@ needed, from the span's serialized bytes:
   assertions (`\\b`) removed, validators skipped. An assertion only ever forbids a
   match, so the relaxed pattern matches wherever the real one does, even when
   protobuf framing bytes sit next to the value. Any hit -> visit the span.
-- the same scan looks for block/drop key globs (as unanchored regexes), secret-looking
+- the same scan looks for block/drop key globs (as unanchored regexes) and, when there
+  are any, key/value-list values (their nested keys are matched dotted), secret-looking
   key names, JSON `\\u` escapes (which can hide text from a raw scan) and arrays long
   enough to exceed `max_list_items` (an array field with a multi-byte length).
 - a span whose serialized size is at most the smallest length limit cannot hold a
@@ -40,6 +41,10 @@ _WORD_BOUNDARY = re.compile(r"(?<!\\)\\b")
 _ARRAY_AT_LEAST_128 = r"\x2A[\x80-\xFF][\x01-\x7F]\x0A|\x2A[\x80-\xFF]{2,4}[\x00-\x7F]\x0A"
 _ARRAY_AT_LEAST_512 = r"\x2A[\x80-\xFF][\x04-\x7F]\x0A|\x2A[\x80-\xFF]{2,4}[\x00-\x7F]\x0A"
 _MIN_LIST_ITEMS_FOR_PREFILTER = 63
+# A key/value list value: KeyValue.value (tag 0x12), its length, then AnyValue.kvlist_value
+# (tag 0x32). Nested keys reach key rules dotted (`http.request.header.cookie`), a form
+# that never occurs in the bytes, so with any key glob every such value is visited.
+_KVLIST_VALUE = r"\x12[\x80-\xFF]{0,4}[\x00-\x7F]\x32"
 
 
 def _relaxable(pattern: str) -> bool:
@@ -91,15 +96,20 @@ class Prefilter:
             if any(d.name == "password" for d in redactor.detectors):
                 parts.append(f"(?i:{SECRET_NAME})")
             parts.extend(glob_to_re2(g) for g in (*redactor.config.block_keys, *redactor.config.drop_keys))
+            if redactor.config.block_keys or redactor.config.drop_keys:
+                parts.append(_KVLIST_VALUE)
             if redactor.config.json_values:
                 parts.append(r"\\u")
         self.min_limit: int | None = None
+        array_part = ""
         if truncator is not None and truncator.config.enabled:
             config = truncator.config
             parts.extend(glob_to_re2(g) for g in config.drop_keys)
+            if config.drop_keys:
+                parts.append(_KVLIST_VALUE)
             if config.max_list_items < _MIN_LIST_ITEMS_FOR_PREFILTER:
                 self.exhaustive = True
-            parts.append(_ARRAY_AT_LEAST_512 if config.max_list_items >= 255 else _ARRAY_AT_LEAST_128)
+            array_part = _ARRAY_AT_LEAST_512 if config.max_list_items >= 255 else _ARRAY_AT_LEAST_128
             self.min_limit = min([config.max_length, *config.max_length_by_key.values()])
         self._regex: Any = None
         if parts and not self.exhaustive:
@@ -109,7 +119,9 @@ class Prefilter:
             options.max_mem = 64 << 20
             options.encoding = re2.Options.Encoding.LATIN1
             try:
-                self._regex = re2.compile("|".join(f"(?:{p})" for p in parts).encode("utf-8"), options)
+                self._regex = re2.compile(
+                    "|".join(f"(?:{p})" for p in [*parts, array_part] if p).encode("utf-8"), options
+                )
             except re2.error:
                 self.exhaustive = True
 
@@ -149,6 +161,67 @@ class Prefilter:
                 flags[last] = True
             pos = max(ends[index], m_end)  # the unit is flagged; look at the next one
         return flags
+
+
+    def locate(self, segments: list[bytes]) -> list[list[tuple[int, int]] | None]:
+        """For each serialized unit: None when nothing in it can change, else where the hits
+        are ([start, end) offsets into the unit; an oversized unit also gets OVERSIZED).
+
+        Unlike `flag`, scanning goes on after a unit's first hit, so the caller can visit
+        only the attributes the hits touch. Why that is exact: scanning resumes at each
+        hit's end, and RE2 returns the leftmost match, so any match lying wholly inside a
+        stretch no reported hit overlaps would have been reported. A value's bytes lie
+        wholly inside its field, so a field no hit overlaps holds nothing to change."""
+        starts: list[int] = []
+        ends: list[int] = []
+        position = 0
+        for segment in segments:
+            starts.append(position)
+            position += len(segment)
+            ends.append(position)
+        return self._locate(self._regex, b"".join(segments), starts, ends)
+
+    def _locate(
+        self, regex: Any, buffer: bytes, starts: list[int], ends: list[int]
+    ) -> list[list[tuple[int, int]] | None]:
+        count = len(starts)
+        if self.exhaustive:
+            return [[(0, ends[i] - starts[i])] for i in range(count)]
+        located: list[list[tuple[int, int]] | None] = [None] * count
+        if self.min_limit is not None:
+            limit = self.min_limit
+            for index in range(count):
+                if ends[index] - starts[index] > limit:
+                    located[index] = [OVERSIZED]
+        if regex is None or not count:
+            return located
+        match = regex._regexp.Match
+        unanchored = re2._Anchor.UNANCHORED
+        pos = starts[0]
+        size = ends[-1]
+        index = 0
+        while pos < size:
+            m_start, m_end = match(unanchored, buffer, pos, size)[0]
+            if m_start < 0 or m_start >= size:
+                break
+            if m_end <= m_start:  # an empty match: count the byte it sits on
+                m_end = m_start + 1
+            while index < count and ends[index] <= m_start:
+                index += 1
+            unit = index
+            while unit < count and starts[unit] < m_end:  # a hit across units: each gets its part
+                base = starts[unit]
+                if ends[unit] > base:  # an empty unit holds nothing
+                    hits = located[unit]
+                    if hits is None:
+                        hits = located[unit] = []
+                    hits.append((max(m_start, base) - base, min(m_end, ends[unit]) - base))
+                unit += 1
+            pos = m_end
+        return located
+
+
+OVERSIZED = (-1, -1)  # in `Prefilter.locate`: the unit is longer than the smallest length limit
 
 
 def prefilter_for(redactor: Redactor | None, truncator: Truncator | None) -> Prefilter:

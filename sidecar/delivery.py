@@ -18,6 +18,7 @@ from pathlib import Path
 
 from spanguard.exporters.outage import OutageReporter
 from spanguard.sidecar import envelope
+from spanguard.sidecar.allocator import keep_large_buffers_on_heap
 from spanguard.sidecar.forwarders import Forwarder, Outcome, SendResult, split_request
 from spanguard.sidecar.metrics import SidecarMetrics
 from spanguard.sidecar.queue_layout import scan_bytes
@@ -32,6 +33,7 @@ REFRESH_STREAMS_S = 1.0
 class DeliveryWorker:
     def __init__(self, forwarder: Forwarder, directory: Path, metrics: SidecarMetrics, *,
                  backoff_initial_s: float = 0.1, backoff_max_s: float = 5.0) -> None:
+        keep_large_buffers_on_heap()  # batches are MBs: reuse heap, not fresh mmaps
         self.forwarder = forwarder
         self.reader = ExporterReader(directory, forwarder.name)
         self._metrics = metrics

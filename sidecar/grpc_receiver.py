@@ -27,6 +27,8 @@ log = logging.getLogger("spanguard.sidecar")
 SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
 METHOD = "Export"
 RETRY_AFTER_S = 1
+CONNECTION_AGE_MS = 2_000  # with workers > 1: see GrpcReceiver
+CONNECTION_AGE_GRACE_MS = 60_000
 
 _CODES: dict[Reason, grpc.StatusCode] = {
     Reason.BAD_PROTOBUF: grpc.StatusCode.INVALID_ARGUMENT,
@@ -97,6 +99,15 @@ class GrpcReceiver:
             ("grpc.max_send_message_length", 1 << 20),
             ("grpc.so_reuseport", 1 if reuse_port else 0),
         ]
+        if reuse_port:
+            # SO_REUSEPORT spreads *connections*, once, by hash: four long-lived client
+            # connections land 4-0 or 3-1 on two workers more often than 2-2. Closing each
+            # connection after a while (GOAWAY; calls in flight finish, clients reconnect
+            # transparently) re-rolls that draw, so load evens out across workers.
+            options += [
+                ("grpc.max_connection_age_ms", CONNECTION_AGE_MS),
+                ("grpc.max_connection_age_grace_ms", CONNECTION_AGE_GRACE_MS),
+            ]
         self._server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="otlp-grpc"),
             options=options,

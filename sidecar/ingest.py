@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import enum
 import logging
+from typing import cast
 
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from spanguard.exporters.otlp_json import decode_traces_json_line
 from spanguard.sidecar import envelope
+from spanguard.sidecar.allocator import keep_large_buffers_on_heap
 from spanguard.sidecar.metrics import SidecarMetrics
 from spanguard.sidecar.queue_writer import QueueClosed, QueueFull, QueueWriter
-from spanguard.sidecar.transform import RequestTransformer
+from spanguard.sidecar.transform import RequestTransformer, encode_request
 
 log = logging.getLogger("spanguard.sidecar")
 
@@ -68,6 +70,7 @@ class Ingestor:
     """Decoded request in, durable queue record out; counts every outcome."""
 
     def __init__(self, transformer: RequestTransformer, writer: QueueWriter, metrics: SidecarMetrics) -> None:
+        keep_large_buffers_on_heap()  # requests are MBs: no page-fault storm per request
         self._transformer = transformer
         self._writer = writer
         self.metrics = metrics
@@ -83,9 +86,10 @@ class Ingestor:
             # Fail closed: a rule that blew up must not let the request through untouched.
             log.error("transform failed (%s); request refused", type(exc).__name__)
             raise Rejected(Reason.INTERNAL, "request could not be processed") from None
-        body = request.SerializeToString() if counts.changed or original is None else original
+        body = encode_request(request, original, counts)
         try:
-            self._writer.append(envelope.header(counts.spans), body)
+            # the writer takes any buffer (len, crc32, writev); its annotation says bytes
+            self._writer.append(envelope.header(counts.spans), *cast("list[bytes]", body))
         except QueueFull:
             raise Rejected(Reason.QUEUE_FULL, "queue is full, retry later") from None
         except QueueClosed:
