@@ -104,6 +104,7 @@ class _Collector:
         add_kv = slots.kvs.append
         debug = self._debug
         nested: list[tuple[Any, str]] = []
+        nested_arrays: list[tuple[Any, str, Any]] = []  # (ArrayValue, key, its KeyValue)
         for kv in container if only is None else [container[i] for i in only]:
             key = prefix + kv.key if prefix else kv.key
             value = kv.value
@@ -118,6 +119,7 @@ class _Collector:
                     elements: tuple[Any, ...] = ()
                 else:
                     elements = tuple(_array_element(v) for v in value.array_value.values)
+                    _find_nested(value.array_value, key, kv, nested_arrays, nested)
                 add_key(key)
                 add_value(elements)
                 add_kind(_ARRAY)
@@ -137,6 +139,14 @@ class _Collector:
                 add_target(value)
             else:
                 continue  # numbers and booleans: nothing to redact or cut
+            add_kv(kv)
+            if debug:
+                slots.labels.append(label + key)
+        for array, key, kv in nested_arrays:  # same run: dropping the key drops the whole kv
+            add_key(key)
+            add_value(tuple(_array_element(v) for v in array.values))
+            add_kind(_ARRAY)
+            add_target(array)
             add_kv(kv)
             if debug:
                 slots.labels.append(label + key)
@@ -245,6 +255,20 @@ def _read_varint(buffer: bytes, pos: int) -> tuple[int, int]:
         shift += 7
         if shift > 63:
             raise IndexError("varint too long")
+
+
+def _find_nested(
+    array: Any, key: str, kv: Any, arrays: list[tuple[Any, str, Any]], kvlists: list[tuple[Any, str]]
+) -> None:
+    """Arrays and key/value lists inside an array: without a visit their strings would
+    leave unscanned. Arrays keep the attribute's key; lists extend it, as at top level."""
+    for element in array.values:
+        which = element.WhichOneof("value")
+        if which == "array_value":
+            arrays.append((element.array_value, key, kv))
+            _find_nested(element.array_value, key, kv, arrays, kvlists)
+        elif which == "kvlist_value":
+            kvlists.append((element.kvlist_value.values, key + "."))
 
 
 def _array_element(value: Any) -> Any:

@@ -51,6 +51,9 @@ class _TextResult:
     failed: bool
 
 
+# Values inside an array that need a recursive visit rather than the flat scan.
+_NESTED = (list, tuple, Mapping)
+
 class Redactor:
     """Masks sensitive text in plain attribute values, many values per RE2 scan."""
 
@@ -203,15 +206,20 @@ class Redactor:
 
     def _mask_whole(self, value: Any, name: str) -> Change:
         try:
-            if isinstance(value, (list, tuple)):
-                masked: Any = tuple(
-                    self._whole_token(name, v) if isinstance(v, (str, bytes)) else v for v in value
-                )
-            else:
-                masked = self._whole_token(name, value)
-            return Change(masked, BLOCKED, (name,))
+            return Change(self._masked(value, name), BLOCKED, (name,))
         except Exception:
             return Change(ERROR_MARKER, FAILED)
+
+    def _masked(self, value: Any, name: str) -> Any:
+        """Every text inside `value` replaced by its token, nested arrays and maps too:
+        a blocked key must not leak through the depth of its value."""
+        if isinstance(value, (str, bytes)):
+            return self._whole_token(name, value)
+        if isinstance(value, (list, tuple)):
+            return tuple(self._masked(v, name) for v in value)
+        if isinstance(value, Mapping):
+            return {k: self._masked(v, name) for k, v in value.items()}
+        return value
 
     def _whole_token(self, name: str, value: Any) -> Any:
         """The token for a whole value, of the value's own type (bytes stay bytes)."""
@@ -239,6 +247,9 @@ class Redactor:
             texts.append(value.decode("utf-8", "surrogateescape"))
             owners.append(index)
         elif isinstance(value, (list, tuple)):
+            if any(isinstance(element, _NESTED) for element in value):
+                results[index] = self._redact_nested_sequence(key, value)
+                return
             for element_index, element in enumerate(value):
                 if isinstance(element, str):
                     special[len(texts)] = (index, element_index, False)
@@ -250,6 +261,28 @@ class Redactor:
                     owners.append(index)
         elif isinstance(value, Mapping):
             results[index] = self._redact_mapping(key, value)
+
+    def _redact_nested_sequence(self, key: str | None, value: Sequence[Any]) -> Change | None:
+        """Arrays holding arrays or maps (OTLP AnyValue, SDK extended attributes): each
+        element is redacted as a value of the same key, so rules and detectors reach every
+        depth; the flat fast path stays for the usual arrays of strings."""
+        try:
+            elements = list(value)
+            changes = self.redact([key] * len(elements), elements)
+            if not any(changes):
+                return None
+            rebuilt: list[Any] = []
+            detectors: list[str] = []
+            for element, change in zip(elements, changes, strict=True):
+                if change is None:
+                    rebuilt.append(element)
+                elif change.value is not DROPPED:
+                    rebuilt.append(change.value)
+                    detectors.extend(change.detectors)
+            failed = any(c is not None and c.action == FAILED for c in changes)
+            return Change(tuple(rebuilt), FAILED if failed else MASKED, tuple(dict.fromkeys(detectors)))
+        except Exception:
+            return Change(ERROR_MARKER, FAILED)
 
     def _redact_mapping(self, key: str | None, value: Mapping[str, Any]) -> Change | None:
         """Extended (nested) attribute values: rules apply to the flattened keys."""

@@ -234,3 +234,21 @@ def test_json_object_keys_are_data_too() -> None:
         "n": 2,
     }
     assert redactor.redact_text(out) == out
+
+
+def test_nested_sequences_and_maps_are_redacted_at_every_depth() -> None:
+    """The SDK accepts nested arrays and maps as attribute values; none may carry text out."""
+    redactor = Redactor(RedactionConfig(block_keys=["blocked"]))
+    nested = ((EMAIL, ("x", EMAIL)), {"inner": EMAIL, "deeper": ({"k": EMAIL},)}, 7, "plain")
+
+    change, blocked = redactor.redact(["nested", "blocked"], [nested, (("secret words",), {"k": "more"})])
+
+    assert change is not None and "email" in change.detectors
+    assert change.value == (
+        ("[REDACTED:email]", ("x", "[REDACTED:email]")),
+        {"inner": "[REDACTED:email]", "deeper": ({"k": "[REDACTED:email]"},)},
+        7,
+        "plain",
+    )
+    assert blocked is not None
+    assert "secret words" not in repr(blocked.value) and "more" not in repr(blocked.value)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from google.protobuf.json_format import MessageToDict
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -320,3 +321,26 @@ def test_glob_to_re2_matches_what_the_glob_matches() -> None:
         for key in keys:
             if fnmatch.fnmatchcase(key, glob):
                 assert regex.search(key) is not None, (glob, key)
+
+
+@pytest.mark.parametrize("exhaustive", [False, True], ids=["prefiltered", "exhaustive"])
+def test_strings_inside_nested_arrays_and_lists_are_redacted(exhaustive: bool) -> None:
+    """OTLP AnyValue nests: arrays of arrays, lists inside arrays. None may carry text out."""
+    request = ExportTraceServiceRequest()
+    span = request.resource_spans.add().scope_spans.add().spans.add()
+    span.trace_id = b"\x01" * 16
+    span.span_id = b"\x02" * 8
+    span.name = "nested"
+    span.attributes.append(_kv("nested", [[EMAIL, [EMAIL]], {"inner": EMAIL, "deeper": [{"k": EMAIL}]}, 7]))
+    span.attributes.append(_kv("blocked.here", [["plain words"], {"k": "more words"}]))
+    redactor = Redactor(RedactionConfig(block_keys=["blocked.*"]))
+
+    outcome = transform_export_request(request, redactor, None, exhaustive=exhaustive)
+
+    assert outcome.changed and outcome.changed_spans == frozenset({0})
+    text = str(request)
+    assert EMAIL not in text
+    assert "plain words" not in text and "more words" not in text  # a blocked key masks every depth
+    nested = _attributes(request.resource_spans[0].scope_spans[0].spans[0].attributes)["nested"]
+    assert nested[2] == {"intValue": "7"}  # numbers untouched
+    assert text.count("[REDACTED:email]") == 4
