@@ -25,6 +25,14 @@ TOKEN = re.compile(r"\[(?:REDACTED:[A-Za-z0-9_.-]+|[A-Za-z][A-Za-z0-9_.-]*:[0-9a
 
 # what happened to a value (Change.action)
 MASKED, BLOCKED, DROPPED_ACTION, FAILED, TRUNCATED = "masked", "blocked", "dropped", "failed", "truncated"
+# Action -> the word in summary attribute names (`spanguard.<word>.keys`); both adapters use it.
+ACTION_LABELS = {
+    MASKED: "redacted",
+    BLOCKED: "blocked",
+    DROPPED_ACTION: "dropped",
+    FAILED: "failed",
+    TRUNCATED: "truncated",
+}
 
 
 @dataclass(slots=True)

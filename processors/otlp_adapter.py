@@ -24,20 +24,21 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
-from spanguard.processors.changes import BLOCKED, DROPPED, DROPPED_ACTION, FAILED, MASKED, TRUNCATED, Change
+from spanguard.processors.changes import (
+    ACTION_LABELS,
+    BLOCKED,
+    DROPPED,
+    DROPPED_ACTION,
+    MASKED,
+    TRUNCATED,
+    Change,
+)
 from spanguard.processors.otlp_prefilter import OVERSIZED, prefilter_for
 from spanguard.processors.redaction import Redactor, summary_attributes
 from spanguard.processors.truncation import Truncator
 
 # slot kinds: where a collected value lives and how to write it back
 _STRING, _BYTES, _ARRAY, _NAME, _STATUS = range(5)
-_LABELS = {
-    MASKED: "redacted",
-    BLOCKED: "blocked",
-    DROPPED_ACTION: "dropped",
-    FAILED: "failed",
-    TRUNCATED: "truncated",
-}
 
 
 @dataclass
@@ -412,7 +413,7 @@ def transform_export_request(
             owner = slots.run_of(index)[1]
             if owner >= 0:
                 labels = per_span.setdefault(owner, {}).setdefault(stage, {})
-                labels.setdefault(_LABELS[action], []).append(slots.labels[index] if debug else "")
+                labels.setdefault(ACTION_LABELS[action], []).append(slots.labels[index] if debug else "")
             else:
                 outcome.changed_other = True
     if not any(final):

@@ -31,7 +31,16 @@ from opentelemetry.sdk.trace import Span as SdkSpan
 from opentelemetry.sdk.util import BoundedList
 from opentelemetry.trace import Link, Status
 from opentelemetry.util.types import AttributeValue
-from spanguard.processors.changes import BLOCKED, DROPPED, DROPPED_ACTION, FAILED, MASKED, TRUNCATED, Change
+from spanguard.processors.changes import (
+    ACTION_LABELS,
+    BLOCKED,
+    DROPPED,
+    DROPPED_ACTION,
+    FAILED,
+    MASKED,
+    TRUNCATED,
+    Change,
+)
 from spanguard.processors.redaction import Redactor, summary_attributes
 from spanguard.processors.truncation import Truncator
 from spanguard.processors.values import bounded_attributes
@@ -39,13 +48,6 @@ from spanguard.processors.values import bounded_attributes
 _log = logging.getLogger(__name__)
 
 Transform = Callable[[Sequence[str | None], Sequence[Any]], list[Change | None]]
-_LABELS = {
-    MASKED: "redacted",
-    BLOCKED: "blocked",
-    DROPPED_ACTION: "dropped",
-    FAILED: "failed",
-    TRUNCATED: "truncated",
-}
 
 
 @dataclass
@@ -259,7 +261,7 @@ class _TransformingSpanProcessor(SpanProcessor):
         for label, change in zip(labels, changes, strict=True):
             if change is not None:
                 counts[change.action] += 1
-                changed_keys.setdefault(_LABELS[change.action], []).append(label)
+                changed_keys.setdefault(ACTION_LABELS[change.action], []).append(label)
         total = sum(counts.values())
         if total == 0:
             self.stats.add(spans=1)

@@ -6,4 +6,10 @@ import os
 # ~0.5 s in every subprocess the tests start; spanguard does not use it.
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
-pytest_plugins: list[str] = ["support_phoenix", "support_sidecar", "support_stack", "support_pipeline"]
+pytest_plugins: list[str] = [
+    "support_phoenix",
+    "support_sidecar",
+    "support_stack",
+    "support_pipeline",
+    "support_browser",
+]

@@ -8,17 +8,13 @@ both pages are kept in test-artifacts/ whether the test passes or fails.
 
 from __future__ import annotations
 
-import shutil
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from selenium import webdriver
 from selenium.common.exceptions import WebDriverException
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
@@ -26,8 +22,6 @@ from support_stack import RunningStack
 
 pytestmark = [pytest.mark.browser, pytest.mark.phoenix, pytest.mark.slow]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 EMAIL = "ada.lovelace@example.net"
 CARD = "4012 8888 8888 1881"  # a Visa test number: passes Luhn
@@ -36,30 +30,6 @@ QUESTIONS = (
     f"I paid with my card {CARD}. What is the per diem for meals outside Europe?",
 )
 WAIT_S = 120
-
-
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[WebDriver]:
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        pytest.fail("Chromium is missing: apt-get install chromium chromium-driver (tasks.py test does)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for argument in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        f"--user-data-dir={tmp_path / 'chromium-profile'}",
-        "--window-size=1400,1000",
-    ):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    driver.set_page_load_timeout(WAIT_S)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(tmp_path / "chromium-profile", ignore_errors=True)
 
 
 def screenshot(driver: WebDriver, name: str) -> Path:

@@ -6,15 +6,11 @@ turns group into one Phoenix session), and starts a new one on "New conversation
 from __future__ import annotations
 
 import re
-import shutil
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
@@ -22,8 +18,6 @@ from support_pipeline import TracedPipeline, UvicornThread
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 PAGE_SESSION_RE = re.compile(r"^session_(\d{13})_([0-9a-f]{8})$")
 WAIT_S = 60
 
@@ -35,24 +29,6 @@ def page_server(_session_pipeline: TracedPipeline) -> Iterator[UvicornThread]:
     server = UvicornThread(create_app(_session_pipeline.runtime)).start()
     yield server
     server.stop()
-
-
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[WebDriver]:
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        pytest.fail("Chromium is missing: apt-get install chromium chromium-driver (tasks.py test does)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for argument in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                     f"--user-data-dir={tmp_path / 'chromium-profile'}", "--window-size=1000,800"):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    driver.set_page_load_timeout(WAIT_S)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(tmp_path / "chromium-profile", ignore_errors=True)
 
 
 def _session_label(driver: WebDriver) -> str:

@@ -9,11 +9,11 @@ from google.protobuf.json_format import MessageToDict
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from spanguard.processors.detectors import Detector
 from spanguard.processors.otlp_adapter import transform_export_request
 from spanguard.processors.redaction import Redactor
 from spanguard.processors.truncation import Truncator
+from support_otlp import key_value
 
 from spanguard.config_model import RedactionConfig, TruncationConfig
 
@@ -21,40 +21,15 @@ EMAIL = "jane.doe@example.com"
 KEY = "sk-proj-Abc123def456GHI789jkl012MNO345"
 
 
-def _kv(key: str, value: Any) -> KeyValue:
-    kv = KeyValue(key=key)
-    _set(kv.value, value)
-    return kv
-
-
-def _set(target: AnyValue, value: Any) -> None:
-    if isinstance(value, bool):
-        target.bool_value = value
-    elif isinstance(value, int):
-        target.int_value = value
-    elif isinstance(value, float):
-        target.double_value = value
-    elif isinstance(value, str):
-        target.string_value = value
-    elif isinstance(value, bytes):
-        target.bytes_value = value
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            target.kvlist_value.values.append(_kv(key, item))
-    else:
-        for item in value:
-            _set(target.array_value.values.add(), item)
-
-
 def _request(spans: int = 2) -> ExportTraceServiceRequest:
     request = ExportTraceServiceRequest()
     resource_spans = request.resource_spans.add()
-    resource_spans.resource.attributes.append(_kv("service.name", "svc"))
-    resource_spans.resource.attributes.append(_kv("host.owner", EMAIL))
+    resource_spans.resource.attributes.append(key_value("service.name", "svc"))
+    resource_spans.resource.attributes.append(key_value("host.owner", EMAIL))
     scope_spans = resource_spans.scope_spans.add()
     scope_spans.scope.name = "scope"
     scope_spans.scope.version = "1.0"
-    scope_spans.scope.attributes.append(_kv("scope.contact", EMAIL))
+    scope_spans.scope.attributes.append(key_value("scope.contact", EMAIL))
     for index in range(spans):
         span = scope_spans.spans.add()
         span.trace_id = bytes([index + 1]) * 16
@@ -69,28 +44,28 @@ def _request(spans: int = 2) -> ExportTraceServiceRequest:
         span.dropped_links_count = 6
         span.status.code = 2
         span.status.message = f"failed for {EMAIL}" if index == 0 else "ok"
-        span.attributes.append(_kv("input.value", f"my key is {KEY}" if index == 0 else "nothing here"))
-        span.attributes.append(_kv("llm.token_count.total", 12))
-        span.attributes.append(_kv("score", 0.5))
-        span.attributes.append(_kv("flag", True))
-        span.attributes.append(_kv("tags", ["fine", f"to {EMAIL}"] if index == 0 else ["a", "b"]))
-        span.attributes.append(_kv("embedding.embeddings.0.embedding.vector", [0.1, 0.2, 0.3]))
+        span.attributes.append(key_value("input.value", f"my key is {KEY}" if index == 0 else "nothing here"))
+        span.attributes.append(key_value("llm.token_count.total", 12))
+        span.attributes.append(key_value("score", 0.5))
+        span.attributes.append(key_value("flag", True))
+        span.attributes.append(key_value("tags", ["fine", f"to {EMAIL}"] if index == 0 else ["a", "b"]))
+        span.attributes.append(key_value("embedding.embeddings.0.embedding.vector", [0.1, 0.2, 0.3]))
         span.attributes.append(
-            _kv(
+            key_value(
                 "http.request.header",
                 {"authorization": "Bearer abcdefghijklmnopqrstu", "accept": "text/plain"},
             )
         )
-        span.attributes.append(_kv("blob", b"\xff\xfe" + EMAIL.encode()))
-        span.attributes.append(_kv("output.value", "z" * 500))
+        span.attributes.append(key_value("blob", b"\xff\xfe" + EMAIL.encode()))
+        span.attributes.append(key_value("output.value", "z" * 500))
         event = span.events.add()
         event.name = "exception"
         event.time_unix_nano = 1500
-        event.attributes.append(_kv("exception.message", "password=hunter22"))
+        event.attributes.append(key_value("exception.message", "password=hunter22"))
         link = span.links.add()
         link.trace_id = b"\x07" * 16
         link.span_id = b"\x08" * 8
-        link.attributes.append(_kv("note", EMAIL))
+        link.attributes.append(key_value("note", EMAIL))
     return request
 
 
@@ -176,7 +151,7 @@ def test_clean_request_is_left_alone() -> None:
     request = ExportTraceServiceRequest()
     span = request.resource_spans.add().scope_spans.add().spans.add()
     span.name = "fine"
-    span.attributes.append(_kv("a", "plain words"))
+    span.attributes.append(key_value("a", "plain words"))
     before = request.SerializeToString()
     outcome = transform_export_request(request, Redactor(), Truncator())
     assert not outcome.changed and outcome.spans == 1
@@ -224,7 +199,8 @@ def test_many_spans_in_one_request() -> None:
     for index in range(600):
         span = scope_spans.spans.add()
         span.name = "s"
-        span.attributes.append(_kv("v", f"user{index}@example.com" if index % 7 == 0 else f"clean {index}"))
+        text = f"user{index}@example.com" if index % 7 == 0 else f"clean {index}"
+        span.attributes.append(key_value("v", text))
     outcome = transform_export_request(request, Redactor(), Truncator())
     assert outcome.spans == 600 and outcome.redacted == len(range(0, 600, 7))
     for index, span in enumerate(scope_spans.spans):
@@ -275,7 +251,7 @@ def test_prefilter_visits_every_span_that_changes(spans: list[list[tuple[str, An
         span = scope_spans.spans.add()
         span.name = name
         for key, value in attributes:
-            span.attributes.append(_kv(key, value))
+            span.attributes.append(key_value(key, value))
     fast, slow = ExportTraceServiceRequest(), ExportTraceServiceRequest()
     fast.CopyFrom(request)
     slow.CopyFrom(request)
@@ -295,8 +271,8 @@ def test_long_arrays_are_found_by_the_prefilter() -> None:
     request = ExportTraceServiceRequest()
     span = request.resource_spans.add().scope_spans.add().spans.add()
     span.trace_id = b"\x2a\x90" * 8  # id bytes that look like the start of a long array
-    span.attributes.append(_kv("scores", [float(i) for i in range(300)]))
-    span.attributes.append(_kv("few", [1, 2, 3]))
+    span.attributes.append(key_value("scores", [float(i) for i in range(300)]))
+    span.attributes.append(key_value("few", [1, 2, 3]))
     outcome = transform_export_request(request, Redactor(), Truncator())
     assert outcome.truncated == 1
     assert len(span.attributes[0].value.array_value.values) == 256
@@ -331,8 +307,9 @@ def test_strings_inside_nested_arrays_and_lists_are_redacted(exhaustive: bool) -
     span.trace_id = b"\x01" * 16
     span.span_id = b"\x02" * 8
     span.name = "nested"
-    span.attributes.append(_kv("nested", [[EMAIL, [EMAIL]], {"inner": EMAIL, "deeper": [{"k": EMAIL}]}, 7]))
-    span.attributes.append(_kv("blocked.here", [["plain words"], {"k": "more words"}]))
+    nested_value = [[EMAIL, [EMAIL]], {"inner": EMAIL, "deeper": [{"k": EMAIL}]}, 7]
+    span.attributes.append(key_value("nested", nested_value))
+    span.attributes.append(key_value("blocked.here", [["plain words"], {"k": "more words"}]))
     redactor = Redactor(RedactionConfig(block_keys=["blocked.*"]))
 
     outcome = transform_export_request(request, redactor, None, exhaustive=exhaustive)

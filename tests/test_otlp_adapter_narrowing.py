@@ -10,10 +10,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from spanguard.processors.otlp_adapter import transform_export_request
 from spanguard.processors.redaction import Redactor
 from spanguard.processors.truncation import Truncator
+from support_otlp import key_value
 
 from spanguard.config_model import RedactionConfig, TruncationConfig
 
@@ -59,31 +59,9 @@ KEYS = st.sampled_from(
 ATTRS = st.lists(st.tuples(KEYS, VALUES), max_size=8)
 
 
-def _set(target: AnyValue, value: Any) -> None:
-    if isinstance(value, bool):
-        target.bool_value = value
-    elif isinstance(value, int):
-        target.int_value = value
-    elif isinstance(value, str):
-        target.string_value = value
-    elif isinstance(value, bytes):
-        target.bytes_value = value
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            kv = target.kvlist_value.values.add()
-            kv.key = key
-            _set(kv.value, item)
-    else:
-        target.array_value.SetInParent()
-        for item in value:
-            _set(target.array_value.values.add(), item)
-
-
 def _fill(container: Any, attributes: list[tuple[str, Any]]) -> None:
     for key, value in attributes:
-        kv = KeyValue(key=key)
-        _set(kv.value, value)
-        container.append(kv)
+        container.append(key_value(key, value))
 
 
 SPANS = st.lists(

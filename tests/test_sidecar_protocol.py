@@ -11,6 +11,7 @@ from typing import Any
 import grpc
 import httpx
 import pytest
+from spanguard.sidecar.wire_split import _encode_varint
 from support_sidecar import (
     SidecarProcess,
     grpc_export,
@@ -34,18 +35,8 @@ def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SidecarProcess
     process.kill()
 
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
 def _field(number: int, payload: bytes) -> bytes:
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+    return _encode_varint(number << 3 | 2) + _encode_varint(len(payload)) + payload
 
 
 def deeply_nested_request(depth: int) -> bytes:
