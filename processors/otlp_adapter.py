@@ -34,6 +34,7 @@ from spanguard.processors.changes import (
     Change,
 )
 from spanguard.processors.otlp_prefilter import OVERSIZED, prefilter_for
+from spanguard.processors.protowire import read_varint
 from spanguard.processors.redaction import Redactor, summary_attributes
 from spanguard.processors.truncation import Truncator
 
@@ -200,7 +201,7 @@ def _attributes_hit(
             if key < 0x80:
                 pos += 1
             else:
-                key, pos = _read_varint(segment, pos)
+                key, pos = read_varint(segment, pos)
             number, wire_type = key >> 3, key & 7
             if wire_type == 2:
                 length = segment[pos]
@@ -210,11 +211,11 @@ def _attributes_hit(
                     length = (length & 0x7F) | segment[pos + 1] << 7
                     pos += 2
                 else:
-                    length, pos = _read_varint(segment, pos)
+                    length, pos = read_varint(segment, pos)
                 start = pos  # a value lies in the payload: hits on the tag and length alone don't count
                 pos += length
             elif wire_type == 0:
-                _, pos = _read_varint(segment, pos)
+                _, pos = read_varint(segment, pos)
             elif wire_type == 1:
                 pos += 8
             elif wire_type == 5:
@@ -236,26 +237,9 @@ def _attributes_hit(
                 attribute += 1
             elif touched and number not in _SPAN_INERT:
                 return None
-    except IndexError:
+    except (IndexError, ValueError):  # malformed: visit the whole span instead
         return None
     return chosen
-
-
-def _read_varint(buffer: bytes, pos: int) -> tuple[int, int]:
-    byte = buffer[pos]
-    if byte < 0x80:
-        return byte, pos + 1
-    result = byte & 0x7F
-    shift = 7
-    while True:
-        pos += 1
-        byte = buffer[pos]
-        result |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return result, pos + 1
-        shift += 7
-        if shift > 63:
-            raise IndexError("varint too long")
 
 
 def _find_nested(

@@ -12,36 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from spanguard.processors.protowire import encode_varint, read_varint
+
 _LEN = 2
 # request.resource_spans = 1; ResourceSpans.scope_spans = 2; ScopeSpans.spans = 2
 _RESOURCE_SPANS = 1
 _SCOPE_SPANS = 2
 _SPANS = 2
 _PIECE_OVERHEAD = 32  # tags and lengths added around each piece
-
-
-def _varint(buf: bytes | memoryview, pos: int) -> tuple[int, int]:
-    result = 0
-    shift = 0
-    while True:
-        if pos >= len(buf) or shift > 63:
-            raise ValueError("bad varint")
-        byte = buf[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return result, pos
-        shift += 7
-
-
-def _encode_varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
 
 
 def split_request_wire(bodies: Sequence[bytes | memoryview], limit: int) -> list[tuple[bytes, int]]:
@@ -110,9 +88,9 @@ def _piece(
 ) -> list[bytes | memoryview]:
     """One ResourceSpans{resource..., ScopeSpans{scope..., spans}} as buffers to join later."""
     scope_len = len(ss_head) + spans_size
-    scope_tag = _encode_varint(_SCOPE_SPANS << 3 | _LEN) + _encode_varint(scope_len)
+    scope_tag = encode_varint(_SCOPE_SPANS << 3 | _LEN) + encode_varint(scope_len)
     rs_len = len(rs_head) + len(scope_tag) + scope_len
-    rs_tag = _encode_varint(_RESOURCE_SPANS << 3 | _LEN) + _encode_varint(rs_len)
+    rs_tag = encode_varint(_RESOURCE_SPANS << 3 | _LEN) + encode_varint(rs_len)
     return [rs_tag, rs_head, scope_tag, ss_head, *spans]
 
 
@@ -152,7 +130,7 @@ def _ends(buf: bytes | memoryview, pos: int, end: int) -> list[tuple[int, int, i
         if key < 0x80:
             pos += 1
         else:
-            key, pos = _varint(buf, pos)
+            key, pos = read_varint(buf, pos)
         wire_type = key & 7
         if wire_type == _LEN:
             if pos >= end:
@@ -164,11 +142,11 @@ def _ends(buf: bytes | memoryview, pos: int, end: int) -> list[tuple[int, int, i
                 length = (length & 0x7F) | buf[pos + 1] << 7
                 pos += 2
             else:
-                length, pos = _varint(buf, pos)
+                length, pos = read_varint(buf, pos)
             payload = pos
             pos += length
         elif wire_type == 0:
-            _, pos = _varint(buf, pos)
+            _, pos = read_varint(buf, pos)
             payload = pos
         elif wire_type == 1:
             pos += 8
@@ -212,7 +190,7 @@ def _splice_message(
         if copy_from < start:
             parts.append(view[copy_from:start])
         size = sum(len(b) for b in body)
-        parts.append(_encode_varint(child << 3 | _LEN) + _encode_varint(size))
+        parts.append(encode_varint(child << 3 | _LEN) + encode_varint(size))
         parts.extend(body)
         copy_from = stop
         changed = True

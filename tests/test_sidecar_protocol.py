@@ -11,7 +11,7 @@ from typing import Any
 import grpc
 import httpx
 import pytest
-from spanguard.sidecar.wire_split import _encode_varint
+from spanguard.processors.protowire import encode_varint
 from support_sidecar import (
     SidecarProcess,
     grpc_export,
@@ -36,7 +36,7 @@ def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SidecarProcess
 
 
 def _field(number: int, payload: bytes) -> bytes:
-    return _encode_varint(number << 3 | 2) + _encode_varint(len(payload)) + payload
+    return encode_varint(number << 3 | 2) + encode_varint(len(payload)) + payload
 
 
 def deeply_nested_request(depth: int) -> bytes:
