@@ -36,6 +36,9 @@ class Detector:
     name: str
     pattern: str
     validator: Validator | None = None
+    # After the validator rejects a greedy candidate: the offset in it from which a real
+    # match could still begin and run past its end (None: resume after the candidate).
+    resume: Callable[[bytes], int] | None = None
 
 
 # ---------------------------------------------------------------- validators
@@ -61,25 +64,67 @@ def luhn_ok(digits: str) -> bool:
     return total % 10 == 0
 
 
+# Luhn doubles every second digit from the right; this is a digit's doubled value.
+_LUHN_DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
+# issuer identification numbers start with 2-6 (Visa, Mastercard, Amex, ...)
+_CARD_FIRST_DIGITS = frozenset((2, 3, 4, 5, 6))
+
+
 def validate_credit_card(candidate: bytes) -> tuple[int, int] | None:
     """Accept the longest run of whole digit groups with 13-19 digits that passes Luhn.
 
     The pattern is greedy and may swallow a neighbouring number ("card 4111 ... 1111 20");
-    trying sub-runs of whole groups keeps such a card from slipping through.
+    trying sub-runs of whole groups keeps such a card from slipping through. Prefix sums
+    of plain and doubled digits by position parity make each window's Luhn sum O(1), so
+    long runs of short groups cost no more than a few dozen additions per window.
     """
     groups = _digit_groups(candidate)
+    digits = [byte - 48 for start, end in groups for byte in candidate[start:end]]
+    offsets = [0]
+    for start, end in groups:
+        offsets.append(offsets[-1] + end - start)
+    plain = ([0], [0])  # plain[parity][k]: sum of digits[i] for i < k with i % 2 == parity
+    doubled = ([0], [0])
+    for index, digit in enumerate(digits):
+        parity = index & 1
+        plain[parity].append(plain[parity][-1] + digit)
+        plain[1 - parity].append(plain[1 - parity][-1])
+        doubled[parity].append(doubled[parity][-1] + _LUHN_DOUBLED[digit])
+        doubled[1 - parity].append(doubled[1 - parity][-1])
     best: tuple[int, int] | None = None
     best_len = 0
     for first in range(len(groups)):
+        i = offsets[first]
+        if digits[i] not in _CARD_FIRST_DIGITS:
+            continue
         for last in range(len(groups) - 1, first - 1, -1):
-            start, end = groups[first][0], groups[last][1]
-            digits = "".join(candidate[s:e].decode() for s, e in groups[first : last + 1])
-            if not 13 <= len(digits) <= 19 or len(digits) <= best_len:
+            j = offsets[last + 1]
+            length = j - i
+            if not 13 <= length <= 19 or length <= best_len:
                 continue
-            # issuer identification numbers start with 2-6 (Visa, Mastercard, Amex, ...)
-            if digits[0] in "23456" and luhn_ok(digits):
-                best, best_len = (start, end), len(digits)
+            kept = (j - 1) & 1  # the rightmost digit and every second one leftwards stay
+            total = plain[kept][j] - plain[kept][i] + doubled[1 - kept][j] - doubled[1 - kept][i]
+            if total % 10 == 0:
+                best, best_len = (groups[first][0], groups[last][1]), length
     return best
+
+
+def resume_credit_card(candidate: bytes) -> int:
+    """Where a card hidden behind a rejected candidate could start.
+
+    Every window of whole groups inside the candidate was tried, so only a card that
+    starts at one of its groups and runs on past its end is left. A card has at most 19
+    digits, so that group has at most 18 digits up to the candidate's end
+    ("ref 123456789 4111 1111 1111 1111": the greedy candidate stops inside the card).
+    Skipping the groups before it keeps long digit runs linear.
+    """
+    groups = _digit_groups(candidate)
+    remaining = sum(end - start for start, end in groups)
+    for start, end in groups:
+        if remaining <= 18:
+            return start
+        remaining -= end - start
+    return len(candidate)
 
 
 def iban_ok(compact: str) -> bool:
@@ -198,8 +243,11 @@ _VALIDATORS: dict[str, Validator] = {
     "ip_address": validate_ip,
 }
 
+_RESUMERS: dict[str, Callable[[bytes], int]] = {"credit_card": resume_credit_card}
+
 BUILTIN_DETECTORS: dict[str, Detector] = {
-    name: Detector(name, _PATTERNS[name], _VALIDATORS.get(name)) for name in DETECTOR_NAMES
+    name: Detector(name, _PATTERNS[name], _VALIDATORS.get(name), _RESUMERS.get(name))
+    for name in DETECTOR_NAMES
 }
 
 

@@ -130,6 +130,13 @@ class Scanner:
             self._without[excluded] = _Combined(self.detectors, rest) if rest else None
         return self._without[excluded]
 
+    def _rescan_others(
+        self, index: int, excluded: frozenset[int], buffer: bytes, start: int, end: int, out: list[Finding]
+    ) -> None:
+        others = self._others(excluded | {index})
+        if others is not None:
+            self._scan_with(others, excluded | {index}, buffer, start, end, out)
+
     def _scan_with(
         self,
         combined: _Combined,
@@ -158,11 +165,21 @@ class Scanner:
             if validator is not None:
                 accepted = validator(buffer[m_start:m_end])
                 if accepted is None:
-                    others = self._others(excluded | {index})
-                    if others is not None:
-                        self._scan_with(others, excluded | {index}, buffer, m_start, m_end, out)
+                    # What other detectors find inside the rejected candidate is kept. A
+                    # greedy candidate may also have swallowed the start of a real match
+                    # that runs on past its end: the detector's `resume` says from where
+                    # to look again ("ref 123456789 4111 1111 1111 1111").
+                    found = len(out)
+                    self._rescan_others(index, excluded, buffer, m_start, m_end, out)
+                    resume = detectors[index].resume
+                    pos = m_end if resume is None else m_start + resume(buffer[m_start:m_end])
+                    pos = max(pos, m_start + 1, out[-1].end if len(out) > found else 0)
                     continue
-                m_start, m_end = m_start + accepted[0], m_start + accepted[1]
+                a_start, a_end = m_start + accepted[0], m_start + accepted[1]
+                if a_start > m_start:  # text the candidate swallowed before the accepted part
+                    self._rescan_others(index, excluded, buffer, m_start, a_start, out)
+                pos = max(a_end, m_start + 1)  # the rest may begin another match
+                m_start, m_end = a_start, a_end
             for group in secret_groups:
                 s_start, s_end = spans[group]
                 if s_start >= 0:

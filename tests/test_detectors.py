@@ -224,3 +224,25 @@ def test_default_set_leaves_ip_addresses_alone() -> None:
         Redactor(RedactionConfig(detectors=["email"])).redact_text("x@y.io 10.1.2.3")
         == "[REDACTED:email] 10.1.2.3"
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # a greedy candidate swallowed the start of the second card; the accepted first card
+        # must not hide it
+        ("4111111111111111 4111111 111111111", "[REDACTED:credit_card] [REDACTED:credit_card]"),
+        # a reference number in front: the candidate stops inside the card and fails Luhn
+        ("ref 123456789 4111 1111 1111 1111", "ref 123456789 [REDACTED:credit_card]"),
+        ("ids 12 34 56 78 90 4111-1111-1111-1111 ok", "ids 12 34 56 78 90 [REDACTED:credit_card] ok"),
+        ("call 415 555 0142 4111111111111111", "call [REDACTED:phone] [REDACTED:credit_card]"),
+    ],
+)
+def test_cards_next_to_other_numbers_are_found(text: str, expected: str) -> None:
+    assert ALL.redact_text(text) == expected
+
+
+def test_long_runs_of_short_digit_groups_are_left_alone() -> None:
+    """Many rejected candidates in a row: each is judged, none is masked, nothing hangs."""
+    for text in ("1 " * 4096, "1-" * 4096, "1234 " * 1640):
+        assert ALL.redact_text(text) == text
