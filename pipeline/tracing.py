@@ -181,22 +181,22 @@ def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
-def record_input(span: Span, value: Any) -> None:
+def _record_value(span: Span, value_key: str, mime_key: str, value: Any) -> None:
+    """Text as it is; anything else as JSON, with the MIME type Phoenix renders by."""
     if isinstance(value, str):
-        span.set_attribute(SpanAttributes.INPUT_VALUE, value)
-        span.set_attribute(SpanAttributes.INPUT_MIME_TYPE, OpenInferenceMimeTypeValues.TEXT.value)
+        span.set_attribute(value_key, value)
+        span.set_attribute(mime_key, OpenInferenceMimeTypeValues.TEXT.value)
     else:
-        span.set_attribute(SpanAttributes.INPUT_VALUE, _json(value))
-        span.set_attribute(SpanAttributes.INPUT_MIME_TYPE, OpenInferenceMimeTypeValues.JSON.value)
+        span.set_attribute(value_key, _json(value))
+        span.set_attribute(mime_key, OpenInferenceMimeTypeValues.JSON.value)
+
+
+def record_input(span: Span, value: Any) -> None:
+    _record_value(span, SpanAttributes.INPUT_VALUE, SpanAttributes.INPUT_MIME_TYPE, value)
 
 
 def record_output(span: Span, value: Any) -> None:
-    if isinstance(value, str):
-        span.set_attribute(SpanAttributes.OUTPUT_VALUE, value)
-        span.set_attribute(SpanAttributes.OUTPUT_MIME_TYPE, OpenInferenceMimeTypeValues.TEXT.value)
-    else:
-        span.set_attribute(SpanAttributes.OUTPUT_VALUE, _json(value))
-        span.set_attribute(SpanAttributes.OUTPUT_MIME_TYPE, OpenInferenceMimeTypeValues.JSON.value)
+    _record_value(span, SpanAttributes.OUTPUT_VALUE, SpanAttributes.OUTPUT_MIME_TYPE, value)
 
 
 def record_retrieval(span: Span, query: str, documents: Sequence[RetrievedDocument]) -> None:

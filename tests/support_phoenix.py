@@ -30,6 +30,7 @@ from typing import Any
 
 import httpx
 import pytest
+from support_net import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOENIX_BIN = ROOT / "deploy" / "phoenix" / ".venv" / "bin" / "phoenix"
@@ -40,11 +41,6 @@ OFFLINE_ENV = {
 }
 
 
-def free_port() -> int:
-    """A currently free loopback TCP port (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

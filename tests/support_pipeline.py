@@ -8,7 +8,6 @@ that exporter through spanguard's real processor chain (redaction on, defaults).
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support_net import free_port
 
 
 @dataclass
@@ -77,10 +77,6 @@ def traced_pipeline(_session_pipeline: TracedPipeline) -> TracedPipeline:
     return _session_pipeline
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

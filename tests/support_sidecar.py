@@ -6,7 +6,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -17,14 +16,11 @@ from typing import Any
 
 import pytest
 import yaml
+from support_net import free_port
 
 SPANGUARD = [sys.executable, "-m", "spanguard"]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class SidecarProcess:

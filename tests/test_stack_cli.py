@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from support_net import free_port
 
 from spanguard.config import load_config
 from spanguard.config_model import CustomPattern, FileExporterConfig, SpanguardConfig
@@ -31,10 +32,6 @@ PORTS = StackPorts(chat=18000, phoenix=16006, phoenix_grpc=14319, sidecar_grpc=1
 URLS = StackUrls("127.0.0.1", PORTS)
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_sidecar_config_receives_on_loopback_and_exports_to_the_stack_phoenix(tmp_path: Path) -> None:

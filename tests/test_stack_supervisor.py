@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support_net import free_port
 
 from spanguard.stack_supervisor import (
     PortClaim,
@@ -32,12 +33,6 @@ from spanguard.stack_supervisor import (
     port_is_free,
     run_services,
 )
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def pid_alive(pid: int) -> bool:
