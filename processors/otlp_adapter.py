@@ -34,6 +34,7 @@ from spanguard.processors.changes import (
     Change,
 )
 from spanguard.processors.otlp_prefilter import OVERSIZED, prefilter_for
+from spanguard.processors.otlp_units import unit_bounds
 from spanguard.processors.protowire import read_varint
 from spanguard.processors.redaction import Redactor, summary_attributes
 from spanguard.processors.truncation import Truncator
@@ -305,12 +306,14 @@ def transform_export_request(
     truncator: Truncator | None,
     *,
     exhaustive: bool = False,
+    original: bytes | None = None,
 ) -> RequestOutcome:
     """Redact then truncate everything in `request`, editing it in place.
 
     Only spans (and resources/scopes) the prefilter flags are visited, and in a flagged
     span only the attributes its hits touch; `exhaustive=True` visits everything (the
-    tests compare both ways)."""
+    tests compare both ways). `original`: the bytes `request` was parsed from, if at
+    hand; the prefilter then scans them instead of re-serializing every unit."""
     debug = any(e is not None and e.config.summary == "debug" for e in (redactor, truncator))
     collector = _Collector(redactor, truncator, debug)
     spans: list[Any] = []
@@ -331,9 +334,15 @@ def transform_export_request(
     else:
         prefilter = prefilter_for(redactor, truncator)
         min_limit = prefilter.min_limit
-        segments = [unit.SerializeToString() for unit in units]
-        located = prefilter.locate(segments)
-        bounds = [(segment, 0, len(segment)) for segment in segments]
+        found = None if original is None else unit_bounds(original)
+        if original is not None and found is not None and len(found[0]) == len(units):
+            starts, ends = found
+            located = prefilter.locate_in(original, starts, ends)
+            bounds = [(original, start, end) for start, end in zip(starts, ends, strict=True)]
+        else:
+            segments = [unit.SerializeToString() for unit in units]
+            located = prefilter.locate(segments)
+            bounds = [(segment, 0, len(segment)) for segment in segments]
     owner = -1
     for position, (unit, hits) in enumerate(zip(units, located, strict=True)):
         is_span = isinstance(unit, Span)

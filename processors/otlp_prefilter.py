@@ -179,11 +179,15 @@ class Prefilter:
             starts.append(position)
             position += len(segment)
             ends.append(position)
-        return self._locate(self._regex, b"".join(segments), starts, ends)
+        return self.locate_in(b"".join(segments), starts, ends)
 
-    def _locate(
-        self, regex: Any, buffer: bytes, starts: list[int], ends: list[int]
+    def locate_in(
+        self, buffer: bytes | memoryview, starts: list[int], ends: list[int]
     ) -> list[list[tuple[int, int]] | None]:
+        """`locate` for units that already lie in one buffer, at [starts[i], ends[i]) in
+        ascending order (a request as it arrived). Bytes between units (the framing
+        around them) are scanned too; a hit there alone touches no unit."""
+        regex = self._regex
         count = len(starts)
         if self.exhaustive:
             return [[(0, ends[i] - starts[i])] for i in range(count)]

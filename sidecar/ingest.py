@@ -81,14 +81,14 @@ class Ingestor:
             self.metrics.requests_received.labels(protocol).inc()
             return 0  # nothing to keep; still a valid export
         try:
-            counts = self._transformer.apply(request)
+            counts = self._transformer.apply(request, original)
         except Exception as exc:
             # Fail closed: a rule that blew up must not let the request through untouched.
             log.error("transform failed (%s); request refused", type(exc).__name__)
             raise Rejected(Reason.INTERNAL, "request could not be processed") from None
         body = encode_request(request, original, counts)
         try:
-            # the writer takes any buffer (len, crc32, writev); its annotation says bytes
+            # the writer takes any buffer (len, checksum, writev); its annotation says bytes
             self._writer.append(envelope.header(counts.spans), *cast("list[bytes]", body))
         except QueueFull:
             raise Rejected(Reason.QUEUE_FULL, "queue is full, retry later") from None

@@ -9,6 +9,7 @@ under concurrency.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import threading
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from spanguard.sidecar.framing import frame_header, framed_size
+from spanguard.sidecar.preallocate import release_unused, reserve
 from spanguard.sidecar.queue_layout import (
     DiskUsage,
     fsync_directory,
@@ -100,6 +102,7 @@ class QueueWriter:
 
     def _open_segment(self, seq: int) -> int:
         fd = os.open(segment_path(self.stream_dir, seq), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        reserve(fd, self._segment_bytes)
         if self._fsync:
             fsync_directory(self.stream_dir)
         return fd
@@ -163,7 +166,7 @@ class QueueWriter:
     def _roll_segment(self) -> None:
         if self._fsync:
             os.fdatasync(self._fd)
-        os.close(self._fd)
+        _close_segment(self._fd)
         self._seq += 1
         self._fd = self._open_segment(self._seq)
         self._segment_size = 0
@@ -184,8 +187,16 @@ class QueueWriter:
             self._closed = True
             self._cond.notify_all()
         self._thread.join()
-        os.close(self._fd)
+        _close_segment(self._fd)
         os.close(self._lock_fd)
+
+
+def _close_segment(fd: int) -> None:
+    # A segment closed before it filled keeps only the blocks it uses; if that fails, the
+    # space comes back when the segment is deleted.
+    with contextlib.suppress(OSError):
+        release_unused(fd)
+    os.close(fd)
 
 
 def _write_all(fd: int, buffers: list[bytes]) -> None:

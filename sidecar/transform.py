@@ -49,10 +49,11 @@ class RequestTransformer:
         self._redactor = Redactor(redaction) if redaction.enabled else None
         self._truncator = Truncator(truncation) if truncation.enabled else None
 
-    def apply(self, request: ExportTraceServiceRequest) -> TransformCounts:
+    def apply(self, request: ExportTraceServiceRequest, original: bytes | None = None) -> TransformCounts:
+        """`original`: the bytes `request` was parsed from, when the client sent protobuf."""
         if self._transform is None:
             return TransformCounts(changed=False, spans=count_spans(request))
-        outcome = self._transform(request, self._redactor, self._truncator)
+        outcome = self._transform(request, self._redactor, self._truncator, original=original)
         return TransformCounts(
             changed=bool(outcome.changed),
             spans=int(outcome.spans),

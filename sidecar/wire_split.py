@@ -5,16 +5,16 @@ while clients may send 16 MB. Parsing a 6 MB request into Python objects and
 serializing the pieces costs ~20 ms; walking the protobuf framing down to the span
 level is ~1000 varint reads and slices of the original bytes. Each piece repeats its
 resource and scope, so spans keep their attribution. Input comes from our own queue
-(parsed and CRC-checked before), but a malformed buffer still raises `ValueError`.
+(parsed and checksummed before), but a malformed buffer still raises `ValueError`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from spanguard.processors.protowire import encode_varint, read_varint
+from spanguard.processors.protowire import LEN as _LEN
+from spanguard.processors.protowire import encode_varint, fields
 
-_LEN = 2
 # request.resource_spans = 1; ResourceSpans.scope_spans = 2; ScopeSpans.spans = 2
 _RESOURCE_SPANS = 1
 _SCOPE_SPANS = 2
@@ -42,17 +42,17 @@ def split_request_wire(bodies: Sequence[bytes | memoryview], limit: int) -> list
 
     for body in bodies:
         view = memoryview(body)
-        for number, wire_type, _, rs_payload, rs_end in _ends(view, 0, len(view)):
+        for number, wire_type, _, rs_payload, rs_end in fields(view, 0, len(view)):
             if number != _RESOURCE_SPANS or wire_type != _LEN or rs_payload == rs_end:
                 continue
-            rs_fields = _ends(view, rs_payload, rs_end)
+            rs_fields = fields(view, rs_payload, rs_end)
             # a field with the right number but another wire type is unknown to parsers: it
             # rides along in the head of every piece, like any other non-span field
             rs_head = b"".join(view[s:e] for n, w, s, _, e in rs_fields if n != _SCOPE_SPANS or w != _LEN)
             for n, w, _, ss_payload, ss_end in rs_fields:
                 if n != _SCOPE_SPANS or w != _LEN or ss_payload == ss_end:
                     continue
-                ss_fields = _ends(view, ss_payload, ss_end)
+                ss_fields = fields(view, ss_payload, ss_end)
                 ss_head = b"".join(view[s:e] for m, w, s, _, e in ss_fields if m != _SPANS or w != _LEN)
                 head_size = len(rs_head) + len(ss_head) + _PIECE_OVERHEAD
                 # runs of adjacent span fields as [start, end) pairs: one slice per run
@@ -116,52 +116,6 @@ def splice_spans(
     return parts
 
 
-def _ends(buf: bytes | memoryview, pos: int, end: int) -> list[tuple[int, int, int, int, int]]:
-    """The fields of buf[pos:end] as (number, wire type, start, payload start, end).
-
-    One tight loop with the one- and two-byte varints inline: a 512-span request has
-    about a thousand fields on the way down to its spans, walked for every request.
-    """
-    out: list[tuple[int, int, int, int, int]] = []
-    append = out.append
-    while pos < end:
-        start = pos
-        key = buf[pos]
-        if key < 0x80:
-            pos += 1
-        else:
-            key, pos = read_varint(buf, pos)
-        wire_type = key & 7
-        if wire_type == _LEN:
-            if pos >= end:
-                raise ValueError("field runs past the end")
-            length = buf[pos]
-            if length < 0x80:
-                pos += 1
-            elif pos + 1 < end and buf[pos + 1] < 0x80:
-                length = (length & 0x7F) | buf[pos + 1] << 7
-                pos += 2
-            else:
-                length, pos = read_varint(buf, pos)
-            payload = pos
-            pos += length
-        elif wire_type == 0:
-            _, pos = read_varint(buf, pos)
-            payload = pos
-        elif wire_type == 1:
-            pos += 8
-            payload = pos
-        elif wire_type == 5:
-            pos += 4
-            payload = pos
-        else:
-            raise ValueError("unsupported wire type")
-        if pos > end:
-            raise ValueError("field runs past the end")
-        append((key >> 3, wire_type, start, payload, pos))
-    return out
-
-
 def _splice_message(
     buf: bytes, pos: int, end: int, replacements: Mapping[int, bytes], depth: int, first_span: int
 ) -> tuple[list[bytes | memoryview], int, bool]:
@@ -174,7 +128,7 @@ def _splice_message(
     index = first_span
     changed = False
     child = (_RESOURCE_SPANS, _SCOPE_SPANS, _SPANS)[depth]
-    for number, wire_type, start, payload, stop in _ends(buf, pos, end):
+    for number, wire_type, start, payload, stop in fields(buf, pos, end):
         if number != child or wire_type != _LEN:
             continue  # other fields (and mismatched wire types, unknown to parsers) stay as they are
         if depth == 2:

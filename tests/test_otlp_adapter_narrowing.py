@@ -10,7 +10,12 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from spanguard.processors.otlp_adapter import transform_export_request
+from spanguard.processors.otlp_units import unit_bounds
+from spanguard.processors.protowire import LEN, encode_varint
 from spanguard.processors.redaction import Redactor
 from spanguard.processors.truncation import Truncator
 from support_otlp import key_value
@@ -151,3 +156,106 @@ def test_key_rules_reach_nested_keys_on_the_fast_path() -> None:
         header = fast.resource_spans[0].scope_spans[0].spans[0].attributes[0].value.kvlist_value.values[0]
         entries = header.value.kvlist_value.values[0].value.kvlist_value.values
         assert [kv.value.string_value for kv in entries] == ([] if expected is None else [expected])
+
+
+# ---- scanning the client's bytes (the sidecar passes `original`) ---------------------------
+
+def _field(number: int, payload: bytes) -> bytes:
+    return encode_varint(number << 3 | LEN) + encode_varint(len(payload)) + payload
+
+
+MISTYPED_HEAD = bytes([1 << 3 | 0, 5])  # field 1 as a varint: the parser keeps it as unknown
+UNKNOWN = _field(15, b"jane.doe@example.com")  # an unknown field that looks like a hit
+LAYOUTS = ["canonical", "head_last", "head_twice", "unknown_fields", "mistyped"]
+
+
+def _message(head: bytes, children: list[bytes], layout: str, head_split: bytes | None = None) -> bytes:
+    """A ResourceSpans or ScopeSpans on the wire, laid out as a client might send it."""
+    parts = [_field(2, child) for child in children]
+    if layout == "head_last":
+        return b"".join(parts) + _field(1, head)
+    if layout == "head_twice" and head_split is not None:
+        return _field(1, head) + _field(1, head_split) + b"".join(parts)  # the parser merges the two
+    if layout == "unknown_fields":
+        return UNKNOWN + _field(1, head) + UNKNOWN + b"".join(part + UNKNOWN for part in parts)
+    if layout == "mistyped":
+        return MISTYPED_HEAD + _field(1, head) + b"".join(parts)
+    return _field(1, head) + b"".join(parts)
+
+
+def _owner_bytes(attributes: list[tuple[str, Any]], message: Any) -> bytes:
+    _fill(message.attributes, attributes)
+    return bytes(message.SerializeToString())
+
+
+REQUESTS = st.lists(
+    st.tuples(ATTRS, ATTRS, st.lists(st.tuples(ATTRS, SPANS), min_size=1, max_size=2)),
+    min_size=1,
+    max_size=2,
+)
+
+
+def _wire_request(resources: list[Any], layout: str) -> bytes:
+    body = b""
+    for resource_attrs, extra_attrs, scopes in resources:
+        scope_parts = []
+        for scope_attrs, spans in scopes:
+            spans_bytes = []
+            for attributes, name, status, events, _links, span_id in spans:
+                span = Span(name=name, span_id=span_id, trace_id=span_id * 2)
+                span.status.message = status
+                _fill(span.attributes, attributes)
+                for event_attributes in events:
+                    _fill(span.events.add().attributes, event_attributes)
+                spans_bytes.append(span.SerializeToString())
+            scope = _owner_bytes(scope_attrs, InstrumentationScope(name="lib"))
+            second = _owner_bytes(extra_attrs, InstrumentationScope())
+            scope_parts.append(_message(scope, spans_bytes, layout, second))
+        resource = _owner_bytes(resource_attrs, Resource())
+        body += _field(1, _message(resource, scope_parts, layout, _owner_bytes(extra_attrs, Resource())))
+    return body
+
+
+@settings(
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+@given(REQUESTS, st.sampled_from(LAYOUTS))
+def test_scanning_the_client_bytes_equals_visiting_everything(resources: list[Any], layout: str) -> None:
+    """Any field order, repeated heads, unknown and mis-typed fields: the result is the one
+    of visiting every value (the walk gives up where it could disagree with the parser)."""
+    body = _wire_request(resources, layout)
+    for redaction, truncation in (
+        (RedactionConfig(), TruncationConfig(max_length=100, max_list_items=64)),
+        (
+            RedactionConfig(detectors="all", block_keys=["user.*"], drop_keys=["http.request.header.*"]),
+            TruncationConfig(max_length=30, max_length_by_key={"note": 16}, max_list_items=70),
+        ),
+    ):
+        fast = ExportTraceServiceRequest.FromString(body)
+        slow = ExportTraceServiceRequest.FromString(body)
+        redactor, truncator = Redactor(redaction), Truncator(truncation)
+        fast_outcome = transform_export_request(fast, redactor, truncator, original=body)
+        slow_outcome = transform_export_request(slow, redactor, truncator, exhaustive=True)
+        assert fast_outcome == slow_outcome
+        assert fast.SerializeToString() == slow.SerializeToString()
+
+
+def test_unit_bounds_are_the_units_bytes_where_the_walk_is_safe() -> None:
+    spans = [([("input.value", "mail jane.doe@example.com")], "llm", "", [], [], b"\x01" * 8)] * 3
+    resources = [([("service.name", "a")], [("host", "b")], [([("k", "v")], spans)])]
+    for layout in ("canonical", "unknown_fields", "mistyped"):
+        body = _wire_request(resources, layout)
+        found = unit_bounds(body)
+        assert found is not None, layout
+        request = ExportTraceServiceRequest.FromString(body)
+        units = [request.resource_spans[0].resource, request.resource_spans[0].scope_spans[0].scope,
+                 *request.resource_spans[0].scope_spans[0].spans]
+        pieces = [body[start:end] for start, end in zip(*found, strict=True)]
+        # unknown fields ride along inside a unit's bytes; without them the bytes are the unit's
+        assert len(pieces) == len(units) == 5
+        if layout == "canonical":
+            assert pieces == [unit.SerializeToString() for unit in units]
+    # the parser merges a repeated head, and a head after its spans is out of request order
+    assert unit_bounds(_wire_request(resources, "head_twice")) is None
+    assert unit_bounds(_wire_request(resources, "head_last")) is None
+    assert unit_bounds(b"\x0a\x05\x0a") is None  # runs past the end
