@@ -41,21 +41,41 @@ def quiet_sdk_exporter_logs() -> None:
 
 
 class OutageReporter:
-    """Tracks one exporter's health; logs on the first failure and on recovery only."""
+    """Tracks one exporter's health; logs on the first failure and on recovery only.
+
+    Thread-safe: the sidecar sends several batches of one exporter at once, and they
+    share one reporter so an outage is still one warning, not one per sending thread.
+    """
 
     def __init__(self, exporter_name: str) -> None:
         self.exporter_name = exporter_name
         self.in_outage = False
         self.failed_attempts = 0
         self.outages = 0
+        self.successes = 0
+        self._lock = threading.Lock()
 
-    def failure(self, reason: str) -> None:
-        """`reason` must not hold span data: an exception type or a status, no message."""
-        self.failed_attempts += 1
-        if self.in_outage:
-            return
-        self.in_outage = True
-        self.outages += 1
+    def attempt(self) -> int:
+        """A ticket to pass to `failure`: which successes an attempt started after."""
+        with self._lock:
+            return self.successes
+
+    def failure(self, reason: str, ticket: int | None = None) -> None:
+        """`reason` must not hold span data: an exception type or a status, no message.
+
+        With concurrent sends, an attempt that began before the latest success may fail
+        after it (it raced the recovery); that says nothing new about the backend, so
+        with its `ticket` it does not open another outage.
+        """
+        with self._lock:
+            raced_recovery = ticket is not None and ticket != self.successes
+            if raced_recovery and not self.in_outage:
+                return
+            self.failed_attempts += 1
+            if self.in_outage:
+                return
+            self.in_outage = True
+            self.outages += 1
         _log.warning(
             "spanguard: exporter %r cannot export (%s); retrying with backoff, "
             "further failures are not logged until it recovers",
@@ -63,11 +83,13 @@ class OutageReporter:
         )
 
     def success(self) -> None:
-        if not self.in_outage:
-            return
+        with self._lock:
+            self.successes += 1
+            if not self.in_outage:
+                return
+            attempts = self.failed_attempts
+            self.in_outage = False
+            self.failed_attempts = 0
         _log.warning(
-            "spanguard: exporter %r recovered after %d failed attempts",
-            self.exporter_name, self.failed_attempts,
+            "spanguard: exporter %r recovered after %d failed attempts", self.exporter_name, attempts,
         )
-        self.in_outage = False
-        self.failed_attempts = 0

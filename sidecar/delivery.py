@@ -1,28 +1,35 @@
-"""Delivery: one thread per exporter, reading the queue at its own cursor.
+"""Delivery: per exporter, one reading thread and a few sending threads.
 
-A backend that is down holds back only its own cursor; the others keep going. Failed
-sends are retried with capped exponential backoff, forever while running (the queue's
-`max_bytes` and the clients' backpressure are what bound an outage, not a retry
-count), and the outage is logged once when it starts and once when it ends. The cursor
-moves only after the backend said yes, so a crash between send and commit means a
-duplicate, never a loss (at-least-once).
+A backend that is down holds back only its own cursor; the others keep going. Up to
+`num_consumers` batches of one exporter are in flight at once (as the Collector's
+`sending_queue.num_consumers`): with one, every batch would wait out the backend's
+parse-and-answer round trip before the next could leave. Batches are read in order and
+may finish in any order; the reader commits only the finished prefix of each stream, so
+a crash re-sends at most what was in flight (at-least-once: duplicates, never a loss).
+
+Failed sends are retried with capped exponential backoff, forever while running (the
+queue's `max_bytes` and the clients' backpressure are what bound an outage, not a retry
+count), and the outage is logged once when it starts and once when it ends. While any
+batch is failing no new batch is read, so a dead backend sees the batches already in
+flight retried, not `num_consumers` fresh ones every round.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import queue
 import threading
 import time
 from pathlib import Path
 
-from spanguard.exporters.outage import OutageReporter
+from spanguard.exporters.outage import EXPORT_THREAD_PREFIX, OutageReporter
 from spanguard.sidecar import envelope
 from spanguard.sidecar.allocator import keep_large_buffers_on_heap
 from spanguard.sidecar.forwarders import Forwarder, Outcome, SendResult, split_request
 from spanguard.sidecar.metrics import SidecarMetrics
 from spanguard.sidecar.queue_layout import scan_bytes
-from spanguard.sidecar.queue_reader import ExporterReader, delete_consumed_segments
+from spanguard.sidecar.queue_reader import Batch, ExporterReader, delete_consumed_segments
 
 log = logging.getLogger("spanguard.sidecar")
 
@@ -31,11 +38,15 @@ REFRESH_STREAMS_S = 1.0
 
 
 class DeliveryWorker:
+    """One exporter: a thread reads batches in order and hands them to sending threads."""
+
     def __init__(self, forwarder: Forwarder, directory: Path, metrics: SidecarMetrics, *,
-                 backoff_initial_s: float = 0.1, backoff_max_s: float = 5.0) -> None:
+                 num_consumers: int = 1, backoff_initial_s: float = 0.1, backoff_max_s: float = 5.0) -> None:
         keep_large_buffers_on_heap()  # batches are MBs: reuse heap, not fresh mmaps
         self.forwarder = forwarder
         self.reader = ExporterReader(directory, forwarder.name)
+        # A file or the console takes one write at a time, whatever the config says.
+        self.consumers = num_consumers if forwarder.concurrent_sends else 1
         self._metrics = metrics
         self._backoff_initial_s = backoff_initial_s
         self._backoff_max_s = backoff_max_s
@@ -43,34 +54,95 @@ class DeliveryWorker:
         self._stop = threading.Event()  # give up now, leave the rest on disk
         self._drain_deadline: float | None = None  # finish what is queued, until then
         self.idle = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"spanguard-export-{forwarder.name}",
-                                        daemon=True)
+        self._state = threading.Condition()  # guards the two counts below
+        self._in_flight = 0  # batches handed out and not yet committed
+        self._retrying = 0  # of those, how many failed and wait to be retried
+        self._work: queue.SimpleQueue[Batch | None] = queue.SimpleQueue()
+        thread_name = f"{EXPORT_THREAD_PREFIX}{forwarder.name}"
+        self._reader_thread = threading.Thread(target=self._read_loop, name=thread_name, daemon=True)
+        self._senders = [
+            threading.Thread(target=self._send_loop, name=f"{thread_name}-{index}", daemon=True)
+            for index in range(self.consumers)
+        ]
 
     def start(self) -> None:
-        self._thread.start()
+        for sender in self._senders:
+            sender.start()
+        self._reader_thread.start()
 
-    def _run(self) -> None:
+    # -- the reading thread ------------------------------------------------------------------
+
+    def _read_loop(self) -> None:
         refreshed = 0.0
         try:
-            while not self._stop.is_set():
+            while self._wait_for_room():
                 now = time.monotonic()
                 if now - refreshed > REFRESH_STREAMS_S:
                     self.reader.refresh()
                     refreshed = now
                 batch = self.reader.read(self.forwarder.max_request_bytes)
                 if batch is None:
-                    self.idle.set()
-                    if self._drain_deadline is not None:
-                        return  # drained
+                    if self._nothing_to_read():
+                        return  # drained: the senders finish what they hold
                     self._stop.wait(IDLE_POLL_S)
                     continue
-                self.idle.clear()
-                if not self._deliver(batch.records):
-                    return  # stopped mid-retry: the batch stays queued
-                self.reader.commit(batch)
+                self._hand_out(batch)
         except Exception:
             log.exception("delivery to %r stopped on an unexpected error; the queue keeps the data",
                           self.forwarder.name)
+        finally:
+            for _ in self._senders:
+                self._work.put(None)
+
+    def _wait_for_room(self) -> bool:
+        """Block until a sender is free and no batch is failing; False once it is time to stop."""
+        with self._state:
+            while not self._stop.is_set():
+                timeout = None
+                if self._drain_deadline is not None:
+                    timeout = self._drain_deadline - time.monotonic()
+                    if timeout <= 0:
+                        return False
+                if self._in_flight < self.consumers and self._retrying == 0:
+                    return True
+                self._state.wait(timeout)
+            return False
+
+    def _nothing_to_read(self) -> bool:
+        """Marks the worker idle when nothing is in flight either; True when draining."""
+        with self._state:
+            if self._in_flight == 0:
+                self.idle.set()
+        return self._drain_deadline is not None
+
+    def _hand_out(self, batch: Batch) -> None:
+        with self._state:
+            self._in_flight += 1
+            self.idle.clear()
+        self._work.put(batch)
+
+    # -- the sending threads -----------------------------------------------------------------
+
+    def _send_loop(self) -> None:
+        try:
+            while True:
+                batch = self._work.get()
+                if batch is None or self._stop.is_set():
+                    return
+                if not self._deliver(batch.records):
+                    return  # stopped mid-retry: the batch stays queued
+                self.reader.commit(batch)
+                self._change_counts(in_flight=-1)
+        except Exception:
+            log.exception("delivery to %r stopped on an unexpected error; the queue keeps the data",
+                          self.forwarder.name)
+            self.stop()  # a batch that never commits would hold this exporter's cursor forever
+
+    def _change_counts(self, *, in_flight: int = 0, retrying: int = 0) -> None:
+        with self._state:
+            self._in_flight += in_flight
+            self._retrying += retrying
+            self._state.notify_all()
 
     def _deliver(self, records: list[bytes]) -> bool:
         spans, bodies = envelope.bodies(records)
@@ -82,47 +154,76 @@ class DeliveryWorker:
 
     def _send_with_retry(self, body: bytes, spans: int) -> bool:
         delay = self._backoff_initial_s
-        name = self.forwarder.name
-        while True:
-            try:
-                result = self.forwarder.send(body)
-            except Exception as exc:  # a bug in a forwarder must not kill delivery
-                log.error("exporter %r raised %s", name, type(exc).__name__)
-                result = SendResult(Outcome.RETRY, type(exc).__name__)
-            if result.outcome is Outcome.OK:
-                self._outage.success()
-                self._metrics.spans_exported.labels(name).inc(spans)
-                return True
-            if result.outcome is Outcome.REJECTED:
-                log.error("exporter %r refused %d spans permanently (%s); they are skipped",
-                          name, spans, result.reason)
-                self._metrics.spans_failed.labels(name).inc(spans)
-                return True
-            self._metrics.export_failures.labels(name).inc()
-            self._outage.failure(result.reason)
-            wait = delay
-            if self._drain_deadline is not None:
-                wait = min(wait, self._drain_deadline - time.monotonic())
-                if wait <= 0:
+        failing = False
+        try:
+            while True:
+                ticket = self._outage.attempt()
+                result = self._send_once(body)
+                if result.outcome is not Outcome.RETRY:
+                    self._settle(result, spans)
+                    return True
+                if not failing:
+                    failing = True
+                    self._change_counts(retrying=1)  # first, so a failure on /metrics means "paused"
+                self._metrics.export_failures.labels(self.forwarder.name).inc()
+                self._outage.failure(result.reason, ticket)
+                if not self._pause(delay):
                     return False
-            if self._stop.wait(wait):
+                delay = min(delay * 2, self._backoff_max_s)
+        finally:
+            if failing:
+                self._change_counts(retrying=-1)
+
+    def _send_once(self, body: bytes) -> SendResult:
+        try:
+            return self.forwarder.send(body)
+        except Exception as exc:  # a bug in a forwarder must not kill delivery
+            log.error("exporter %r raised %s", self.forwarder.name, type(exc).__name__)
+            return SendResult(Outcome.RETRY, type(exc).__name__)
+
+    def _settle(self, result: SendResult, spans: int) -> None:
+        name = self.forwarder.name
+        if result.outcome is Outcome.OK:
+            self._outage.success()
+            self._metrics.spans_exported.labels(name).inc(spans)
+            return
+        log.error("exporter %r refused %d spans permanently (%s); they are skipped",
+                  name, spans, result.reason)
+        self._metrics.spans_failed.labels(name).inc(spans)
+
+    def _pause(self, delay: float) -> bool:
+        """Wait before the next attempt; False when stopping or the drain deadline has passed."""
+        wait = delay
+        if self._drain_deadline is not None:
+            wait = min(wait, self._drain_deadline - time.monotonic())
+            if wait <= 0:
                 return False
-            delay = min(delay * 2, self._backoff_max_s)
+        return not self._stop.wait(wait)
+
+    # -- control -----------------------------------------------------------------------------
 
     def drain(self, deadline: float) -> None:
         """Deliver what is queued until `deadline` (monotonic), then stop."""
-        self._drain_deadline = deadline
+        with self._state:
+            self._drain_deadline = deadline
+            self._state.notify_all()
 
     def join(self, timeout: float) -> bool:
-        self._thread.join(max(0.0, timeout))
-        return not self._thread.is_alive()
+        deadline = time.monotonic() + max(0.0, timeout)
+        threads = [self._reader_thread, *self._senders]
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return not any(thread.is_alive() for thread in threads)
 
     def stop(self) -> None:
+        """Give up now: batches not yet delivered are not committed and stay on disk."""
         self._stop.set()
+        with self._state:
+            self._state.notify_all()
 
 
 class Janitor:
-    """Deletes segments every exporter has passed and keeps the queue gauges current."""
+    """Deletes segments every exporter has committed past and keeps the queue gauges current."""
 
     def __init__(self, directory: Path, workers: list[DeliveryWorker], metrics: SidecarMetrics,
                  interval_s: float = 0.5) -> None:

@@ -64,6 +64,9 @@ OK = SendResult(Outcome.OK)
 class Forwarder(Protocol):
     name: str
     max_request_bytes: int
+    # May `send` run on several threads at once? Network clients can (and must, to keep
+    # several requests in flight); writers of one file or stream cannot.
+    concurrent_sends: bool
 
     def send(self, body: bytes) -> SendResult: ...
 
@@ -112,6 +115,7 @@ class OtlpHttpForwarder:
         self.name = name
         self.url = url
         self.max_request_bytes = HTTP_MAX_REQUEST_BYTES
+        self.concurrent_sends = True  # httpx.Client pools connections across threads
         self._gzip = compression == "gzip"
         self._resource_attributes = dict(resource_attributes or {})
         base_headers = {"Content-Type": "application/x-protobuf", **dict(headers)}
@@ -159,6 +163,7 @@ class OtlpGrpcForwarder:
         self.name = name
         self.target = target
         self.max_request_bytes = GRPC_MAX_REQUEST_BYTES
+        self.concurrent_sends = True  # a gRPC channel multiplexes calls from any thread
         self._timeout_s = timeout_s
         self._metadata = tuple((key.lower(), value) for key, value in headers.items())
         self._resource_attributes = dict(resource_attributes or {})
@@ -196,6 +201,7 @@ class FileForwarder:
 
     name = "file"
     max_request_bytes = LOCAL_MAX_REQUEST_BYTES
+    concurrent_sends = False  # appends and rotation of one file
 
     def __init__(self, config: FileExporterConfig) -> None:
         self._file = RotatingJsonlFile(config.path, config.max_bytes, config.backups)
@@ -220,6 +226,7 @@ class ConsoleForwarder:
 
     name = "console"
     max_request_bytes = LOCAL_MAX_REQUEST_BYTES
+    concurrent_sends = False  # interleaved writes would tear lines
 
     def __init__(self, config: ConsoleExporterConfig, out: TextIO | None = None) -> None:
         self._format = config.format

@@ -3,12 +3,15 @@
 It does what any receiver must (parse each request with upb) and nothing else, so the
 benchmark's "direct" rate is the ceiling the sidecar is compared against, and fault
 tests can stop and restart a real downstream on a fixed port. Optionally it keeps the
-parsed requests so a test can check what arrived.
+parsed requests so a test can check what arrived, and calls `on_request` first on the
+handler thread, so a test can hold calls (to see how many are in flight at once) or fail
+them with `context.abort` (a backend that answers some requests with UNAVAILABLE).
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from concurrent import futures
 
 import grpc
@@ -18,8 +21,10 @@ from spanguard.sidecar.grpc_receiver import METHOD, SERVICE
 
 class ParseOnlyReceiver:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, keep: bool = False,
-                 threads: int = 4, max_message_bytes: int = 64 * 1024 * 1024) -> None:
+                 threads: int = 4, max_message_bytes: int = 64 * 1024 * 1024,
+                 on_request: Callable[[bytes, grpc.ServicerContext], None] | None = None) -> None:
         self.keep = keep
+        self._on_request = on_request
         self.requests: list[ExportTraceServiceRequest] = []
         self.spans = 0
         self.request_count = 0
@@ -37,6 +42,8 @@ class ParseOnlyReceiver:
         self._server.start()
 
     def _export(self, body: bytes, context: grpc.ServicerContext) -> bytes:
+        if self._on_request is not None:
+            self._on_request(body, context)
         request = ExportTraceServiceRequest.FromString(body)
         spans = sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
         with self._lock:

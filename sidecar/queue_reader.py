@@ -2,9 +2,16 @@
 
 Each exporter reads at its own pace, so a dead Phoenix leaves the file exporter
 untouched; the cursor moves (and is persisted) only after the exporter's backend has
-accepted a batch, which makes delivery at-least-once across crashes. A record that
-fails its CRC or is cut short is a torn tail; it is skipped only once a newer segment
-exists, because until then it may simply be a record the writer is still writing.
+accepted a batch, which makes delivery at-least-once across crashes.
+
+Several batches of one exporter may be in flight at once and finish in any order, so
+reading and committing are two positions: reads go on from where the last read ended,
+while the persisted cursor moves only to the end of the longest run of finished
+batches. A crash then re-sends at most what was in flight (duplicates, never a loss).
+
+A record that fails its checksum or is cut short is a torn tail; it is skipped only
+once a newer segment exists, because until then it may simply be a record the writer
+is still writing.
 """
 
 from __future__ import annotations
@@ -38,22 +45,31 @@ class Batch:
 
 
 class StreamCursor:
-    """One exporter's position in one stream."""
+    """One exporter's position in one stream: `position` is persisted and delivered up to;
+    reads continue after the batches still in flight."""
 
     def __init__(self, stream_dir: Path, exporter: str) -> None:
         self.stream_dir = stream_dir
         self.exporter = exporter
         self.position = read_cursor(stream_dir, exporter) or Position(-1, 0)
+        self._read_to = self.position
+        # End of every batch read past `position`, in read order -> delivered yet. Ends
+        # only grow within a stream, so they name their batches.
+        self._unfinished: dict[Position, bool] = {}
         self.skipped_torn = 0
 
+    @property
+    def in_flight(self) -> int:
+        return sum(1 for done in self._unfinished.values() if not done)
+
     def read(self, max_bytes: int, max_records: int = 10_000) -> Batch | None:
-        """Records after the cursor (at least one if any, up to about `max_bytes`)."""
+        """Records after the last read (at least one if any, up to about `max_bytes`)."""
         records: list[bytes] = []
         total = 0
         segments = list_segments(self.stream_dir)
         if not segments:
             return None
-        pos = self.position
+        pos = self._read_to
         first_seq = segments[0][0]
         if pos.seq < first_seq:
             pos = Position(first_seq, 0)  # cursor is new or its segments were consumed and deleted
@@ -76,10 +92,36 @@ class StreamCursor:
                 break
             pos = Position(min(newer_seqs), 0)
         if not records:
-            if pos != self.position:
-                self.commit(pos)  # only skipped empty or torn segments
+            if pos != self._read_to:
+                self._skipped_to(pos)
             return None
+        self._read_to = pos
+        self._unfinished[pos] = False
         return Batch(self.stream_dir, records, pos)
+
+    def _skipped_to(self, pos: Position) -> None:
+        """Only empty or torn segments lie before `pos`: nothing to deliver there. With
+        batches in flight the cursor must not jump past them, so the skip waits in line
+        as a batch already finished."""
+        self._read_to = pos
+        if self._unfinished:
+            self._unfinished[pos] = True
+        else:
+            self._persist(pos)
+
+    def finish(self, end: Position) -> None:
+        """The batch ending at `end` was delivered; persist the end of the finished prefix."""
+        if end not in self._unfinished:
+            raise ValueError("no batch in flight ends at this position")
+        self._unfinished[end] = True
+        finished_to: Position | None = None
+        for pending, done in list(self._unfinished.items()):
+            if not done:
+                break
+            del self._unfinished[pending]
+            finished_to = pending
+        if finished_to is not None:
+            self._persist(finished_to)
 
     def _read_segment(
         self, path: Path, pos: Position, budget: int, out: list[bytes]
@@ -116,7 +158,7 @@ class StreamCursor:
     def _has_newer_segment(self, seq: int) -> bool:
         return any(other > seq for other, _, _ in list_segments(self.stream_dir))
 
-    def commit(self, position: Position) -> None:
+    def _persist(self, position: Position) -> None:
         self.position = position
         write_cursor(self.stream_dir, self.exporter, position)
 
@@ -131,39 +173,53 @@ class StreamCursor:
 
 
 class ExporterReader:
-    """All streams as one exporter sees them, read round-robin so no worker starves."""
+    """All streams as one exporter sees them, read round-robin so no worker starves.
+
+    Thread-safe: an exporter's sending threads finish batches while another reads.
+    """
 
     def __init__(self, directory: Path, exporter: str) -> None:
         self.directory = Path(directory)
         self.exporter = exporter
         self._cursors: dict[Path, StreamCursor] = {}
         self._lock = threading.Lock()  # the janitor reads positions while delivery refreshes
+        self._io_lock = threading.Lock()  # reads and finishes move the same cursors
         self._next = 0
         self.refresh()
 
     def refresh(self) -> None:
-        for stream_dir in list_streams(self.directory):
-            if stream_dir not in self._cursors:
-                cursor = StreamCursor(stream_dir, self.exporter)
-                with self._lock:
-                    self._cursors[stream_dir] = cursor
+        with self._io_lock:
+            for stream_dir in list_streams(self.directory):
+                if stream_dir not in self._cursors:
+                    cursor = StreamCursor(stream_dir, self.exporter)
+                    with self._lock:
+                        self._cursors[stream_dir] = cursor
 
     def _snapshot(self) -> list[tuple[Path, StreamCursor]]:
         with self._lock:
             return list(self._cursors.items())
 
     def read(self, max_bytes: int) -> Batch | None:
-        cursors = [cursor for _, cursor in self._snapshot()]
-        for i in range(len(cursors)):
-            cursor = cursors[(self._next + i) % len(cursors)]
-            batch = cursor.read(max_bytes)
-            if batch is not None:
-                self._next = (self._next + i + 1) % len(cursors)
-                return batch
-        return None
+        with self._io_lock:
+            cursors = [cursor for _, cursor in self._snapshot()]
+            for i in range(len(cursors)):
+                cursor = cursors[(self._next + i) % len(cursors)]
+                batch = cursor.read(max_bytes)
+                if batch is not None:
+                    self._next = (self._next + i + 1) % len(cursors)
+                    return batch
+            return None
 
     def commit(self, batch: Batch) -> None:
-        self._cursors[batch.stream_dir].commit(batch.end)
+        """`batch` was delivered; its stream's cursor moves once every batch read before it was too."""
+        with self._io_lock:
+            self._cursors[batch.stream_dir].finish(batch.end)
+
+    @property
+    def in_flight(self) -> int:
+        """Batches read and not yet committed."""
+        with self._io_lock:
+            return sum(cursor.in_flight for _, cursor in self._snapshot())
 
     def pending_bytes(self) -> int:
         return sum(cursor.pending_bytes() for _, cursor in self._snapshot())
@@ -177,7 +233,10 @@ class ExporterReader:
 
 
 def delete_consumed_segments(directory: Path, readers: list[ExporterReader]) -> int:
-    """Remove segments every exporter has read past; returns how many were removed."""
+    """Remove segments every exporter has committed past; returns how many were removed.
+
+    Committed, not read: a batch still in flight may need its segment again after a crash.
+    """
     removed = 0
     for stream_dir in list_streams(directory):
         positions = [reader.positions().get(stream_dir) for reader in readers]

@@ -113,14 +113,21 @@ def start_receivers(config: SpanguardConfig, metrics: SidecarMetrics, stream: st
 
 
 class Delivery:
-    """The delivering half: a worker per exporter and the janitor."""
+    """The delivering half: a worker per exporter (`delivery.num_consumers` sends in flight
+    each) and the janitor."""
 
     def __init__(self, config: SpanguardConfig, metrics: SidecarMetrics,
                  forwarders: list[Forwarder] | None = None) -> None:
         directory = Path(config.sidecar.queue.directory)
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.forwarders = build_forwarders(config.exporters) if forwarders is None else forwarders
-        self.workers = [DeliveryWorker(f, directory, metrics) for f in self.forwarders]
+        delivery = config.sidecar.delivery
+        self.workers = [
+            DeliveryWorker(f, directory, metrics, num_consumers=delivery.num_consumers,
+                           backoff_initial_s=delivery.retry.initial_interval_s,
+                           backoff_max_s=delivery.retry.max_interval_s)
+            for f in self.forwarders
+        ]
         self.janitor = Janitor(directory, self.workers, metrics)
         for worker in self.workers:
             worker.start()

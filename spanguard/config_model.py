@@ -384,6 +384,39 @@ class QueueConfig(_Strict):
     max_bytes: ByteSize = 1000**3
 
 
+class RetryConfig(_Strict):
+    """Backoff of one failing batch, as the Collector's `retry_on_failure` (no retry limit:
+    the queue's `max_bytes` and the clients' backpressure bound an outage)."""
+
+    initial_interval_s: float = Field(default=0.1, gt=0)
+    max_interval_s: float = Field(default=5.0, gt=0)
+
+    @model_validator(mode="after")
+    def _max_not_below_initial(self) -> RetryConfig:
+        if self.max_interval_s < self.initial_interval_s:
+            # Point at the key the user wrote: with only `initial_interval_s: 10` set, the
+            # default max is what conflicts, but the fix is in the line they wrote.
+            if "max_interval_s" in self.model_fields_set:
+                raise PydanticCustomError(
+                    "interval_order", "max_interval_s must not be less than initial_interval_s",
+                    {"item": "max_interval_s"},
+                )
+            raise PydanticCustomError(
+                "interval_order",
+                "initial_interval_s must not exceed max_interval_s ({default} s by default); set both",
+                {"item": "initial_interval_s", "default": self.max_interval_s},
+            )
+        return self
+
+
+class DeliveryConfig(_Strict):
+    """Sends per exporter, as the Collector's `sending_queue.num_consumers`: one request in
+    flight would make delivery wait on the backend's round trip for every batch."""
+
+    num_consumers: int = Field(default=4, ge=1, le=64)
+    retry: RetryConfig = Field(default_factory=RetryConfig)
+
+
 class SidecarConfig(_Strict):
     grpc: ListenConfig | None = Field(default_factory=lambda: ListenConfig(endpoint="127.0.0.1:4317"))
     http: ListenConfig | None = Field(default_factory=lambda: ListenConfig(endpoint="127.0.0.1:4318"))
@@ -393,6 +426,7 @@ class SidecarConfig(_Strict):
     max_request_bytes: ByteSize = 16 * 1000**2
     workers: int = Field(default=1, ge=1, le=64)
     shutdown_timeout_s: float = Field(default=10.0, gt=0)
+    delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
 
 
 class PipelineConfig(_Strict):

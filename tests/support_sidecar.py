@@ -235,3 +235,18 @@ def spans_seqs(path: Path) -> set[int]:
         if seq is not None:
             seqs.add(int(seq))
     return seqs
+
+
+def request_seqs(request: Any) -> list[int]:
+    """The `seq` attribute of every span of a request (parsed, or its bytes), in order."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    if isinstance(request, bytes):
+        request = ExportTraceServiceRequest.FromString(request)
+    return [kv.value.int_value for rs in request.resource_spans for ss in rs.scope_spans
+            for span in ss.spans for kv in span.attributes if kv.key == "seq"]
+
+
+def received_seqs(receiver: Any) -> list[int]:
+    """Every `seq` a keeping ParseOnlyReceiver got, duplicates included, in arrival order."""
+    return [seq for request in list(receiver.requests) for seq in request_seqs(request)]

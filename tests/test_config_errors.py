@@ -54,6 +54,38 @@ def test_wrong_type_names_the_key_line() -> None:
     assert "valid integer" in str(error)
 
 
+def test_retry_max_interval_below_initial_names_the_max() -> None:
+    retry = "retry:\n      initial_interval_s: 2\n      max_interval_s: 1"
+    error = error_for(f"sidecar:\n  delivery:\n    {retry}\n")
+    assert (error.line, error.key) == (5, "sidecar.delivery.retry.max_interval_s")
+    assert "max_interval_s must not be less than initial_interval_s" in str(error)
+
+
+def test_retry_initial_interval_above_the_default_max_names_the_initial() -> None:
+    # only initial_interval_s is in the file: the error points at the line the user wrote
+    error = error_for("sidecar:\n  delivery:\n    retry:\n      initial_interval_s: 10\n")
+    assert (error.line, error.key) == (4, "sidecar.delivery.retry.initial_interval_s")
+    assert "max_interval_s (5.0 s by default)" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("setting", "key", "problem"),
+    [
+        ("num_consumers: 0", "sidecar.delivery.num_consumers", "greater than or equal to 1"),
+        ("num_consumers: 65", "sidecar.delivery.num_consumers", "less than or equal to 64"),
+        ("num_consumers: many", "sidecar.delivery.num_consumers", "valid integer"),
+        ("retry: {initial_interval_s: 0}", "sidecar.delivery.retry.initial_interval_s", "greater than 0"),
+        ("retry: {max_interval_s: -1}", "sidecar.delivery.retry.max_interval_s", "greater than 0"),
+        ("retry: {backoff: 2}", "sidecar.delivery.retry.backoff", "unknown key 'backoff'"),
+        ("num_consumer: 4", "sidecar.delivery.num_consumer", "did you mean 'num_consumers'?"),
+    ],
+)
+def test_bad_delivery_settings_name_the_key(setting: str, key: str, problem: str) -> None:
+    error = error_for(f"sidecar:\n  delivery:\n    {setting}\n")
+    assert (error.line, error.key) == (3, key)
+    assert problem in str(error)
+
+
 def test_out_of_range_value() -> None:
     error = error_for("truncation:\n  max_length: 5\n")
     assert error.line == 2 and error.key == "truncation.max_length"

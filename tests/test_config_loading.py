@@ -157,6 +157,16 @@ def test_null_listener_turns_it_off() -> None:
     assert config.sidecar.http is not None and config.sidecar.http.endpoint == "127.0.0.1:9999"
 
 
+def test_sidecar_delivery_defaults_and_values() -> None:
+    default = loads_config("sidecar:\n  delivery:\n    retry:\n").sidecar.delivery
+    assert default.num_consumers == 4
+    assert (default.retry.initial_interval_s, default.retry.max_interval_s) == (0.1, 5.0)
+    retry = "retry: {initial_interval_s: 1, max_interval_s: 1}"
+    delivery = loads_config(f"sidecar:\n  delivery:\n    num_consumers: 16\n    {retry}\n").sidecar.delivery
+    assert delivery.num_consumers == 16
+    assert (delivery.retry.initial_interval_s, delivery.retry.max_interval_s) == (1, 1)
+
+
 def test_single_detector_name_is_a_list_of_one() -> None:
     assert loads_config("redaction:\n  detectors: jwt\n").redaction.enabled_detectors() == ("jwt",)
 

@@ -16,6 +16,7 @@ from support_sidecar import (
     free_port,
     grpc_export,
     make_request,
+    received_seqs,
     sidecar_config,
     spans_seqs,
     wait_for,
@@ -29,18 +30,6 @@ def _dead_otlp(port: int) -> dict[str, Any]:
     return {"endpoint": f"http://127.0.0.1:{port}", "protocol": "grpc", "timeout_s": 1}
 
 
-def _received_seqs(receiver: ParseOnlyReceiver) -> set[int]:
-    seqs: set[int] = set()
-    for request in list(receiver.requests):
-        for rs in request.resource_spans:
-            for ss in rs.scope_spans:
-                for span in ss.spans:
-                    for kv in span.attributes:
-                        if kv.key == "seq":
-                            seqs.add(kv.value.int_value)
-    return seqs
-
-
 @pytest.mark.slow
 def test_downstream_down_then_up_loses_nothing_and_does_not_stall_the_file(
     tmp_path: Path, start_sidecar: Any
@@ -50,10 +39,12 @@ def test_downstream_down_then_up_loses_nothing_and_does_not_stall_the_file(
         "file": {"path": str(tmp_path / "out.jsonl")},
         "otlp": {"endpoint": f"http://127.0.0.1:{downstream_port}", "protocol": "grpc", "timeout_s": 2},
     }
-    sidecar = start_sidecar(sidecar_config(tmp_path, exporters=exporters, **NO_RULES))
+    # several batches in flight retry side by side; the outage is still logged once
+    delivery = {"num_consumers": 4, "retry": {"initial_interval_s": 0.05, "max_interval_s": 0.5}}
+    sidecar = start_sidecar(sidecar_config(tmp_path, exporters=exporters, delivery=delivery, **NO_RULES))
     expected = set(range(200))
     for start in range(0, 200, 20):
-        body = make_request(list(range(start, start + 20)))
+        body = make_request(list(range(start, start + 20)), extra_attrs=100)  # 8 MB: more than one batch
         assert grpc_export(sidecar.grpc_address, body) == grpc.StatusCode.OK
     # the file exporter is not held back by the dead downstream
     assert wait_for(lambda: spans_seqs(tmp_path / "out.jsonl") == expected)
@@ -63,9 +54,10 @@ def test_downstream_down_then_up_loses_nothing_and_does_not_stall_the_file(
     assert wait_for(lambda: sidecar.metrics().get(pending, 0) > 0)
     receiver = ParseOnlyReceiver(port=downstream_port, keep=True)
     try:
-        assert wait_for(lambda: _received_seqs(receiver) == expected, timeout_s=30)
+        assert wait_for(lambda: set(received_seqs(receiver)) == expected, timeout_s=30)
     finally:
         receiver.stop()
+    assert sidecar.metrics()['spanguard_sidecar_batches_exported_total{exporter="otlp"}'] >= 2
     # one warning for the outage and one for the recovery, not one per attempt
     log = sidecar.stderr_text()
     assert log.count("cannot export") == 1
@@ -174,7 +166,7 @@ def test_sigterm_flushes_what_it_can_and_keeps_the_rest(tmp_path: Path, start_si
     receiver = ParseOnlyReceiver(port=downstream_port, keep=True)
     try:
         sidecar.start()
-        assert wait_for(lambda: _received_seqs(receiver) == set(range(50)))
+        assert wait_for(lambda: set(received_seqs(receiver)) == set(range(50)))
     finally:
         receiver.stop()
     assert sidecar.terminate() == 0

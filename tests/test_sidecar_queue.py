@@ -1,4 +1,5 @@
-"""The durable queue: framing, cursors per exporter, torn tails, backpressure, deletion."""
+"""The durable queue: framing, cursors per exporter, torn tails, backpressure, deletion, and
+commits that follow only the finished prefix of batches in flight."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import threading
 from pathlib import Path
 
 import pytest
-from spanguard.sidecar.queue_layout import list_segments, list_streams, scan_bytes
-from spanguard.sidecar.queue_reader import ExporterReader, delete_consumed_segments
+from spanguard.sidecar.queue_layout import Position, list_segments, list_streams, read_cursor, scan_bytes
+from spanguard.sidecar.queue_reader import Batch, ExporterReader, delete_consumed_segments
 from spanguard.sidecar.queue_writer import QueueFull, QueueInUse, QueueWriter
 
 
@@ -141,3 +142,106 @@ def test_segments_are_private_files(tmp_path: Path) -> None:
     writer.close()
     _, path, _ = list_segments(list_streams(tmp_path)[0])[-1]
     assert os.stat(path).st_mode & 0o077 == 0
+
+
+# ---- several batches in flight: reads run ahead, commits follow the finished prefix
+
+
+def _one_record_batches(reader: ExporterReader, count: int) -> list[Batch]:
+    batches = [reader.read(max_bytes=1) for _ in range(count)]  # a budget of 1 byte: one record each
+    assert all(batch is not None for batch in batches)
+    return [batch for batch in batches if batch is not None]
+
+
+def _write(tmp_path: Path, stream: str, payloads: list[bytes]) -> None:
+    writer = QueueWriter(tmp_path, stream, max_bytes=10_000_000)
+    for payload in payloads:
+        writer.append(payload)
+    writer.close()
+
+
+def test_out_of_order_finishes_commit_only_the_finished_prefix(tmp_path: Path) -> None:
+    _write(tmp_path, "w0", [b"r%d" % i for i in range(4)])
+    reader = ExporterReader(tmp_path, "otlp")
+    batches = _one_record_batches(reader, 4)
+    assert [batch.records for batch in batches] == [[b"r0"], [b"r1"], [b"r2"], [b"r3"]]
+    stream = list_streams(tmp_path)[0]
+    unread = reader.positions()[stream]
+    reader.commit(batches[2])
+    reader.commit(batches[1])
+    assert reader.positions()[stream] == unread  # r0 is still in flight
+    assert reader.in_flight == 2
+    reader.commit(batches[0])
+    assert reader.positions()[stream] == batches[2].end
+    assert read_cursor(stream, "otlp") == batches[2].end  # persisted, not only in memory
+    reader.commit(batches[3])
+    assert read_cursor(stream, "otlp") == batches[3].end
+    assert reader.in_flight == 0
+
+
+def test_restart_after_a_crash_rereads_exactly_the_uncommitted_batches(tmp_path: Path) -> None:
+    payloads = [b"r%d" % i for i in range(6)]
+    _write(tmp_path, "w0", payloads)
+    reader = ExporterReader(tmp_path, "otlp")
+    batches = _one_record_batches(reader, 5)
+    for index in (0, 2, 4):  # r2 and r4 were delivered, but r1 never finished
+        reader.commit(batches[index])
+    # crash: a new reader on the same directory resumes after the finished prefix (r0);
+    # r2 and r4 go out again (duplicates), nothing is lost
+    assert _drain(ExporterReader(tmp_path, "otlp")) == payloads[1:]
+
+
+def test_skipping_a_torn_tail_does_not_move_the_cursor_past_batches_in_flight(tmp_path: Path) -> None:
+    _write(tmp_path, "w0", [b"r0", b"r1"])
+    stream = list_streams(tmp_path)[0]
+    _, path, _ = list_segments(stream)[-1]
+    with open(path, "ab") as handle:  # a torn last record...
+        handle.write(b"\x40\x00\x00\x00\x12\x34\x56\x78partial")
+    writer = QueueWriter(tmp_path, "w0", max_bytes=10_000_000)  # ...made final by a newer, empty segment
+    reader = ExporterReader(tmp_path, "file")
+    first, second = _one_record_batches(reader, 2)
+    unread = reader.positions()[stream]
+    assert reader.read(max_bytes=1) is None  # only skipped the tear and reached the empty segment
+    assert reader.skipped_torn == 1
+    assert reader.positions()[stream] == unread
+    reader.commit(second)
+    assert reader.positions()[stream] == unread
+    assert _drain(ExporterReader(tmp_path, "file")) == [b"r0", b"r1"]  # a crash now re-sends both
+    reader.commit(first)
+    newest_seq = list_segments(stream)[-1][0]
+    assert reader.positions()[stream] == Position(newest_seq, 0)  # past the tear, with the skip
+    writer.close()
+
+
+def test_each_stream_commits_its_own_finished_prefix(tmp_path: Path) -> None:
+    _write(tmp_path, "w0", [b"a0", b"a1"])
+    _write(tmp_path, "w1", [b"b0", b"b1"])
+    reader = ExporterReader(tmp_path, "otlp")
+    a0, b0, a1, b1 = _one_record_batches(reader, 4)  # round-robin over the streams
+    assert [a0.records, b0.records, a1.records, b1.records] == [[b"a0"], [b"b0"], [b"a1"], [b"b1"]]
+    w0, w1 = list_streams(tmp_path)
+    unread = reader.positions()
+    reader.commit(b1)
+    reader.commit(a0)
+    assert reader.positions() == {w0: a0.end, w1: unread[w1]}  # b0 holds w1 back, not w0
+    reader.commit(b0)
+    assert reader.positions() == {w0: a0.end, w1: b1.end}
+    assert _drain(ExporterReader(tmp_path, "otlp")) == [b"a1"]
+
+
+def test_segments_of_batches_in_flight_are_not_deleted(tmp_path: Path) -> None:
+    writer = QueueWriter(tmp_path, "w0", max_bytes=10_000_000, segment_bytes=100)
+    for i in range(6):
+        writer.append(b"%d" % i * 80)  # segments of a record or two
+    writer.close()
+    segments = len(list_segments(list_streams(tmp_path)[0]))
+    assert segments >= 3
+    reader = ExporterReader(tmp_path, "file")
+    batches = _one_record_batches(reader, 6)
+    for batch in batches[1:]:
+        reader.commit(batch)
+    # the oldest segment's batch is still in flight: a crash would need it again
+    assert delete_consumed_segments(tmp_path, [reader]) == 0
+    reader.commit(batches[0])
+    assert delete_consumed_segments(tmp_path, [reader]) == segments - 1  # all but the one the cursor is in
+
