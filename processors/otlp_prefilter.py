@@ -78,6 +78,51 @@ def glob_to_re2(glob: str) -> str:
     return "".join(out)
 
 
+def without_captures(pattern: str) -> str:
+    """`pattern` with every capturing group made non-capturing. The prefilter wants only
+    where a match is; with groups RE2 runs a second, slower engine over each match to
+    find them (~6% of the scan on the reference request)."""
+    out: list[str] = []
+    index = 0
+    in_class = False
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "\\":
+            out.append(pattern[index : index + 2])
+            index += 2
+            continue
+        if in_class:
+            if char == "]" and not (out and out[-1] in ("[", "[^")):
+                in_class = False
+        elif char == "[":
+            in_class = True
+            if pattern.startswith("[^", index):
+                out.append("[^")
+                index += 2
+                if pattern.startswith("]", index):  # a literal ] first in the class
+                    out.append("]")
+                    index += 1
+                continue
+            out.append("[")
+            index += 1
+            if pattern.startswith("]", index):
+                out.append("]")
+                index += 1
+            continue
+        elif char == "(":
+            if pattern.startswith("(?P<", index):
+                index = pattern.index(">", index) + 1
+                out.append("(?:")
+                continue
+            if not pattern.startswith("(?", index):
+                out.append("(?:")
+                index += 1
+                continue
+        out.append(char)
+        index += 1
+    return "".join(out)
+
+
 class Prefilter:
     """One RE2 program answering "could anything in these bytes change?"."""
 
@@ -89,7 +134,7 @@ class Prefilter:
                 relaxed = _WORD_BOUNDARY.sub("", detector.pattern)
                 if not _relaxable(relaxed):
                     self.exhaustive = True
-                parts.append(relaxed)
+                parts.append(without_captures(relaxed))
             # (?i) in UTF-8 mode folds s/k onto U+017F and U+212A; Latin-1 does not: flag them
             # where they touch a letter (every (?i) word in the patterns has other letters)
             parts.append(r"[A-Za-z](?:\xC5\xBF|\xE2\x84\xAA)|(?:\xC5\xBF|\xE2\x84\xAA)[A-Za-z]")

@@ -321,3 +321,25 @@ def test_strings_inside_nested_arrays_and_lists_are_redacted(exhaustive: bool) -
     nested = _attributes(request.resource_spans[0].scope_spans[0].spans[0].attributes)["nested"]
     assert nested[2] == {"intValue": "7"}  # numbers untouched
     assert text.count("[REDACTED:email]") == 4
+
+
+def test_the_prefilter_drops_capture_groups_but_matches_the_same_text() -> None:
+    """Groups make RE2 run a second engine over every match; the prefilter only needs
+    where a match is, so its copy of each pattern has none and finds the same spans."""
+    import re2
+    from spanguard.processors.detectors import BUILTIN_DETECTORS
+    from spanguard.processors.otlp_prefilter import without_captures
+
+    samples = [
+        "mail jane.doe@example.com or call +1 415 555 0142",
+        'password=hunter22 and {"api_key": "abc"} Authorization: Bearer abcdefghijklmnop',
+        "https://user:pa55word@example.com/x 4111 1111 1111 1111 DE89370400440532013000",
+        "x(y)[z] ] [^ ( ) plain text",
+    ]
+    tricky = [r"a(b|c)\(d\)[(]x", r"[]()](x)", r"[^]()](?:y)(z)"]  # escapes, brackets in classes
+    patterns = [d.pattern for d in BUILTIN_DETECTORS.values()] + tricky
+    for pattern in patterns:
+        original, stripped = re2.compile(pattern), re2.compile(without_captures(pattern))
+        assert stripped.groups == 0, pattern
+        for text in [*samples, "a(b)(d)(x", "]x", "zy"]:
+            assert [m.span() for m in original.finditer(text)] == [m.span() for m in stripped.finditer(text)]
