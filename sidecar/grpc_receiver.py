@@ -2,15 +2,24 @@
 
 The handler is registered without a deserializer so gRPC hands over the request bytes
 untouched: the sidecar parses them once with upb and, when nothing needs changing,
-queues those same bytes. Size limits and concurrency are enforced by gRPC itself
-(`max_receive_message_length`, `maximum_concurrent_rpcs`), which answer
-RESOURCE_EXHAUSTED before a byte of an oversized or excess request is parsed.
+queues those same bytes.
+
+Every refusal is counted, which a unary handler cannot do: gRPC reads a unary request
+before calling it, and refuses an oversized or excess call where no handler sees it.
+So Export is served as a stream-unary method (the same call on the wire; OTLP clients
+make a unary call): the handler runs before the message is read, makes its own checks
+(shutting down, token, too many calls) without reading anything, then reads the one
+message. gRPC core still enforces `max_receive_message_length`, from the message's
+length prefix, so an oversized body is never buffered here; the handler sees that as a
+call that ended unread and counts it (`Reason.UNREADABLE`).
 """
 
 from __future__ import annotations
 
 import errno
 import logging
+import threading
+from collections.abc import Iterator
 from concurrent import futures
 from pathlib import Path
 
@@ -18,7 +27,7 @@ import grpc
 from google.protobuf import duration_pb2
 from google.rpc import error_details_pb2, status_pb2
 from spanguard.sidecar.ingest import Ingestor, Reason, Rejected, decode_protobuf
-from spanguard.sidecar.listen import BearerAuth, grpc_address
+from spanguard.sidecar.listen import BearerAuth, ExportSlots, grpc_address
 
 from spanguard.config_model import TlsConfig
 
@@ -29,6 +38,12 @@ METHOD = "Export"
 RETRY_AFTER_S = 1
 CONNECTION_AGE_MS = 2_000  # with workers > 1: see GrpcReceiver
 CONNECTION_AGE_GRACE_MS = 60_000
+READING = 4  # calls reading and processing a body at once: what bounds request memory
+ADMITTED = 8  # calls let in (those past READING wait, unread); more are refused, counted
+# gRPC's own cap on calls, per admitted call: a last guard, far above what gets in, against
+# a flood of new calls that outpaces the spare threads' refusals. gRPC refuses those in its
+# poll thread before any handler runs, so they alone are not counted.
+BACKSTOP_CALLS_PER_ADMITTED = 16
 
 _CODES: dict[Reason, grpc.StatusCode] = {
     Reason.BAD_PROTOBUF: grpc.StatusCode.INVALID_ARGUMENT,
@@ -51,13 +66,39 @@ def _retry_info_trailer(code: grpc.StatusCode, detail: str) -> tuple[tuple[str, 
     return (("grpc-status-details-bin", status.SerializeToString()),)
 
 
+def _only_message(requests: Iterator[bytes]) -> bytes:
+    """The call's one message; a unary client cannot send another number, a raw HTTP/2 one can."""
+    try:
+        body = next(requests, None)
+        # Reading on to the end of the stream shows a second message (at most
+        # max_receive_message_length, and only admitted calls read). It also settles a call
+        # that seemed to end empty: when core cancels a call its failed read can reach us
+        # before the cancellation does, and looks like a client's end of stream; the next
+        # read then raises, where a client that really sent nothing still gets an end.
+        extra = next(requests, None)
+    except grpc.RpcError:
+        # Core cancelled the call: the message was over max_receive_message_length (core has
+        # answered RESOURCE_EXHAUSTED), or the client cancelled, disconnected or ran out of
+        # deadline. gRPC's Python API shows both the same way, hence one honest reason.
+        raise Rejected(Reason.UNREADABLE, "the request could not be read") from None
+    if body is None:
+        raise Rejected(Reason.BAD_ENCODING, "expected one ExportTraceServiceRequest, got none")
+    if extra is not None:
+        raise Rejected(Reason.BAD_ENCODING, "expected one ExportTraceServiceRequest, got several")
+    return body
+
+
 class _ExportHandler:
-    def __init__(self, ingestor: Ingestor, auth: BearerAuth) -> None:
+    """One Export call, run before its message is read so that refusing it costs no read."""
+
+    def __init__(self, ingestor: Ingestor, auth: BearerAuth, *, admitted: int, reading: int) -> None:
         self._ingestor = ingestor
         self._auth = auth
+        self._admitted = ExportSlots(admitted)
+        self._reading = threading.BoundedSemaphore(reading)
         self.accepting = True
 
-    def __call__(self, body: bytes, context: grpc.ServicerContext) -> bytes:
+    def __call__(self, requests: Iterator[bytes], context: grpc.ServicerContext) -> bytes:
         try:
             if not self.accepting:
                 raise Rejected(Reason.SHUTTING_DOWN, "sidecar is shutting down")
@@ -67,10 +108,15 @@ class _ExportHandler:
                 )
                 if not self._auth.allows(header if isinstance(header, str) else None):
                     raise Rejected(Reason.UNAUTHENTICATED, "missing or wrong bearer token")
-            request = decode_protobuf(body)
-            self._ingestor.accept(request, body, "grpc")
+            # admitted calls wait here for a reading slot with their message still unread
+            with self._admitted.hold(), self._reading:
+                body = _only_message(requests)
+                request = decode_protobuf(body)
+                self._ingestor.accept(request, body, "grpc")
         except Rejected as exc:
             self._ingestor.reject("grpc", exc.reason)
+            if not context.is_active():
+                return b""  # core has answered (too large) or the client is gone: nothing to send
             code = _CODES.get(exc.reason, grpc.StatusCode.INTERNAL)
             if exc.reason in (Reason.QUEUE_FULL, Reason.OVERLOADED, Reason.SHUTTING_DOWN):
                 context.set_trailing_metadata(_retry_info_trailer(code, exc.detail))
@@ -91,9 +137,10 @@ class GrpcReceiver:
         max_request_bytes: int,
         tls: TlsConfig | None = None,
         reuse_port: bool = False,
-        threads: int = 4,
+        reading: int = READING,
+        admitted: int = ADMITTED,
     ) -> None:
-        self._handler = _ExportHandler(ingestor, auth)
+        self._handler = _ExportHandler(ingestor, auth, admitted=admitted, reading=reading)
         options = [
             ("grpc.max_receive_message_length", max_request_bytes),
             ("grpc.max_send_message_length", 1 << 20),
@@ -109,11 +156,14 @@ class GrpcReceiver:
                 ("grpc.max_connection_age_grace_ms", CONNECTION_AGE_GRACE_MS),
             ]
         self._server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="otlp-grpc"),
+            # Admitted calls hold a thread each until they finish, so `reading` threads more
+            # are always free to refuse the excess at once; with no spare thread the check
+            # would only run once an admitted call ended, and excess calls would queue.
+            futures.ThreadPoolExecutor(max_workers=admitted + reading, thread_name_prefix="otlp-grpc"),
             options=options,
-            maximum_concurrent_rpcs=threads * 2,
+            maximum_concurrent_rpcs=BACKSTOP_CALLS_PER_ADMITTED * admitted,
         )
-        handler = grpc.unary_unary_rpc_method_handler(
+        handler = grpc.stream_unary_rpc_method_handler(
             self._handler, request_deserializer=None, response_serializer=None
         )
         self._server.add_generic_rpc_handlers(

@@ -22,7 +22,7 @@ from typing import Any
 from google.rpc import status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from spanguard.sidecar.ingest import Ingestor, Reason, Rejected, decode_json, decode_protobuf
-from spanguard.sidecar.listen import BearerAuth
+from spanguard.sidecar.listen import BearerAuth, ExportSlots
 
 from spanguard.config_model import TlsConfig
 
@@ -77,7 +77,7 @@ class SidecarHttpState:
         self.ingestor = ingestor
         self.auth = auth
         self.max_request_bytes = max_request_bytes
-        self.slots = threading.BoundedSemaphore(max_concurrent)
+        self.slots = ExportSlots(max_concurrent)
         self.metrics_body = metrics_body  # () -> bytes
         self.ready = ready  # () -> bool
         self.accepting = True
@@ -134,12 +134,8 @@ class _Handler(BaseHTTPRequestHandler):
             length = self._content_length()
             if length > state.max_request_bytes:
                 raise Rejected(Reason.TOO_LARGE, "body exceeds max_request_bytes")
-            if not state.slots.acquire(blocking=False):
-                raise Rejected(Reason.OVERLOADED, "too many concurrent exports, retry later")
-            try:
+            with state.slots.hold():
                 self._export(length, as_json)
-            finally:
-                state.slots.release()
         except Rejected as exc:
             state.ingestor.reject("http", exc.reason)
             self._send_error(exc, as_json)

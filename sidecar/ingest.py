@@ -31,6 +31,11 @@ class Reason(enum.Enum):
     BAD_JSON = "bad_json"
     BAD_ENCODING = "bad_encoding"
     TOO_LARGE = "too_large"
+    # gRPC only: the call ended before its message could be read. gRPC core cancels a call
+    # whose message is over max_receive_message_length (the client gets RESOURCE_EXHAUSTED
+    # from core), and a client that cancels, disconnects or runs out of deadline looks the
+    # same from the handler, so the reason names both rather than guessing.
+    UNREADABLE = "unreadable"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     UNAUTHENTICATED = "unauthenticated"
     QUEUE_FULL = "queue_full"

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import ipaddress
 import logging
+import threading
+from collections.abc import Iterator
+
+from spanguard.sidecar.ingest import Reason, Rejected
 
 from spanguard.errors import ConfigError
 
@@ -63,3 +68,24 @@ class BearerAuth:
         if header_value is None:
             return False
         return hmac.compare_digest(header_value.strip().encode(), self._expected)
+
+
+class ExportSlots:
+    """At most `limit` exports inside a receiver at once; the next one is refused, not queued.
+
+    Refusing at once (OVERLOADED, which the caller counts and answers with a retry hint)
+    keeps memory bounded under overload and tells the client to back off, where waiting
+    would hold its connection and its body for an unknown time.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._slots = threading.BoundedSemaphore(limit)
+
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[None]:
+        if not self._slots.acquire(blocking=False):
+            raise Rejected(Reason.OVERLOADED, "too many concurrent exports, retry later")
+        try:
+            yield
+        finally:
+            self._slots.release()

@@ -19,6 +19,7 @@ import yaml
 from support_net import free_port
 
 SPANGUARD = [sys.executable, "-m", "spanguard"]
+EXPORT_PATH = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 
 
 
@@ -219,8 +220,7 @@ def grpc_export(address: str, body: bytes, *, metadata: tuple[tuple[str, str], .
     import grpc
 
     with grpc.insecure_channel(address, options=[("grpc.max_send_message_length", -1)]) as channel:
-        call = channel.unary_unary("/opentelemetry.proto.collector.trace.v1.TraceService/Export",
-                                   request_serializer=None, response_deserializer=None)
+        call = channel.unary_unary(EXPORT_PATH, request_serializer=None, response_deserializer=None)
         try:
             call(body, timeout=timeout_s, metadata=metadata)
         except grpc.RpcError as exc:

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import grpc
 import httpx
 import pytest
+from google.rpc import error_details_pb2, status_pb2
 from spanguard.processors.protowire import encode_varint
+from spanguard.sidecar.grpc_receiver import ADMITTED
 from support_sidecar import (
+    EXPORT_PATH,
     SidecarProcess,
     grpc_export,
     make_request,
@@ -23,6 +27,20 @@ from support_sidecar import (
 
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
 TOKEN = "s3cret-token-for-tests"
+
+
+def rejected(sidecar: SidecarProcess, protocol: str, reason: str) -> float:
+    return sidecar.metrics().get(
+        f'spanguard_sidecar_requests_rejected_total{{protocol="{protocol}",reason="{reason}"}}', 0.0
+    )
+
+
+def retry_delay_s(trailing_metadata: Sequence[tuple[str, Any]]) -> int:
+    """The RetryInfo delay an OTLP client reads from grpc-status-details-bin."""
+    status = status_pb2.Status.FromString(dict(trailing_metadata)["grpc-status-details-bin"])
+    info = error_details_pb2.RetryInfo()
+    assert status.details[0].Unpack(info)
+    return int(info.retry_delay.seconds)
 
 
 @pytest.fixture(scope="module")
@@ -96,14 +114,93 @@ def test_wrong_content_type_is_415(sidecar: SidecarProcess) -> None:
 def test_oversized_body_is_413_and_resource_exhausted(sidecar: SidecarProcess) -> None:
     big = make_request(list(range(40)), text="y" * 40_000)  # ~1.6 MB > 1MB limit
     assert len(big) > 1_000_000
+    too_large, unreadable = rejected(sidecar, "http", "too_large"), rejected(sidecar, "grpc", "unreadable")
     response = httpx.post(f"{sidecar.http_url}/v1/traces", content=big, headers=PROTOBUF)
     assert response.status_code == 413
+    assert rejected(sidecar, "http", "too_large") == too_large + 1
+    # gRPC core refuses it from the length prefix; the handler counts the call that ended unread
+    # (the client may hear core's answer before the handler has counted it)
     assert grpc_export(sidecar.grpc_address, big) == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert wait_for(lambda: rejected(sidecar, "grpc", "unreadable") == unreadable + 1)
     # a gzip body that inflates past the limit is refused too, without inflating it all
     bomb = gzip.compress(b"\x00" * 20_000_000)
     response = httpx.post(f"{sidecar.http_url}/v1/traces", content=bomb,
                           headers={**PROTOBUF, "Content-Encoding": "gzip"})
     assert response.status_code == 413
+
+
+@pytest.mark.slow
+def test_a_stream_of_zero_or_two_messages_is_invalid_argument(sidecar: SidecarProcess) -> None:
+    before = rejected(sidecar, "grpc", "bad_encoding")
+    refused, accepted = make_request([20_001]), make_request([20_002])
+    with grpc.insecure_channel(sidecar.grpc_address) as channel:
+        # a raw client may stream on the unary method's path; OTLP clients never do
+        export = channel.stream_stream(EXPORT_PATH, request_serializer=None, response_deserializer=None)
+        for messages in ([], [refused, refused]):
+            with pytest.raises(grpc.RpcError) as info:
+                list(export(iter(messages), timeout=10))
+            assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert list(export(iter([accepted]), timeout=10)) == [b""]  # one message is an ordinary export
+    assert rejected(sidecar, "grpc", "bad_encoding") == before + 2
+    out = Path(sidecar.config["exporters"]["file"]["path"])
+    assert wait_for(lambda: 20_002 in spans_seqs(out))
+    assert 20_001 not in spans_seqs(out)
+
+
+def _held_request(seq: int, release: threading.Event) -> Iterator[bytes]:
+    """A call whose message comes only once `release` is set: it holds its place meanwhile."""
+    release.wait()
+    yield make_request([seq])
+
+
+@pytest.mark.slow
+def test_calls_past_the_limit_are_refused_at_once_counted_and_nothing_admitted_is_lost(
+    tmp_path: Path, start_sidecar: Any
+) -> None:
+    sidecar = start_sidecar(sidecar_config(tmp_path, redaction={"enabled": False},
+                                           truncation={"enabled": False}))
+    excess = 3
+    seqs = [40_000 + n for n in range(ADMITTED + excess)]
+    release = threading.Event()
+    finished = threading.Semaphore(0)
+    with grpc.insecure_channel(sidecar.grpc_address) as channel:
+        export = channel.stream_unary(EXPORT_PATH, request_serializer=None, response_deserializer=None)
+        calls = [export.future(_held_request(seq, release), timeout=120) for seq in seqs]
+        for call in calls:
+            call.add_done_callback(lambda _call: finished.release())
+        try:
+            # ADMITTED calls get in and wait for their message, which holds them there; the
+            # others are refused while they wait, without a slot ever freeing
+            for _ in range(excess):
+                assert finished.acquire(timeout=60)
+            refused = [call for call in calls if call.done()]
+            assert len(refused) == excess
+            for call in refused:
+                assert call.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+                assert retry_delay_s(call.trailing_metadata()) == 1
+            # an ordinary unary export is refused the same way, at once, while they hold
+            with pytest.raises(grpc.RpcError) as info:
+                channel.unary_unary(EXPORT_PATH)(make_request([49_999]), timeout=30)
+            assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert retry_delay_s(info.value.trailing_metadata()) == 1
+            assert rejected(sidecar, "grpc", "overloaded") == excess + 1
+            admitted = [call for call in calls if not call.done()]
+            assert len(admitted) == ADMITTED
+            # an admitted client that gives up before sending is counted as unreadable
+            gone = admitted.pop()
+            gone.cancel()
+        finally:
+            release.set()
+        for call in admitted:
+            assert call.result(timeout=60) == b""
+    accepted = {seq for seq, call in zip(seqs, calls, strict=True) if call in admitted}
+    out = Path(sidecar.config["exporters"]["file"]["path"])
+    assert wait_for(lambda: spans_seqs(out) == accepted)
+    assert wait_for(lambda: rejected(sidecar, "grpc", "unreadable") == 1)
+    metrics = sidecar.metrics()
+    assert metrics['spanguard_sidecar_requests_received_total{protocol="grpc"}'] == len(accepted)
+    assert rejected(sidecar, "grpc", "overloaded") == excess + 1
+    assert rejected(sidecar, "grpc", "too_large") == 0
 
 
 @pytest.mark.slow

@@ -9,7 +9,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from spanguard.sidecar import envelope
 from spanguard.sidecar.forwarders import split_request, stamp_resource
 from spanguard.sidecar.ingest import Ingestor, Reason, Rejected, decode_protobuf
-from spanguard.sidecar.listen import BearerAuth, parse_endpoint
+from spanguard.sidecar.listen import BearerAuth, ExportSlots, parse_endpoint
 from spanguard.sidecar.metrics import SidecarMetrics
 from spanguard.sidecar.queue_reader import ExporterReader
 from spanguard.sidecar.queue_writer import QueueWriter
@@ -128,6 +128,19 @@ def test_bearer_auth_and_endpoints() -> None:
 
     with pytest.raises(ConfigError):
         parse_endpoint("no-port", "sidecar.grpc.endpoint")
+
+
+def test_export_slots_refuse_the_export_past_the_limit_at_once() -> None:
+    slots = ExportSlots(2)
+    with slots.hold(), slots.hold():
+        with pytest.raises(Rejected) as info, slots.hold():
+            pass
+        assert info.value.reason is Reason.OVERLOADED
+    # a slot comes back when its export ends, also when that export was itself refused
+    with pytest.raises(Rejected), slots.hold():
+        raise Rejected(Reason.QUEUE_FULL, "queue is full, retry later")
+    with slots.hold(), slots.hold():
+        pass
 
 
 def test_wire_split_over_several_queued_requests() -> None:
