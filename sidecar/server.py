@@ -245,6 +245,7 @@ class Sidecar:
 
 def receiver_process_main(config: SpanguardConfig, index: int, ready: Connection) -> None:
     """Entry point of one receiving process (`workers: N`): receive, queue, ack; no delivery."""
+    from spanguard.sidecar.gc_tuning import tune_for_serving
     from spanguard.sidecar.logs import configure_logging
 
     configure_logging()
@@ -253,6 +254,7 @@ def receiver_process_main(config: SpanguardConfig, index: int, ready: Connection
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; Ctrl-C reaches the whole group
     parent = os.getppid()
     receivers = start_receivers(config, SidecarMetrics(), f"w{index}", reuse_port=True)
+    tune_for_serving()
     ready.send(True)
     ready.close()
     # An orphan would keep the port and its queue stream, and nobody would deliver for it.

@@ -40,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _serve(config: SpanguardConfig) -> int:
+    from spanguard.sidecar.gc_tuning import tune_for_serving
     from spanguard.sidecar.logs import configure_logging
     from spanguard.sidecar.server import Sidecar
 
@@ -54,6 +55,7 @@ def _serve(config: SpanguardConfig) -> int:
     sidecar = Sidecar(config)
     try:
         sidecar.start()
+        tune_for_serving()
         listening = " ".join(f"{kind}={address}" for kind, address in sidecar.addresses().items())
         print(f"spanguard sidecar: listening {listening} workers={config.sidecar.workers}", flush=True)
         while not stop.wait(SUPERVISE_INTERVAL_S):

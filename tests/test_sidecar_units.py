@@ -147,3 +147,20 @@ def test_wire_split_over_several_queued_requests() -> None:
     bodies = [make_request(list(range(n * 50, n * 50 + 50)), extra_attrs=2) for n in range(4)]
     parts = split_request_wire(bodies, limit=sum(len(b) for b in bodies) // 3)
     assert [name for part, _ in parts for name in _names(part)] == [f"span-{i}" for i in range(200)]
+
+
+def test_serving_processes_freeze_start_up_objects_and_collect_less_often() -> None:
+    """Run in a fresh interpreter: the settings are process-wide."""
+    import subprocess
+    import sys
+
+    code = (
+        "import gc\n"
+        "from spanguard.sidecar.gc_tuning import THRESHOLDS, tune_for_serving\n"
+        "tune_for_serving()\n"
+        "assert gc.get_threshold() == THRESHOLDS, gc.get_threshold()\n"
+        "assert gc.get_freeze_count() > 1000, gc.get_freeze_count()\n"
+        "assert gc.isenabled()\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
