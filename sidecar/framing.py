@@ -1,6 +1,6 @@
 """Record framing for queue segment files: `length | checksum | payload`.
 
-Why a CRC and not just a length: after SIGKILL or a power cut the last record of a
+Why a checksum and not just a length: after SIGKILL or a power cut the last record of a
 segment may be half written (a full header, a short or garbage payload). The length
 alone cannot tell such a torn record from a good one; the checksum can, so a reader
 stops at the tear instead of handing garbage to an exporter.
