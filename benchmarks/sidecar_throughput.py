@@ -10,7 +10,11 @@ process and counts what it parsed. In the same run we measure:
   sidecar   client -> spanguard sidecar (default rules, durable queue, OTLP/gRPC out) -> receiver
 
 for `workers: 1` and `workers: 2`, and print spans/s delivered to the receiver, the ratio
-to direct and the sidecar's peak RSS (VmHWM, summed over its processes).
+to direct and the sidecar's peak RSS (VmHWM, summed over its processes). For each phase
+it also prints where the CPU went: CPU ms per delivered request in the client, the
+receiver and the sidecar (utime + stime from /proc), and how busy the machine was. From
+those it works out the CPU budget per request that a target ratio leaves the sidecar on
+this machine, next to what the sidecar used and what one RE2 pass over a request costs.
 
     .venv/bin/python benchmarks/sidecar_throughput.py [--seconds 10] [--workers 1 2] [--clients 4]
 """
@@ -131,6 +135,25 @@ def peak_rss_mb(pids: Sequence[int]) -> float:
     return total / 1024
 
 
+def cpu_seconds(pids: Sequence[int]) -> float:
+    """User + system CPU of live processes (all their threads), from /proc/PID/stat."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, IndexError):
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(busy, total) jiffies over all cores since boot, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return sum(values) - idle, sum(values)
+
+
 def child_pids(pid: int) -> list[int]:
     try:
         text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
@@ -178,8 +201,8 @@ class Sidecar:
         self.process.wait(60)
 
 
-def run_phase(label: str, target: str, receiver_spans: Any, bodies: list[bytes], seconds: float,
-              clients: int, warmup: float, sidecar: Sidecar | None = None) -> dict[str, Any]:
+def run_phase(label: str, target: str, receiver_spans: Any, receiver_pid: int, bodies: list[bytes],
+              seconds: float, clients: int, warmup: float, sidecar: Sidecar | None = None) -> dict[str, Any]:
     context = multiprocessing.get_context("spawn")
     stop = context.Event()
     sent = context.Value("q", 0)
@@ -187,6 +210,12 @@ def run_phase(label: str, target: str, receiver_spans: Any, bodies: list[bytes],
     client = context.Process(target=client_main, args=(target, bodies, clients, stop, sent, refused))
     client.start()
     time.sleep(warmup)
+    assert client.pid is not None
+    groups: dict[str, list[int]] = {"client": [client.pid], "receiver": [receiver_pid]}
+    if sidecar is not None:
+        groups["sidecar"] = [sidecar.process.pid, *child_pids(sidecar.process.pid)]
+    cpu_before = {name: cpu_seconds(pids) for name, pids in groups.items()}
+    busy_before, total_before = machine_ticks()
     start_spans, start_sent, started = receiver_spans.value, sent.value, time.monotonic()
     while time.monotonic() - started < seconds:
         time.sleep(0.2)
@@ -195,10 +224,50 @@ def run_phase(label: str, target: str, receiver_spans: Any, bodies: list[bytes],
     elapsed = time.monotonic() - started
     delivered = receiver_spans.value - start_spans
     accepted = sent.value - start_sent
+    cpu_after = {name: cpu_seconds(pids) for name, pids in groups.items()}
+    busy_after, total_after = machine_ticks()
     stop.set()
     client.join(60)
+    requests = delivered / SPANS_PER_REQUEST
+    cpu_ms = {name: 1000 * (cpu_after[name] - cpu_before[name]) / requests if requests else float("nan")
+              for name in groups}
     return {"label": label, "delivered_per_s": delivered / elapsed, "accepted_per_s": accepted / elapsed,
-            "refused": refused.value, "peak_rss_mb": sidecar.peak_mb if sidecar else None}
+            "refused": refused.value, "peak_rss_mb": sidecar.peak_mb if sidecar else None,
+            "cpu_ms": cpu_ms, "busy": (busy_after - busy_before) / max(1, total_after - total_before)}
+
+
+def scan_cost_ms(body: bytes, repeats: int = 5) -> tuple[float, float]:
+    """CPU ms of one RE2 pass over a request: the sidecar's prefilter with the default
+    rules (what it runs per request), and the cheapest pattern that has to look at every
+    byte (`iban`, which starts with a letter class, so RE2 cannot skip ahead with memchr).
+    The second is the floor any one-pass scan of these bytes pays here."""
+    import re2
+    from spanguard.processors.detectors import BUILTIN_DETECTORS
+    from spanguard.processors.otlp_prefilter import prefilter_for, without_captures
+    from spanguard.processors.otlp_units import unit_bounds
+    from spanguard.processors.redaction import Redactor
+    from spanguard.processors.truncation import Truncator
+
+    from spanguard.config_model import RedactionConfig, TruncationConfig
+
+    prefilter = prefilter_for(Redactor(RedactionConfig()), Truncator(TruncationConfig()))
+    bounds = unit_bounds(body)
+    assert bounds is not None
+    starts, ends = bounds
+    options = re2.Options()
+    options.encoding = re2.Options.Encoding.LATIN1
+    iban = without_captures(BUILTIN_DETECTORS["iban"].pattern.replace("\\b", ""))
+    one = re2.compile(iban.encode(), options)
+
+    def best(run: Any) -> float:
+        times = []
+        for _ in range(repeats):
+            started = time.process_time()
+            run()
+            times.append(time.process_time() - started)
+        return 1000 * min(times)
+
+    return best(lambda: prefilter.locate_in(body, starts, ends)), best(lambda: one.search(body))
 
 
 def measure_queue_appends(record_bytes: int = 64 * 1024, appends: int = 400) -> None:
@@ -239,6 +308,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--clients", type=int, default=4, help="concurrent calls in the load client")
+    parser.add_argument("--target", type=float, default=0.3, help="ratio to direct to budget for")
     parser.add_argument("--skip-queue", action="store_true", help="skip the queue append measurement")
     parser.add_argument("--no-rules", action="store_true",
                         help="also run workers=1 with redaction and truncation off (the plumbing's ceiling)")
@@ -258,8 +328,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     receiver.start()
     ready.wait(60)
     downstream = f"127.0.0.1:{port}"
-    results = [run_phase("direct", downstream, receiver_spans, bodies, args.seconds, args.clients,
-                         args.warmup)]
+    assert receiver.pid is not None
+    results = [run_phase("direct", downstream, receiver_spans, receiver.pid, bodies, args.seconds,
+                         args.clients, args.warmup)]
     print(f"  direct: {results[0]['delivered_per_s']:,.0f} spans/s", flush=True)
     variants = [(workers, True) for workers in args.workers] + ([(1, False)] if args.no_rules else [])
     for workers, rules in variants:
@@ -267,7 +338,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sidecar = Sidecar(workdir, workers, downstream, rules)
         label = f"sidecar workers={workers}" + ("" if rules else " no rules")
         try:
-            result = run_phase(label, sidecar.grpc_address, receiver_spans, bodies,
+            result = run_phase(label, sidecar.grpc_address, receiver_spans, receiver.pid, bodies,
                                args.seconds, args.clients, args.warmup, sidecar)
         finally:
             sidecar.stop()
@@ -285,7 +356,41 @@ def main(argv: Sequence[str] | None = None) -> int:
         rss = "-" if result["peak_rss_mb"] is None else f"{result['peak_rss_mb']:.0f}"
         print(f"{result['label']:<31}{result['delivered_per_s']:>18,.0f}{result['accepted_per_s']:>18,.0f}"
               f"{result['delivered_per_s'] / direct:>8.2f}{result['refused']:>9}{rss:>13}")
+    print()
+    print(f"{'CPU ms per delivered request':<31}{'client':>10}{'receiver':>10}{'sidecar':>10}"
+          f"{'machine busy':>14}")
+    for result in results:
+        cpu = result["cpu_ms"]
+        sidecar_ms = f"{cpu['sidecar']:.1f}" if "sidecar" in cpu else "-"
+        print(f"{result['label']:<31}{cpu['client']:>10.1f}{cpu['receiver']:>10.1f}{sidecar_ms:>10}"
+              f"{100 * result['busy']:>13.0f}%")
+    print_budget(results, args.target, os.cpu_count() or 1, scan_cost_ms(bodies[0]))
     return 0
+
+
+def print_budget(results: list[dict[str, Any]], target: float, cores: int, scan: tuple[float, float]) -> None:
+    """The CPU per request a target ratio leaves the sidecar: all cores' time over the
+    requests/s the target needs, less what the client and the receiver take. Given at
+    100% busy (the ceiling) and at the busy share one worker actually reached."""
+    direct = results[0]["delivered_per_s"]
+    one = next((r for r in results if r["label"] == "sidecar workers=1"), None)
+    if not direct or one is None:
+        return
+    needed = target * direct / SPANS_PER_REQUEST
+    others = one["cpu_ms"]["client"] + one["cpu_ms"]["receiver"]
+    plumbing = next((r for r in results if r["label"].endswith("no rules")), None)
+    print()
+    print(f"CPU budget for {target:.2f}x of direct: {needed:.1f} requests/s on {cores} cores; "
+          f"client + receiver take {others:.1f} ms of each request")
+    for busy, why in ((1.0, "every core busy all the time"), (one["busy"], "as busy as workers=1 got")):
+        left = busy * cores * 1000 / needed - others
+        print(f"  {100 * busy:3.0f}% busy ({why}): {left:5.1f} ms per request left for the sidecar")
+    used = f"  sidecar workers=1 used {one['cpu_ms']['sidecar']:.1f} ms"
+    if plumbing is not None:
+        used += f"; with rules off (receive, queue, deliver) {plumbing['cpu_ms']['sidecar']:.1f} ms"
+    print(used)
+    print(f"  one RE2 pass over a request: {scan[0]:.1f} ms with the default prefilter, "
+          f"{scan[1]:.1f} ms for one letter-class pattern alone (the per-byte floor)")
 
 
 if __name__ == "__main__":
