@@ -21,7 +21,6 @@ Then the same spans as 512-span OTLP requests through the sidecar's engine step
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import statistics
 import time
@@ -242,18 +241,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def otlp_request(mixed: bool) -> bytes:
-    """The same spans as one 512-span OTLP request, as the sidecar receives it."""
+def otlp_request(mixed: bool, seed: int = 7) -> bytes:
+    """The same spans as one 512-span OTLP request, as the sidecar receives it. Ids are
+    derived from `seed` and the span's index, so requests of different seeds differ."""
     request = ExportTraceServiceRequest()
     resource_spans = request.resource_spans.add()
     service = resource_spans.resource.attributes.add()
     service.key, service.value.string_value = "service.name", "benchmark"
     scope_spans = resource_spans.scope_spans.add()
     scope_spans.scope.name = "benchmark"
-    for index, attributes in enumerate(make_spans(512, mixed=mixed)):
+    for index, attributes in enumerate(make_spans(512, mixed=mixed, seed=seed)):
         span = scope_spans.spans.add()
         span.name = "llm.call"
-        span.trace_id, span.span_id = os.urandom(16), os.urandom(8)
+        span.trace_id = (seed * 100_000 + index + 1).to_bytes(16, "big")
+        span.span_id = (index + 1).to_bytes(8, "big")
         span.start_time_unix_nano = 1_700_000_000_000_000_000 + index
         span.end_time_unix_nano = span.start_time_unix_nano + 1000
         for key, value in attributes.items():
