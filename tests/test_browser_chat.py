@@ -18,6 +18,7 @@ from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
+from support_browser import ask_chat
 from support_stack import RunningStack
 
 pytestmark = [pytest.mark.browser, pytest.mark.phoenix, pytest.mark.slow]
@@ -39,26 +40,6 @@ def screenshot(driver: WebDriver, name: str) -> Path:
     return path
 
 
-def ask(driver: WebDriver, question: str, answers_before: int) -> str:
-    """Type a question, send it, and wait for the streamed answer to finish."""
-    box = driver.find_element(By.ID, "question")
-    box.clear()
-    box.send_keys(question)
-    driver.find_element(By.ID, "send").click()
-
-    def answered(d: WebDriver) -> Any:
-        errors = d.find_elements(By.CSS_SELECTOR, "#log .msg.error")
-        if errors:
-            raise AssertionError(f"the chat page showed an error: {errors[-1].text}")
-        replies = d.find_elements(By.CSS_SELECTOR, "#log .msg.assistant")
-        done = d.find_element(By.ID, "send").is_enabled()
-        if done and len(replies) > answers_before and replies[-1].text.strip() not in {"", "…"}:
-            return replies[-1].text
-        return False
-
-    return str(WebDriverWait(driver, WAIT_S, poll_frequency=0.25).until(answered))
-
-
 def session_in_phoenix(stack: RunningStack, session_id: str, traces: int) -> dict[str, Any]:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -76,7 +57,7 @@ def test_chat_page_session_shows_up_redacted_in_the_phoenix_ui(
     try:
         session_id = browser.find_element(By.ID, "session").text
         assert session_id.startswith("session_")
-        answers = [ask(browser, question, index) for index, question in enumerate(QUESTIONS)]
+        answers = [ask_chat(browser, question, WAIT_S) for question in QUESTIONS]
         assert all(answers)
         # the same conversation throughout: one session id, four bubbles
         assert browser.find_element(By.ID, "session").text == session_id

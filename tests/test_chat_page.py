@@ -14,6 +14,7 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
+from support_browser import ask_chat
 from support_pipeline import TracedPipeline, UvicornThread
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -35,28 +36,6 @@ def _session_label(driver: WebDriver) -> str:
     return str(driver.find_element(By.ID, "session").text)
 
 
-def _ask(driver: WebDriver, question: str) -> str:
-    """Type, send, and wait until the streamed reply is complete (the Send button is back)."""
-    before = len(driver.find_elements(By.CSS_SELECTOR, "#log .msg.assistant"))
-    errors_before = len(driver.find_elements(By.CSS_SELECTOR, "#log .msg.error"))
-    box = driver.find_element(By.ID, "question")
-    box.clear()
-    box.send_keys(question)
-    driver.find_element(By.ID, "send").click()
-
-    def answered(d: WebDriver) -> Any:
-        errors = d.find_elements(By.CSS_SELECTOR, "#log .msg.error")
-        if len(errors) > errors_before:
-            raise AssertionError(f"the chat page showed an error: {errors[-1].text}")
-        replies = d.find_elements(By.CSS_SELECTOR, "#log .msg.assistant")
-        if (d.find_element(By.ID, "send").is_enabled() and len(replies) > before
-                and replies[-1].text.strip() not in {"", "…"}):
-            return replies[-1].text
-        return False
-
-    return str(WebDriverWait(driver, WAIT_S, poll_frequency=0.1).until(answered))
-
-
 def _agent_spans(traced: TracedPipeline) -> list[dict[str, Any]]:
     return sorted((s for s in traced.span_dicts() if s["kind"] == "AGENT"), key=lambda s: s["start_time_ns"])
 
@@ -70,8 +49,8 @@ def test_page_keeps_its_session_across_turns_and_starts_a_new_one(
     assert match, first_session
     assert abs(int(match.group(1)) - opened_ms) < 3_600_000  # a millisecond timestamp, not a counter
 
-    assert "14 characters" in _ask(browser, "How long must passwords be?")
-    assert "six months" in _ask(browser, "How long does probation last?")
+    assert "14 characters" in ask_chat(browser, "How long must passwords be?", WAIT_S)
+    assert "six months" in ask_chat(browser, "How long does probation last?", WAIT_S)
     assert _session_label(browser) == first_session
     assert len(browser.find_elements(By.CSS_SELECTOR, "#log .msg")) == 4
 
@@ -92,7 +71,7 @@ def test_page_keeps_its_session_across_turns_and_starts_a_new_one(
     assert second_session != first_session
     assert browser.find_elements(By.CSS_SELECTOR, "#log .msg") == []
 
-    assert "60 euros" in _ask(browser, "What is the per diem for meals outside Europe?")
+    assert "60 euros" in ask_chat(browser, "What is the per diem for meals outside Europe?", WAIT_S)
     [turn] = _agent_spans(traced_pipeline)
     assert turn["attributes"]["session.id"] == second_session
     first_llm = min((s for s in traced_pipeline.span_dicts() if s["kind"] == "LLM"),
@@ -112,7 +91,7 @@ def test_page_shows_a_refused_turn_and_can_go_on(page_server: UvicornThread, bro
         lambda d: d.find_elements(By.CSS_SELECTOR, "#log .msg.error"))[0]
     assert "longer than 8000 characters" in error.text
     assert browser.find_elements(By.CSS_SELECTOR, "#log .msg.assistant") == []
-    assert "14 characters" in _ask(browser, "How long must passwords be?")
+    assert "14 characters" in ask_chat(browser, "How long must passwords be?", WAIT_S)
     assert _session_label(browser) == session
     [turn] = _agent_spans(traced_pipeline)
     # the refused message was dropped from the history the page sends
@@ -162,7 +141,7 @@ def test_new_conversation_during_a_turn_keeps_the_old_reply_out(
         assert browser.find_elements(By.CSS_SELECTOR, "#log .msg") == []  # the late reply is not shown
         traced_pipeline.exporter.clear()
 
-        assert "six months" in _ask(browser, "How long does probation last?")
+        assert "six months" in ask_chat(browser, "How long does probation last?", WAIT_S)
     finally:
         server.stop()
     [turn] = _agent_spans(traced_pipeline)
