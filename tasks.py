@@ -88,7 +88,7 @@ def _typecheck_tree() -> Path:
     package = tree / "spanguard"
     package.mkdir(parents=True)
     for entry in (ROOT / "spanguard").iterdir():
-        if entry.suffix in {".py", ".typed"}:
+        if entry.suffix in {".py", ".typed"} or (entry / "__init__.py").exists():
             (package / entry.name).symlink_to(entry)
     for folder in SOURCE_FOLDERS[1:]:
         (package / folder).symlink_to(ROOT / folder)

@@ -22,7 +22,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from spanguard.exporters.fanout import FanOutSpanProcessor
 from spanguard.exporters.file_exporter import OtlpJsonFileSpanExporter
 
-from spanguard.config_model import BatchConfig
+from spanguard.config.model import BatchConfig
 
 ATTRIBUTES = {f"llm.attr.{i}": ("The quick brown fox jumps over the lazy dog. " * 5)[:200] for i in range(19)}
 PROMPT = ("Please summarise the following customer conversation in two lines. " * 130)[:8192]

@@ -35,7 +35,7 @@ from spanguard.processors.redaction import Redactor
 from spanguard.processors.span_processors import RedactingSpanProcessor, TruncatingSpanProcessor
 from spanguard.processors.truncation import Truncator
 
-from spanguard.config_model import RedactionConfig, TruncationConfig
+from spanguard.config.model import RedactionConfig, TruncationConfig
 
 WORDS = [
     "the",

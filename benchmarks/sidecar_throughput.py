@@ -224,7 +224,7 @@ def scan_cost_ms(body: bytes, repeats: int = 5) -> tuple[float, float]:
     from spanguard.processors.redaction import Redactor
     from spanguard.processors.truncation import Truncator
 
-    from spanguard.config_model import RedactionConfig, TruncationConfig
+    from spanguard.config.model import RedactionConfig, TruncationConfig
 
     default = prefilter_for(Redactor(RedactionConfig()), Truncator(TruncationConfig()))
     iban_only = prefilter_for(Redactor(RedactionConfig(detectors=["iban"])), None)

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from spanguard.config_model import SpanguardConfig
+from spanguard.config.model import SpanguardConfig
 from spanguard.errors import SpanguardError
 
 _log = logging.getLogger("spanguard")

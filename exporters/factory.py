@@ -13,7 +13,7 @@ from spanguard.exporters.file_exporter import OtlpJsonFileSpanExporter
 from spanguard.exporters.jsonl_file import JsonlFileError
 from spanguard.exporters.otlp import build_otlp_exporter, build_phoenix_exporter
 
-from spanguard.config_model import ExportersConfig
+from spanguard.config.model import ExportersConfig
 from spanguard.errors import ConfigError
 
 

@@ -27,7 +27,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from spanguard.exporters.outage import EXPORT_THREAD_PREFIX, OutageReporter, quiet_sdk_exporter_logs
 from spanguard.exporters.oversize import fit_span, split_by_size
 
-from spanguard.config_model import BatchConfig
+from spanguard.config.model import BatchConfig
 
 _log = logging.getLogger("spanguard.exporters")
 

@@ -17,7 +17,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from spanguard.exporters.jsonl_file import JsonlFileError, RotatingJsonlFile
 from spanguard.exporters.otlp_json import encode_traces_json_line
 
-from spanguard.config_model import FileExporterConfig
+from spanguard.config.model import FileExporterConfig
 
 _log = logging.getLogger("spanguard.exporters")
 

@@ -26,7 +26,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from spanguard.exporters.span_copy import copy_span
 
-from spanguard.config_model import OtlpExporterConfig, PhoenixExporterConfig
+from spanguard.config.model import OtlpExporterConfig, PhoenixExporterConfig
 
 PROJECT_ATTRIBUTE = "openinference.project.name"
 PHOENIX_DEFAULT_ENDPOINT = "http://localhost:6006"

@@ -23,7 +23,7 @@ from spanguard.pipeline.agent import AgentError
 from spanguard.pipeline.runtime import build_runtime
 from spanguard.pipeline.tracing import build_tracer_provider
 
-from spanguard.config_model import SpanguardConfig
+from spanguard.config.model import SpanguardConfig
 from spanguard.errors import SpanguardError
 
 CHART_FILE = "pipeline_latency.png"

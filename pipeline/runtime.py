@@ -22,7 +22,7 @@ from spanguard.pipeline.embedding import build_embedder
 from spanguard.pipeline.retrieval import ChromaRetriever, Retriever
 from spanguard.pipeline.tracing import ExportersArg, build_tracer_provider, get_tracer, instrument_litellm
 
-from spanguard.config_model import PipelineConfig, SpanguardConfig
+from spanguard.config.model import PipelineConfig, SpanguardConfig
 from spanguard.errors import ConfigError
 
 # environment variable -> pipeline key

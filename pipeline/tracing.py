@@ -37,7 +37,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import Span, Status, StatusCode, Tracer
 from spanguard.pipeline.retrieval import RetrievedDocument, Retriever
 
-from spanguard.config_model import (
+from spanguard.config.model import (
     ConsoleExporterConfig,
     ExportersConfig,
     OtlpExporterConfig,

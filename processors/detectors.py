@@ -21,7 +21,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from spanguard.config_model import DEFAULT_DETECTORS, DETECTOR_NAMES
+from spanguard.config.model import DEFAULT_DETECTORS, DETECTOR_NAMES
 from spanguard.errors import ConfigError
 
 # A validator gets the candidate's bytes and returns the (start, end) of the part that

@@ -5,7 +5,7 @@ collects every string the engine may change in a whole request (resource and sco
 attributes; span names, attributes and status messages; event and link attributes;
 strings inside arrays and key/value lists) into two flat lists, hands them to the
 Redactor and then the Truncator as ONE batch each (one RE2 scan per request, not per
-attribute: DESIGN.md measured the difference as 11k vs 140k spans/s), and writes only
+attribute: measured on 2 cores, 11k vs 140k spans/s; docs/sidecar.md), and writes only
 the changed values back.
 
 Numbers, booleans and doubles are left alone; arrays of them are only shortened

@@ -31,7 +31,7 @@ from spanguard.processors.detectors import SECRET_KEY_NAME, Detector, resolve_de
 from spanguard.processors.key_rules import GlobSet, KeyCache
 from spanguard.processors.scanner import Scanner, compile_pattern
 
-from spanguard.config_model import RedactionConfig
+from spanguard.config.model import RedactionConfig
 
 _log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from typing import Any
 from spanguard.processors.changes import DROPPED, DROPPED_ACTION, TOKEN, TRUNCATED, Change
 from spanguard.processors.key_rules import GlobSet, KeyCache, glob_specificity
 
-from spanguard.config_model import TruncationConfig
+from spanguard.config.model import TruncationConfig
 
 _SHORT_MARKER = "…[truncated]"
 _DROP = -1

@@ -33,7 +33,7 @@ from spanguard.exporters.otlp_json import encode_traces_json_line
 from spanguard.sidecar.transform import count_spans
 from spanguard.sidecar.wire_split import split_request_wire
 
-from spanguard.config_model import (
+from spanguard.config.model import (
     ConsoleExporterConfig,
     ExportersConfig,
     FileExporterConfig,

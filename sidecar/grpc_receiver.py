@@ -29,7 +29,7 @@ from google.rpc import error_details_pb2, status_pb2
 from spanguard.sidecar.ingest import Ingestor, Reason, Rejected, decode_protobuf
 from spanguard.sidecar.listen import BearerAuth, ExportSlots, grpc_address
 
-from spanguard.config_model import TlsConfig
+from spanguard.config.model import TlsConfig
 
 log = logging.getLogger("spanguard.sidecar")
 

@@ -24,7 +24,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from spanguard.sidecar.ingest import Ingestor, Reason, Rejected, decode_json, decode_protobuf
 from spanguard.sidecar.listen import BearerAuth, ExportSlots
 
-from spanguard.config_model import TlsConfig
+from spanguard.config.model import TlsConfig
 
 log = logging.getLogger("spanguard.sidecar")
 

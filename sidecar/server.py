@@ -38,7 +38,7 @@ from spanguard.sidecar.metrics import SidecarMetrics
 from spanguard.sidecar.queue_writer import QueueWriter
 from spanguard.sidecar.transform import RequestTransformer
 
-from spanguard.config_model import SpanguardConfig
+from spanguard.config.model import SpanguardConfig
 from spanguard.errors import ConfigError, SpanguardError
 
 log = logging.getLogger("spanguard.sidecar")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from spanguard.api import build_span_processor, fanout_of
 from spanguard.config import load_config
-from spanguard.config_model import SpanguardConfig
+from spanguard.config.model import SpanguardConfig
 from spanguard.errors import ConfigError, SpanguardError
 from spanguard.exporters.entry_point import SpanguardSpanExporter
 from spanguard.exporters.factory import build_exporters

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from opentelemetry.sdk.trace import SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter
 
-from spanguard.config_model import SpanguardConfig
+from spanguard.config.model import SpanguardConfig
 
 if TYPE_CHECKING:
     from spanguard.exporters.fanout import FanOutSpanProcessor

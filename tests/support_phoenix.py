@@ -10,8 +10,9 @@ Use it from any test:
 
 Phoenix starts once per session (about 12 s) from its own environment
 (`deploy/phoenix/.venv`, it disagrees with litellm about `openai`), on free loopback
-ports, with a temporary SQLite working dir and the offline settings from DESIGN.md.
-Its gRPC port binds all interfaces whatever PHOENIX_HOST says (known, see DESIGN.md).
+ports, with a temporary SQLite working dir and the offline settings (no external
+resources, no telemetry). Its gRPC port binds all interfaces whatever PHOENIX_HOST
+says: Phoenix ignores the host setting for gRPC.
 Tests should use a project name of their own so they never see each other's spans.
 """
 

@@ -57,7 +57,7 @@ def _session_pipeline(pipeline_data_dir: Path, handbook_retriever: Any) -> Itera
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
     from spanguard.pipeline.runtime import build_runtime
 
-    from spanguard.config_model import PipelineConfig, SpanguardConfig
+    from spanguard.config.model import PipelineConfig, SpanguardConfig
 
     exporter = InMemorySpanExporter()
     config = SpanguardConfig(pipeline=PipelineConfig(data_dir=str(pipeline_data_dir)))

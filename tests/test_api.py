@@ -87,3 +87,19 @@ def test_public_entry_points_are_exported_from_the_package() -> None:
     assert spanguard.build_span_processor is build_span_processor
     assert spanguard.load_config is loader
     assert {"build_span_processor", "load_config"} <= set(spanguard.__all__)
+
+
+def test_moved_config_model_still_imports_for_one_release() -> None:
+    """`spanguard.config_model` moved to `spanguard.config.model`; old imports warn, not fail."""
+    import importlib
+    import sys
+
+    import pytest
+
+    sys.modules.pop("spanguard.config_model", None)
+    with pytest.warns(DeprecationWarning, match=r"spanguard\.config\.model"):
+        old = importlib.import_module("spanguard.config_model")
+    from spanguard.config.model import RedactionConfig, SpanguardConfig
+
+    assert old.SpanguardConfig is SpanguardConfig
+    assert old.RedactionConfig is RedactionConfig

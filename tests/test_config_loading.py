@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from spanguard.config import load_config, loads_config
-from spanguard.config_model import DEFAULT_DETECTORS, DETECTOR_NAMES, SpanguardConfig
+from spanguard.config.model import DEFAULT_DETECTORS, DETECTOR_NAMES, SpanguardConfig
 from spanguard.errors import ConfigError
 
 

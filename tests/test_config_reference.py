@@ -9,8 +9,8 @@ from typing import Any, get_args, get_origin
 import pytest
 from pydantic import BaseModel
 
-from spanguard.config import _model_of, load_config
-from spanguard.config_model import SpanguardConfig
+from spanguard.config.loader import _model_of, load_config
+from spanguard.config.model import SpanguardConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -42,7 +42,7 @@ from support_deploy import (
 from spanguard.cli import COMMANDS
 from spanguard.cli import main as spanguard_main
 from spanguard.config import load_config
-from spanguard.stack_config import StackPorts
+from spanguard.stack.ports import StackPorts
 
 DOCKERFILE = DEPLOY / "Dockerfile"
 SPANGUARD_IMAGES = ("spanguard:", "${SPANGUARD_IMAGE")

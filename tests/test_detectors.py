@@ -10,7 +10,7 @@ import pytest
 from spanguard.processors.detectors import BUILTIN_DETECTORS, iban_ok, luhn_ok, resolve_detectors
 from spanguard.processors.redaction import Redactor
 
-from spanguard.config_model import DEFAULT_DETECTORS, DETECTOR_NAMES, RedactionConfig
+from spanguard.config.model import DEFAULT_DETECTORS, DETECTOR_NAMES, RedactionConfig
 from spanguard.errors import ConfigError
 
 ALL = Redactor(RedactionConfig(detectors="all"))

@@ -10,7 +10,7 @@ from spanguard.processors.changes import DROPPED
 from spanguard.processors.detectors import Detector
 from spanguard.processors.redaction import Redactor, summary_attributes
 
-from spanguard.config_model import CustomPattern, HashReplacement, RedactionConfig
+from spanguard.config.model import CustomPattern, HashReplacement, RedactionConfig
 from spanguard.errors import ConfigError
 
 EMAIL = "jane.doe@example.com"

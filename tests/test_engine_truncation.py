@@ -6,7 +6,7 @@ import pytest
 from spanguard.processors.changes import DROPPED
 from spanguard.processors.truncation import Truncator, cut_text
 
-from spanguard.config_model import TruncationConfig
+from spanguard.config.model import TruncationConfig
 
 
 def test_long_string_is_cut_to_the_limit_with_the_original_size() -> None:

@@ -20,7 +20,7 @@ from spanguard.exporters.otlp import (
 from support_spans import make_rag_trace, provider_with
 
 from spanguard.config import load_config
-from spanguard.config_model import OtlpExporterConfig, PhoenixExporterConfig
+from spanguard.config.model import OtlpExporterConfig, PhoenixExporterConfig
 
 
 def test_pretty_console_prints_one_tree_per_finished_trace() -> None:

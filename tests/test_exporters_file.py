@@ -20,7 +20,7 @@ from spanguard.exporters.jsonl_file import JsonlFileError, RotatingJsonlFile
 from spanguard.exporters.otlp_json import decode_traces_json_line, encode_traces_json_line
 from support_spans import finished_spans, make_rag_trace, provider_with
 
-from spanguard.config_model import ExportersConfig, FileExporterConfig
+from spanguard.config.model import ExportersConfig, FileExporterConfig
 from spanguard.errors import ConfigError
 
 
@@ -206,7 +206,7 @@ def test_unwritable_path_is_a_clear_error_at_start_up(tmp_path: Path) -> None:
 
 
 def test_factory_builds_the_named_exporters(tmp_path: Path) -> None:
-    from spanguard.config_model import ConsoleExporterConfig, OtlpExporterConfig, PhoenixExporterConfig
+    from spanguard.config.model import ConsoleExporterConfig, OtlpExporterConfig, PhoenixExporterConfig
 
     config = ExportersConfig(
         console=ConsoleExporterConfig(format="json"),

@@ -19,7 +19,7 @@ from spanguard.exporters.otlp_json import decode_traces_json_line
 from support_phoenix import free_port
 from support_spans import finished_spans, provider_with
 
-from spanguard.config_model import BatchConfig, PhoenixExporterConfig
+from spanguard.config.model import BatchConfig, PhoenixExporterConfig
 
 FAST_BATCH = BatchConfig(schedule_delay_ms=50, max_export_batch_size=64, max_queue_size=10_000)
 

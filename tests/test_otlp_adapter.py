@@ -15,7 +15,7 @@ from spanguard.processors.redaction import Redactor
 from spanguard.processors.truncation import Truncator
 from support_otlp import key_value
 
-from spanguard.config_model import RedactionConfig, TruncationConfig
+from spanguard.config.model import RedactionConfig, TruncationConfig
 
 EMAIL = "jane.doe@example.com"
 KEY = "sk-proj-Abc123def456GHI789jkl012MNO345"

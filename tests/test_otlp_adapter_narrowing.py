@@ -20,7 +20,7 @@ from spanguard.processors.redaction import Redactor
 from spanguard.processors.truncation import Truncator
 from support_otlp import key_value
 
-from spanguard.config_model import RedactionConfig, TruncationConfig
+from spanguard.config.model import RedactionConfig, TruncationConfig
 
 TEXTS = st.one_of(
     st.sampled_from(

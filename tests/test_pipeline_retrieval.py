@@ -109,7 +109,7 @@ def test_ingest_replaces_the_corpus_and_persists(tmp_path: Path) -> None:
 def test_env_overrides_are_validated() -> None:
     from spanguard.pipeline.runtime import apply_env_overrides
 
-    from spanguard.config_model import PipelineConfig
+    from spanguard.config.model import PipelineConfig
     from spanguard.errors import ConfigError
 
     base = PipelineConfig()

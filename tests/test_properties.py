@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from spanguard.processors.redaction import Redactor
 from spanguard.processors.truncation import Truncator, cut_text
 
-from spanguard.config_model import RedactionConfig, TruncationConfig
+from spanguard.config.model import RedactionConfig, TruncationConfig
 
 ALL = Redactor(RedactionConfig(detectors="all"))
 DEFAULT = Redactor(RedactionConfig())

@@ -34,7 +34,7 @@ from support_sidecar import (
 )
 
 from spanguard.config import load_config
-from spanguard.config_model import FileExporterConfig
+from spanguard.config.model import FileExporterConfig
 
 SPANS_PER_REQUEST = 10
 FIRST_SEQ = 1000  # seqs of one width, so every queued request has the same size

@@ -11,7 +11,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from spanguard.sidecar.transform import RequestTransformer, TransformCounts, encode_request
 from spanguard.sidecar.wire_split import splice_spans, split_request_wire
 
-from spanguard.config_model import RedactionConfig, TruncationConfig
+from spanguard.config.model import RedactionConfig, TruncationConfig
 
 TRANSFORMER = RequestTransformer(RedactionConfig(), TruncationConfig(max_length=300))
 

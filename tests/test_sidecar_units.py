@@ -17,7 +17,7 @@ from spanguard.sidecar.transform import RequestTransformer
 from spanguard.sidecar.wire_split import split_request_wire
 from support_sidecar import make_request
 
-from spanguard.config_model import RedactionConfig, TruncationConfig
+from spanguard.config.model import RedactionConfig, TruncationConfig
 
 
 def _ingestor(tmp_path: Path, max_bytes: int = 10_000_000) -> tuple[Ingestor, QueueWriter]:

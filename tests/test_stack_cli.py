@@ -15,9 +15,10 @@ import pytest
 from support_net import free_port
 
 from spanguard.config import load_config
-from spanguard.config_model import CustomPattern, FileExporterConfig, SpanguardConfig
-from spanguard.stack import StackOptions, build_services
-from spanguard.stack_config import (
+from spanguard.config.model import CustomPattern, FileExporterConfig, SpanguardConfig
+from spanguard.stack.demo import DEMO_QUESTIONS, PLANTED_CARD, PLANTED_EMAIL, answer_text, mask_planted
+from spanguard.stack.local import StackOptions, build_services
+from spanguard.stack.ports import (
     DEFAULT_PHOENIX_PROJECT,
     StackPorts,
     StackUrls,
@@ -25,7 +26,6 @@ from spanguard.stack_config import (
     sidecar_config,
     write_config,
 )
-from spanguard.stack_demo import DEMO_QUESTIONS, PLANTED_CARD, PLANTED_EMAIL, answer_text, mask_planted
 
 ROOT = Path(__file__).resolve().parents[1]
 PORTS = StackPorts(chat=18000, phoenix=16006, phoenix_grpc=14319, sidecar_grpc=14317, sidecar_http=14318)

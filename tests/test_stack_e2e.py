@@ -20,7 +20,7 @@ import pytest
 from support_stack import RunningStack
 
 from spanguard.config import load_config
-from spanguard.stack_demo import PLANTED_CARD, PLANTED_EMAIL
+from spanguard.stack.demo import PLANTED_CARD, PLANTED_EMAIL
 
 pytestmark = [pytest.mark.phoenix, pytest.mark.slow]
 

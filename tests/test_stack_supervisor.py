@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from support_net import free_port
 
-from spanguard.stack_supervisor import (
+from spanguard.stack.supervisor import (
     PortClaim,
     ServiceSpec,
     StackError,
@@ -260,7 +260,7 @@ def test_an_error_in_on_ready_still_stops_everything() -> None:
 
 SUPERVISOR_SCRIPT = """
 import sys
-from spanguard.stack_supervisor import PortClaim, ServiceSpec, Supervisor, run_services
+from spanguard.stack.supervisor import PortClaim, ServiceSpec, Supervisor, run_services
 
 ports = [int(p) for p in sys.argv[1:]]
 specs = [

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 from spanguard.config import CONFIG_ENV_VAR, DEFAULT_CONFIG_FILE, load_config
-from spanguard.config_model import (
+from spanguard.config.model import (
     ExportersConfig,
     RedactionConfig,
     SidecarConfig,

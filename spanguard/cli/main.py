@@ -1,6 +1,6 @@
 """`spanguard` command line: a thin dispatcher over one module per subcommand.
 
-Each subcommand lives in `spanguard/cli_<name>.py` and exposes
+Each subcommand lives in `spanguard/cli/<name>.py` and exposes
 `add_arguments(parser)` and `run(args) -> int`. Modules are imported only when their
 command runs, so `spanguard check` does not pay for importing Chroma or LiteLLM.
 Errors a user can fix (`SpanguardError`) print one line and exit 1, never a traceback.
@@ -17,15 +17,15 @@ from spanguard.errors import SpanguardError
 
 # name -> (module, one-line help). Order is the order `--help` lists them.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "check": ("spanguard.cli_check", "validate a config file and summarise its rules"),
-    "redact": ("spanguard.cli_redact", "preview what an attribute value looks like after redaction"),
-    "replay": ("spanguard.cli_replay", "send spans from spanguard files to Phoenix or an OTLP endpoint"),
-    "sidecar": ("spanguard.cli_sidecar", "run the OTLP collector sidecar"),
-    "ingest": ("spanguard.cli_ingest", "index your own .txt/.md files for the reference pipeline"),
-    "ask": ("spanguard.cli_ask", "ask the reference RAG agent one question"),
-    "serve": ("spanguard.cli_serve", "run the chat service"),
-    "bench-pipeline": ("spanguard.cli_bench_pipeline", "run every benchmark query and chart latency"),
-    "stack": ("spanguard.cli_stack", "run Phoenix, the sidecar and the chat service locally"),
+    "check": ("spanguard.cli.check", "validate a config file and summarise its rules"),
+    "redact": ("spanguard.cli.redact", "preview what an attribute value looks like after redaction"),
+    "replay": ("spanguard.cli.replay", "send spans from spanguard files to Phoenix or an OTLP endpoint"),
+    "sidecar": ("spanguard.cli.sidecar", "run the OTLP collector sidecar"),
+    "ingest": ("spanguard.cli.ingest", "index your own .txt/.md files for the reference pipeline"),
+    "ask": ("spanguard.cli.ask", "ask the reference RAG agent one question"),
+    "serve": ("spanguard.cli.serve", "run the chat service"),
+    "bench-pipeline": ("spanguard.cli.bench_pipeline", "run every benchmark query and chart latency"),
+    "stack": ("spanguard.cli.stack", "run Phoenix, the sidecar and the chat service locally"),
 }
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from spanguard.config_model import (
+from spanguard.config.model import (
     ExportersConfig,
     ListenConfig,
     OtlpExporterConfig,

@@ -24,7 +24,7 @@ from typing import Any, Union, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from spanguard.config_model import SpanguardConfig
+from spanguard.config.model import SpanguardConfig
 from spanguard.errors import ConfigError
 
 CONFIG_ENV_VAR = "SPANGUARD_CONFIG"

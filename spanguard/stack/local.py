@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from spanguard.config import CONFIG_ENV_VAR, DEFAULT_CONFIG_FILE, load_config
-from spanguard.config_model import SpanguardConfig
-from spanguard.stack_config import (
+from spanguard.config.model import SpanguardConfig
+from spanguard.stack.ports import (
     StackPorts,
     StackUrls,
     app_config,
@@ -25,11 +25,11 @@ from spanguard.stack_config import (
     sidecar_config,
     write_config,
 )
-from spanguard.stack_supervisor import PortClaim, ServiceSpec, StackError, Supervisor, run_services
+from spanguard.stack.supervisor import PortClaim, ServiceSpec, StackError, Supervisor, run_services
 
 # the source checkout this package runs from (an editable install); None when installed
 # from a wheel, where deploy/ does not exist
-_CHECKOUT = Path(__file__).resolve().parents[1]
+_CHECKOUT = Path(__file__).resolve().parents[2]
 BUNDLED_STACK_CONFIG = _CHECKOUT / "deploy" / "stack.yaml"
 BUNDLED_PHOENIX_BIN = _CHECKOUT / "deploy" / "phoenix" / ".venv" / "bin" / "phoenix"
 PHOENIX_BIN_ENV_VAR = "SPANGUARD_PHOENIX_BIN"
@@ -170,7 +170,7 @@ def _on_ready(options: StackOptions, urls: StackUrls, project: str) -> Callable[
     def ready(supervisor: Supervisor) -> None:
         print_urls(supervisor, urls, project)
         if options.demo:
-            from spanguard.stack_demo import run_demo
+            from spanguard.stack.demo import run_demo
 
             run_demo(
                 urls.chat, urls.phoenix, say=supervisor.say, should_stop=supervisor.stop_requested.is_set

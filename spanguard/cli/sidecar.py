@@ -15,7 +15,7 @@ import tempfile
 import threading
 
 from spanguard.config import load_config
-from spanguard.config_model import SpanguardConfig
+from spanguard.config.model import SpanguardConfig
 
 SUPERVISE_INTERVAL_S = 1.0
 

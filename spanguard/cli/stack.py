@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from spanguard.stack_config import StackPorts
+from spanguard.stack.ports import StackPorts
 
 _DEFAULTS = StackPorts()
 
@@ -74,7 +74,7 @@ def _port(text: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from spanguard.stack import StackOptions, up
+    from spanguard.stack.local import StackOptions, up
 
     options = StackOptions(
         config_path=args.config,
