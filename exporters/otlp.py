@@ -25,6 +25,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from spanguard.exporters.span_copy import copy_span
+from spanguard.exporters.urls import display_url
 
 from spanguard.config.model import OtlpExporterConfig, PhoenixExporterConfig
 
@@ -47,15 +48,6 @@ def http_traces_url(endpoint: str) -> str:
     if not path.endswith(TRACES_PATH):
         path = f"{path}{TRACES_PATH}"
     return parsed._replace(path=path).geturl()
-
-
-def display_url(url: str) -> str:
-    """`url` fit for a log line or an error: no userinfo or query, which may hold a token."""
-    parsed = urlparse(url if "//" in url else f"//{url}")
-    host = parsed.netloc.rsplit("@", 1)[-1]
-    shown = parsed._replace(netloc=f"***@{host}" if "@" in parsed.netloc else host, query="", fragment="")
-    text = shown.geturl()
-    return text if "//" in url else text.removeprefix("//")
 
 
 def grpc_target(endpoint: str) -> tuple[str, bool | None]:

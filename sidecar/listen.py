@@ -9,6 +9,7 @@ import logging
 import threading
 from collections.abc import Iterator
 
+from spanguard.exporters.urls import display_url
 from spanguard.sidecar.ingest import Reason, Rejected
 
 from spanguard.errors import ConfigError
@@ -23,10 +24,10 @@ def parse_endpoint(endpoint: str, key: str) -> tuple[str, int]:
         text = text.split("://", 1)[1]
     host, sep, port_text = text.rpartition(":")
     if not sep or not port_text.isdigit() or not host:
-        raise ConfigError(f"listen endpoint must be HOST:PORT, got {endpoint!r}", key=key)
+        raise ConfigError(f"listen endpoint must be HOST:PORT, got {display_url(endpoint)!r}", key=key)
     port = int(port_text)
     if port > 65535:
-        raise ConfigError(f"port out of range in {endpoint!r}", key=key)
+        raise ConfigError(f"port out of range in {display_url(endpoint)!r}", key=key)
     return host.strip("[]"), port
 
 

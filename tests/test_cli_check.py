@@ -99,6 +99,30 @@ def test_check_never_prints_credentials(tmp_path: Path) -> None:
     assert "auth bearer token" in result.stdout
 
 
+def test_check_hides_url_queries_and_listen_passwords(tmp_path: Path) -> None:
+    """A token in an exporter URL's query or fragment, or a password in a listen endpoint,
+    is never printed; the rest of the address is."""
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "exporters:\n"
+        "  otlp:\n"
+        "    endpoint: 'http://user:pw-1@collector.example:4318/base?token=sk-proj-q1'\n"
+        "  phoenix:\n"
+        "    endpoint: 'http://phoenix.example:6006/?api_key=sk-proj-q2#sk-proj-frag'\n"
+        "sidecar:\n"
+        "  grpc: {endpoint: 'lu:listen-pw@127.0.0.1:4317'}\n"
+        "  http: {endpoint: '127.0.0.1:4318'}\n"
+    )
+    result = spanguard("check", str(path))
+    assert result.returncode == 0, result.stderr
+    everything = result.stdout + result.stderr
+    for secret in ("pw-1", "sk-proj-q1", "sk-proj-q2", "sk-proj-frag", "listen-pw", "token=", "api_key="):
+        assert secret not in everything
+    assert "otlp http://***@collector.example:4318/base (http/protobuf)" in result.stdout
+    assert "phoenix http://phoenix.example:6006/ (http/protobuf" in result.stdout
+    assert "sidecar: grpc ***@127.0.0.1:4317; http 127.0.0.1:4318;" in result.stdout
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [

@@ -12,7 +12,6 @@ import logging
 import os
 import sys
 from collections.abc import Iterator
-from urllib.parse import urlsplit, urlunsplit
 
 from spanguard.config import CONFIG_ENV_VAR, DEFAULT_CONFIG_FILE, load_config
 from spanguard.config.model import (
@@ -23,6 +22,7 @@ from spanguard.config.model import (
     TruncationConfig,
 )
 from spanguard.errors import ConfigError, SpanguardError
+from spanguard.exporters.urls import display_url
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -127,13 +127,13 @@ def _exporter_lines(exporters: ExportersConfig) -> Iterator[str]:
     if exporters.phoenix is not None:
         phoenix = exporters.phoenix
         endpoint = (
-            _safe_url(phoenix.endpoint) if phoenix.endpoint else "$PHOENIX_COLLECTOR_ENDPOINT or default"
+            display_url(phoenix.endpoint) if phoenix.endpoint else "$PHOENIX_COLLECTOR_ENDPOINT or default"
         )
         project = phoenix.project or "$PHOENIX_PROJECT_NAME or default"
         sinks.append(f"phoenix {endpoint} ({phoenix.protocol}, project {project}{_headers(phoenix.headers)})")
     if exporters.otlp is not None:
         otlp = exporters.otlp
-        sinks.append(f"otlp {_safe_url(otlp.endpoint)} ({otlp.protocol}{_headers(otlp.headers)})")
+        sinks.append(f"otlp {display_url(otlp.endpoint)} ({otlp.protocol}{_headers(otlp.headers)})")
     if not sinks:
         yield "exporters: none (processed spans go nowhere)"
         return
@@ -143,8 +143,8 @@ def _exporter_lines(exporters: ExportersConfig) -> Iterator[str]:
 
 
 def _sidecar_lines(sidecar: SidecarConfig) -> Iterator[str]:
-    grpc = sidecar.grpc.endpoint if sidecar.grpc else "off"
-    http = sidecar.http.endpoint if sidecar.http else "off"
+    grpc = display_url(sidecar.grpc.endpoint) if sidecar.grpc else "off"
+    http = display_url(sidecar.http.endpoint) if sidecar.http else "off"
     auth = "bearer token" if sidecar.auth.bearer_token else "none"
     tls = "on" if sidecar.tls else "off"
     yield f"sidecar: grpc {grpc}; http {http}; auth {auth}; tls {tls}; queue {sidecar.queue.directory}"
@@ -159,21 +159,6 @@ def _warnings(config: SpanguardConfig) -> Iterator[str]:
 def _headers(headers: dict[str, str]) -> str:
     # names only: header values are usually credentials
     return f", headers: {', '.join(sorted(headers))}" if headers else ""
-
-
-def _safe_url(url: str) -> str:
-    """The URL without its userinfo, which may hold a password."""
-    # a gRPC endpoint has no scheme (`user:secret@collector:4317`); parse it as a netloc
-    has_scheme = "//" in url
-    try:
-        parts = urlsplit(url if has_scheme else f"//{url}")
-    except ValueError:
-        return "(unparsable URL)"
-    if "@" not in parts.netloc:
-        return url
-    host = parts.netloc.rsplit("@", 1)[1]
-    shown = urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))
-    return shown if has_scheme else shown.removeprefix("//")
 
 
 def _on(flag: bool) -> str:

@@ -39,8 +39,8 @@ def _headers(pairs: list[str]) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from spanguard.exporters.otlp import display_url
     from spanguard.exporters.replay import replay_files
+    from spanguard.exporters.urls import display_url
 
     summary = replay_files(
         args.files, args.endpoint, protocol=args.protocol, project=args.project,
