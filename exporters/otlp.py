@@ -4,7 +4,7 @@ We wrap `opentelemetry.exporter.otlp.proto.{http,grpc}` rather than write a clie
 they already do protobuf encoding, gzip, retries inside the timeout and TLS. What the
 wrapper adds:
 
-- endpoint rules (`/v1/traces` appended for HTTP; Phoenix's env vars and defaults),
+- endpoint and project rules, resolved in `endpoints.py` (shared with the sidecar),
 - the `openinference.project.name` resource attribute Phoenix files spans under. The
   SDK keeps the resource on each span (the provider's), so the wrapper rewrites the
   resource of the spans it exports; the merged resource is cached because nearly all
@@ -16,96 +16,26 @@ Nothing here imports the Phoenix server package: Phoenix is just an OTLP endpoin
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from urllib.parse import urlparse
 
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from spanguard.exporters.endpoints import (
+    GRPC_MAX_REQUEST_BYTES,
+    HTTP_MAX_REQUEST_BYTES,
+    PROJECT_ATTRIBUTE,
+    OtlpTarget,
+    ResolvedPhoenix,
+    grpc_target,
+    http_traces_url,
+    resolve_otlp,
+    resolve_phoenix,
+)
 from spanguard.exporters.span_copy import copy_span
 from spanguard.exporters.urls import display_url
 
 from spanguard.config.model import OtlpExporterConfig, PhoenixExporterConfig
-
-PROJECT_ATTRIBUTE = "openinference.project.name"
-PHOENIX_DEFAULT_ENDPOINT = "http://localhost:6006"
-PHOENIX_DEFAULT_GRPC_PORT = 4317
-TRACES_PATH = "/v1/traces"
-# gRPC servers refuse messages over 4 MiB unless configured otherwise; keep a margin
-# for the resource and framing. HTTP collectors commonly accept 20 MiB.
-GRPC_MAX_REQUEST_BYTES = 4 * 1024 * 1024 - 256 * 1024
-HTTP_MAX_REQUEST_BYTES = 16 * 1024 * 1024
-
-
-def http_traces_url(endpoint: str) -> str:
-    """`http://host:4318` -> `http://host:4318/v1/traces`; a URL already ending so is kept."""
-    if "//" not in endpoint:
-        endpoint = f"http://{endpoint}"
-    parsed = urlparse(endpoint)
-    path = parsed.path.rstrip("/")
-    if not path.endswith(TRACES_PATH):
-        path = f"{path}{TRACES_PATH}"
-    return parsed._replace(path=path).geturl()
-
-
-def grpc_target(endpoint: str) -> tuple[str, bool | None]:
-    """(`host:port`, insecure) from `host:port`, `http://host:port` or `https://host:port`.
-
-    The scheme decides TLS when there is one; None leaves it to the caller's setting.
-    """
-    if "//" not in endpoint:
-        return endpoint.rstrip("/"), None
-    parsed = urlparse(endpoint)
-    return parsed.netloc, parsed.scheme != "https"
-
-
-@dataclass(frozen=True)
-class ResolvedPhoenix:
-    """Where Phoenix spans go, after config, env vars and defaults are applied."""
-
-    endpoint: str  # full URL for http/protobuf, host:port for grpc
-    project: str
-    project_explicit: bool  # from config or PHOENIX_PROJECT_NAME, not the "default" fallback
-    protocol: str
-    insecure: bool
-    headers: dict[str, str]
-
-
-def resolve_phoenix(
-    config: PhoenixExporterConfig, environ: Mapping[str, str] | None = None
-) -> ResolvedPhoenix:
-    """Config first, then `PHOENIX_COLLECTOR_ENDPOINT` / `PHOENIX_PROJECT_NAME` /
-    `PHOENIX_API_KEY`, then Phoenix's defaults (the rules `phoenix.otel` follows).
-
-    For gRPC, an endpoint written in the config is used as given (point it at the gRPC
-    port); one taken from the environment or the default is Phoenix's HTTP address, so
-    its port is replaced by `PHOENIX_GRPC_PORT` (default 4317).
-    """
-    env = os.environ if environ is None else environ
-    explicit_project = config.project or env.get("PHOENIX_PROJECT_NAME")
-    project = explicit_project or "default"
-    explicit = bool(explicit_project)
-    headers = dict(config.headers)
-    api_key = env.get("PHOENIX_API_KEY")
-    if api_key and not any(key.lower() == "authorization" for key in headers):
-        headers["authorization"] = f"Bearer {api_key}"
-    base = config.endpoint or env.get("PHOENIX_COLLECTOR_ENDPOINT") or PHOENIX_DEFAULT_ENDPOINT
-    if config.protocol == "http/protobuf":
-        return ResolvedPhoenix(http_traces_url(base), project, explicit, config.protocol, True, headers)
-    if config.endpoint:
-        target, insecure = grpc_target(config.endpoint)
-        insecure = True if insecure is None else insecure
-        return ResolvedPhoenix(target, project, explicit, config.protocol, insecure, headers)
-    parsed = urlparse(base if "//" in base else f"http://{base}")
-    grpc_port = env.get("PHOENIX_GRPC_PORT") or str(PHOENIX_DEFAULT_GRPC_PORT)
-    host = parsed.hostname or "localhost"
-    if ":" in host:  # an IPv6 literal keeps its brackets in `host:port`
-        host = f"[{host}]"
-    return ResolvedPhoenix(
-        f"{host}:{grpc_port}", project, explicit, config.protocol, parsed.scheme != "https", headers,
-    )
 
 
 class OtlpSpanExporter(SpanExporter):
@@ -190,32 +120,42 @@ def _sdk_exporter(
     )
 
 
-def build_phoenix_exporter(
-    config: PhoenixExporterConfig, environ: Mapping[str, str] | None = None
-) -> OtlpSpanExporter:
-    resolved = resolve_phoenix(config, environ)
+def _from_target(target: OtlpTarget, compression: str, timeout_s: float) -> OtlpSpanExporter:
     inner = _sdk_exporter(
-        resolved.protocol, resolved.endpoint, resolved.headers, config.compression, config.timeout_s,
-        resolved.insecure,
+        target.protocol, target.endpoint, target.headers, compression, timeout_s, target.insecure,
     )
     return OtlpSpanExporter(
         inner,
-        endpoint=resolved.endpoint,
-        protocol=resolved.protocol,
-        resource_attributes={PROJECT_ATTRIBUTE: resolved.project} if resolved.project_explicit else None,
-        resource_defaults=None if resolved.project_explicit else {PROJECT_ATTRIBUTE: resolved.project},
-        max_request_bytes=GRPC_MAX_REQUEST_BYTES if resolved.protocol == "grpc" else HTTP_MAX_REQUEST_BYTES,
+        endpoint=target.endpoint,
+        protocol=target.protocol,
+        resource_attributes=target.resource.overrides or None,
+        resource_defaults=target.resource.defaults or None,
+        max_request_bytes=target.max_request_bytes,
     )
+
+
+def build_phoenix_exporter(
+    config: PhoenixExporterConfig, environ: Mapping[str, str] | None = None
+) -> OtlpSpanExporter:
+    # in process the resource is the app's own: a configured project replaces it
+    target = resolve_phoenix(config, environ).target(client_project_wins=False)
+    return _from_target(target, config.compression, config.timeout_s)
 
 
 def build_otlp_exporter(config: OtlpExporterConfig) -> OtlpSpanExporter:
-    if config.protocol == "grpc":
-        endpoint, insecure = grpc_target(config.endpoint)
-        limit = GRPC_MAX_REQUEST_BYTES
-    else:
-        endpoint, insecure, limit = http_traces_url(config.endpoint), None, HTTP_MAX_REQUEST_BYTES
-    inner = _sdk_exporter(
-        config.protocol, endpoint, config.headers, config.compression, config.timeout_s,
-        config.insecure if insecure is None else insecure,
-    )
-    return OtlpSpanExporter(inner, endpoint=endpoint, protocol=config.protocol, max_request_bytes=limit)
+    return _from_target(resolve_otlp(config), config.compression, config.timeout_s)
+
+
+__all__ = [  # the endpoint names were defined here before `endpoints.py`; kept importable
+    "GRPC_MAX_REQUEST_BYTES",
+    "HTTP_MAX_REQUEST_BYTES",
+    "PROJECT_ATTRIBUTE",
+    "OtlpSpanExporter",
+    "ResolvedPhoenix",
+    "build_otlp_exporter",
+    "build_phoenix_exporter",
+    "display_url",
+    "grpc_target",
+    "http_traces_url",
+    "resolve_phoenix",
+]
