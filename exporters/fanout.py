@@ -25,7 +25,9 @@ from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, Context, attach
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from spanguard.exporters.outage import EXPORT_THREAD_PREFIX, OutageReporter, quiet_sdk_exporter_logs
-from spanguard.exporters.oversize import fit_span, split_by_size
+from spanguard.exporters.oversize import fit_span
+from spanguard.exporters.retry import Outcome, RetryOn, RetryPolicy, SendResult, send_with_retry
+from spanguard.exporters.splitting import split_by_size
 
 from spanguard.config.model import BatchConfig
 
@@ -35,6 +37,11 @@ DEFAULT_SHUTDOWN_TIMEOUT_S = 10.0
 MAX_BACKOFF_S = 30.0
 # Attempts per batch (the SDK OTLP exporters already retry inside each attempt).
 MAX_ATTEMPTS_PER_BATCH = 3
+# An SDK exporter says only SUCCESS or FAILURE: any failure is retried, 1 s then 2 s apart.
+RETRY_POLICY = RetryPolicy(
+    initial_interval_s=1.0, max_interval_s=MAX_BACKOFF_S, max_elapsed_time_s=None, multiplier=2.0,
+    randomization_factor=0.0, max_attempts=MAX_ATTEMPTS_PER_BATCH, retry_on=RetryOn.ANY_FAILURE,
+)
 
 
 @dataclass
@@ -176,28 +183,38 @@ class _ExporterWorker:
             self._export_with_retry(chunk)
 
     def _export_with_retry(self, chunk: list[ReadableSpan]) -> None:
-        for attempt in range(1, MAX_ATTEMPTS_PER_BATCH + 1):
-            if self._abandon.is_set():
-                self._count("dropped", len(chunk))
-                return
-            try:
-                result = self.exporter.export(chunk)
-                reason = "export returned FAILURE"
-            except Exception as exc:  # an exporter bug must not kill the worker
-                result = SpanExportResult.FAILURE
-                reason = f"{type(exc).__name__} raised"  # never the message: it may quote data
-            if result == SpanExportResult.SUCCESS:
-                self._count("exported", len(chunk))
-                self.outage.success()
-                return
-            self.outage.failure(reason)
-            if attempt == MAX_ATTEMPTS_PER_BATCH or self._stopping:
-                break
-            # Back off before retrying the same batch; a shutdown cuts the wait short.
-            backoff = min(MAX_BACKOFF_S, 2.0 ** (attempt - 1))
-            with self._cond:
-                self._cond.wait_for(lambda: self._stopping, timeout=backoff)
-        self._count("failed", len(chunk))
+        if self._abandon.is_set():
+            self._count("dropped", len(chunk))
+            return
+        result = send_with_retry(
+            lambda: self._export_once(chunk), RETRY_POLICY,
+            wait=self._backoff, on_failure=lambda failed: self.outage.failure(failed.reason),
+        )
+        if result is not None and result.outcome is Outcome.OK:
+            self._count("exported", len(chunk))
+            self.outage.success()
+        elif result is None and self._abandon.is_set():
+            self._count("dropped", len(chunk))
+        else:
+            self._count("failed", len(chunk))
+
+    def _export_once(self, chunk: list[ReadableSpan]) -> SendResult:
+        try:
+            if self.exporter.export(chunk) == SpanExportResult.SUCCESS:
+                return SendResult(Outcome.OK)
+            return SendResult(Outcome.RETRY, "export returned FAILURE")
+        except Exception as exc:  # an exporter bug must not kill the worker
+            # the type, never the message: it may quote data
+            return SendResult(Outcome.RETRY, f"{type(exc).__name__} raised")
+
+    def _backoff(self, delay: float) -> bool:
+        """Wait before retrying the same batch; a shutdown cuts the wait short (and, once
+        stopping, there is no further wait: the batch fails). False when given up."""
+        if self._stopping:
+            return False
+        with self._cond:
+            self._cond.wait_for(lambda: self._stopping, timeout=delay)
+        return not self._abandon.is_set()
 
     # -- control -------------------------------------------------------------------------
     def request_flush(self) -> int:

@@ -5,12 +5,11 @@ answers 413; either way the *whole* request is lost. So before export, each span
 size is estimated cheaply (string lengths, not a protobuf encode); a span over the
 limit has its long string attributes cut further, and if it is still too big (say, ten
 thousand events) it is dropped and counted. Batches are then split so no request
-exceeds the limit.
+exceeds the limit (`splitting.split_by_size`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -75,18 +74,3 @@ def fit_span(span: ReadableSpan, limit: int) -> tuple[ReadableSpan | None, bool]
         if estimate_span_bytes(span) <= limit:
             return span, True
     return None, False
-
-
-def split_by_size(spans: Sequence[ReadableSpan], limit: int) -> Iterator[list[ReadableSpan]]:
-    """Consecutive chunks of `spans` whose estimated sizes add up to at most `limit`."""
-    chunk: list[ReadableSpan] = []
-    chunk_size = 0
-    for span in spans:
-        size = estimate_span_bytes(span)
-        if chunk and chunk_size + size > limit:
-            yield chunk
-            chunk, chunk_size = [], 0
-        chunk.append(span)
-        chunk_size += size
-    if chunk:
-        yield chunk

@@ -2,7 +2,8 @@
 
 The files already hold OTLP (`TracesData` per line), so replay never goes through SDK
 span objects: lines are parsed into protobuf, packed into `ExportTraceServiceRequest`s
-up to a size limit and posted as they are (http/protobuf with gzip, or gRPC). The span
+up to a size limit by the one request splitter and posted by the exporters' byte
+senders (http/protobuf or gRPC, gzip) under the one retry policy. The span
 ids, parents, times and attributes that arrive are the ones in the file.
 
 Rotated files (`spans.jsonl.3` … `spans.jsonl.1`, `spans.jsonl`) are sent oldest first
@@ -13,7 +14,6 @@ the rest is still sent.
 
 from __future__ import annotations
 
-import gzip
 import re
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -22,20 +22,22 @@ from pathlib import Path
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
-from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans
-from spanguard.exporters.otlp import (
-    GRPC_MAX_REQUEST_BYTES,
-    PROJECT_ATTRIBUTE,
-    display_url,
-    grpc_target,
-    http_traces_url,
-)
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans
+from spanguard.exporters.endpoints import GRPC_MAX_REQUEST_BYTES, PROJECT_ATTRIBUTE, otlp_target
 from spanguard.exporters.otlp_json import decode_traces_json_line
+from spanguard.exporters.retry import Outcome, RetryOn, RetryPolicy, send_with_retry
+from spanguard.exporters.senders import build_sender
+from spanguard.exporters.splitting import pack_resource_spans
 
 from spanguard.errors import SpanguardError
 
 _ROTATED = re.compile(r"^(?P<base>.+)\.(?P<index>\d+)$")
 ATTEMPTS = 3
+# Any failure is tried again, 0.5 s then 1 s later; then replay stops with the reason.
+RETRY_POLICY = RetryPolicy(
+    initial_interval_s=0.5, max_interval_s=1.0, max_elapsed_time_s=None, multiplier=2.0,
+    randomization_factor=0.0, max_attempts=ATTEMPTS, retry_on=RetryOn.ANY_FAILURE,
+)
 
 
 class ReplayError(SpanguardError):
@@ -94,128 +96,30 @@ def set_project(resource_spans: ResourceSpans, project: str) -> None:
     attributes.append(KeyValue(key=PROJECT_ATTRIBUTE, value=AnyValue(string_value=project)))
 
 
-# protobuf framing per nested message (tag + length varint), rounded up
-_FRAMING = 8
-
-
-def split_resource_spans(item: ResourceSpans, max_bytes: int) -> Iterator[ResourceSpans]:
-    """`item` in pieces of at most `max_bytes` (unless one span alone is larger).
-
-    One file line holds a whole exported batch, which can be far over a gRPC server's
-    4 MiB limit; sent whole it would be refused every time and stop the replay. Each
-    piece keeps the resource and the spans' scopes; spans are never cut.
-    """
-    if item.ByteSize() + _FRAMING <= max_bytes:
-        yield item
-        return
-
-    def empty() -> ResourceSpans:
-        return ResourceSpans(resource=item.resource, schema_url=item.schema_url)
-
-    piece = empty()
-    base = size = piece.ByteSize() + _FRAMING
-    for scope_spans in item.scope_spans:
-        target: ScopeSpans | None = None
-        for span in scope_spans.spans:
-            span_size = span.ByteSize() + _FRAMING
-            if size > base and size + span_size > max_bytes:
-                yield piece
-                piece, size, target = empty(), base, None
-            if target is None:
-                target = piece.scope_spans.add()
-                target.scope.CopyFrom(scope_spans.scope)
-                target.schema_url = scope_spans.schema_url
-                size += target.ByteSize() + _FRAMING
-            target.spans.append(span)
-            size += span_size
-    if size > base:
-        yield piece
-
-
 def pack_requests(
     resource_spans: Iterable[ResourceSpans], max_request_bytes: int, project: str | None = None
 ) -> Iterator[ExportTraceServiceRequest]:
     """Requests of at most `max_request_bytes` each (unless one span alone is larger)."""
-    request = ExportTraceServiceRequest()
-    size = 0
-    for whole in resource_spans:
-        if project is not None:
-            set_project(whole, project)
-        for item in split_resource_spans(whole, max_request_bytes):
-            item_size = item.ByteSize() + _FRAMING
-            if request.resource_spans and size + item_size > max_request_bytes:
-                yield request
-                request, size = ExportTraceServiceRequest(), 0
-            request.resource_spans.append(item)
-            size += item_size
-    if request.resource_spans:
-        yield request
+    for body, _ in _packed(resource_spans, max_request_bytes, project):
+        yield ExportTraceServiceRequest.FromString(body)
+
+
+def _packed(
+    resource_spans: Iterable[ResourceSpans], max_request_bytes: int, project: str | None
+) -> Iterator[tuple[bytes, int]]:
+    """(request bytes, spans) from the one request splitter; the project stamped first."""
+    if project is not None:
+        resource_spans = (_with_project(item, project) for item in resource_spans)
+    return pack_resource_spans(resource_spans, max_request_bytes)
+
+
+def _with_project(item: ResourceSpans, project: str) -> ResourceSpans:
+    set_project(item, project)
+    return item
 
 
 def count_spans(request: ExportTraceServiceRequest) -> int:
     return sum(len(scope.spans) for rs in request.resource_spans for scope in rs.scope_spans)
-
-
-class _HttpSender:
-    def __init__(self, endpoint: str, headers: Mapping[str, str], timeout_s: float) -> None:
-        import httpx
-
-        self.url = http_traces_url(endpoint)
-        self.shown_url = display_url(self.url)
-        self.client = httpx.Client(timeout=timeout_s)
-        self.headers = {
-            **headers,
-            "Content-Type": "application/x-protobuf",
-            "Content-Encoding": "gzip",
-        }
-
-    def send(self, body: bytes) -> str | None:
-        """None on success, else a reason without payload."""
-        import httpx
-
-        try:
-            response = self.client.post(self.url, content=gzip.compress(body), headers=self.headers)
-        except httpx.HTTPError as exc:
-            return f"{type(exc).__name__} from {self.shown_url}"
-        if 200 <= response.status_code < 300:
-            return None
-        return f"HTTP {response.status_code} from {self.shown_url}"
-
-    def close(self) -> None:
-        self.client.close()
-
-
-class _GrpcSender:
-    def __init__(self, endpoint: str, headers: Mapping[str, str], timeout_s: float, insecure: bool) -> None:
-        import grpc
-        from opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc import TraceServiceStub
-
-        self.target, scheme_insecure = grpc_target(endpoint)
-        use_insecure = insecure if scheme_insecure is None else scheme_insecure
-        self.channel = (
-            grpc.insecure_channel(self.target)
-            if use_insecure
-            else grpc.secure_channel(self.target, grpc.ssl_channel_credentials())
-        )
-        self.stub = TraceServiceStub(self.channel)
-        self.metadata = tuple((key.lower(), value) for key, value in headers.items())
-        self.timeout_s = timeout_s
-
-    def send(self, body: bytes) -> str | None:
-        import grpc
-
-        request = ExportTraceServiceRequest.FromString(body)
-        try:
-            self.stub.Export(
-                request, metadata=self.metadata, timeout=self.timeout_s, compression=grpc.Compression.Gzip
-            )
-        except grpc.RpcError as exc:
-            code = exc.code() if hasattr(exc, "code") else None
-            return f"gRPC {getattr(code, 'name', 'error')} from {display_url(self.target)}"
-        return None
-
-    def close(self) -> None:
-        self.channel.close()
 
 
 def replay_files(
@@ -231,30 +135,27 @@ def replay_files(
 ) -> ReplaySummary:
     """Send every span in `paths`; raises `ReplayError` when a request fails for good."""
     summary = ReplaySummary()
-    sender: _HttpSender | _GrpcSender
-    if protocol == "grpc":
-        sender = _GrpcSender(endpoint, headers or {}, timeout_s, insecure)
-    elif protocol == "http/protobuf":
-        sender = _HttpSender(endpoint, headers or {}, timeout_s)
-    else:
+    if protocol not in ("grpc", "http/protobuf"):
         raise ReplayError(f"unknown protocol {protocol!r} (use http/protobuf or grpc)")
+    target = otlp_target(protocol, endpoint, headers, insecure=insecure)
+    sender = build_sender("replay", target, "gzip", timeout_s)
     try:
         spans = read_resource_spans(order_files(paths), summary)
-        for request in pack_requests(spans, max_request_bytes, project):
-            body = request.SerializeToString()
-            reason: str | None = None
-            for attempt in range(ATTEMPTS):
-                reason = sender.send(body)
-                if reason is None:
-                    break
-                if attempt + 1 < ATTEMPTS:
-                    time.sleep(0.5 * 2**attempt)
-            if reason is not None:
+        for body, count in _packed(spans, max_request_bytes, project):
+            result = send_with_retry(lambda body=body: sender.send(body), RETRY_POLICY, wait=_sleep)
+            if result is None or result.outcome is not Outcome.OK:
+                reason = result.reason if result is not None else "stopped"
                 raise ReplayError(
-                    f"replay stopped after {summary.spans} spans: {reason} ({ATTEMPTS} attempts)"
+                    f"replay stopped after {summary.spans} spans: {reason} from {sender.shown} "
+                    f"({ATTEMPTS} attempts)"
                 )
             summary.requests += 1
-            summary.spans += count_spans(request)
+            summary.spans += count
     finally:
         sender.close()
     return summary
+
+
+def _sleep(seconds: float) -> bool:
+    time.sleep(seconds)
+    return True

@@ -24,9 +24,11 @@ import time
 from pathlib import Path
 
 from spanguard.exporters.outage import EXPORT_THREAD_PREFIX, OutageReporter
+from spanguard.exporters.retry import Outcome, RetryOn, RetryPolicy, SendResult, send_with_retry
+from spanguard.exporters.splitting import split_request
 from spanguard.sidecar import envelope
 from spanguard.sidecar.allocator import keep_large_buffers_on_heap
-from spanguard.sidecar.forwarders import Forwarder, Outcome, SendResult, split_request
+from spanguard.sidecar.forwarders import Forwarder
 from spanguard.sidecar.metrics import SidecarMetrics
 from spanguard.sidecar.queue_layout import scan_bytes
 from spanguard.sidecar.queue_reader import Batch, ExporterReader, delete_consumed_segments
@@ -48,8 +50,11 @@ class DeliveryWorker:
         # A file or the console takes one write at a time, whatever the config says.
         self.consumers = num_consumers if forwarder.concurrent_sends else 1
         self._metrics = metrics
-        self._backoff_initial_s = backoff_initial_s
-        self._backoff_max_s = backoff_max_s
+        # forever while running, doubling up to the cap; what the sidecar has always retried
+        self._retry = RetryPolicy(
+            initial_interval_s=backoff_initial_s, max_interval_s=backoff_max_s, max_elapsed_time_s=None,
+            multiplier=2.0, randomization_factor=0.0, retry_on=RetryOn.SIDECAR,
+        )
         self._outage = OutageReporter(forwarder.name)
         self._stop = threading.Event()  # give up now, leave the rest on disk
         self._drain_deadline: float | None = None  # finish what is queued, until then
@@ -153,23 +158,28 @@ class DeliveryWorker:
         return True
 
     def _send_with_retry(self, body: bytes, spans: int) -> bool:
-        delay = self._backoff_initial_s
         failing = False
+        ticket = 0
+
+        def attempt() -> SendResult:
+            nonlocal ticket
+            ticket = self._outage.attempt()
+            return self._send_once(body)
+
+        def failed(result: SendResult) -> None:
+            nonlocal failing
+            if not failing:
+                failing = True
+                self._change_counts(retrying=1)  # first, so a failure on /metrics means "paused"
+            self._metrics.export_failures.labels(self.forwarder.name).inc()
+            self._outage.failure(result.reason, ticket)
+
         try:
-            while True:
-                ticket = self._outage.attempt()
-                result = self._send_once(body)
-                if result.outcome is not Outcome.RETRY:
-                    self._settle(result, spans)
-                    return True
-                if not failing:
-                    failing = True
-                    self._change_counts(retrying=1)  # first, so a failure on /metrics means "paused"
-                self._metrics.export_failures.labels(self.forwarder.name).inc()
-                self._outage.failure(result.reason, ticket)
-                if not self._pause(delay):
-                    return False
-                delay = min(delay * 2, self._backoff_max_s)
+            result = send_with_retry(attempt, self._retry, wait=self._pause, on_failure=failed)
+            if result is None:
+                return False
+            self._settle(result, spans)
+            return True
         finally:
             if failing:
                 self._change_counts(retrying=-1)

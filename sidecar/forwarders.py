@@ -1,37 +1,26 @@
 """Where the sidecar sends queued requests: protobuf bytes out, no SDK objects rebuilt.
 
-A forwarder takes one request's bytes (records joined, see `envelope`) and says
-whether the backend took it (`OK`), may take it later (`RETRY`: down, overloaded,
-timing out) or never will (`REJECTED`: a 4xx that retrying cannot fix). Endpoint, project
-and API-key rules are the exporters package's (`resolve_phoenix`, `http_traces_url`,
-`grpc_target`), so `exporters:` means the same in-process and in the sidecar.
+A forwarder takes one request's bytes (records joined, see `envelope`) and answers with
+the exporters package's one `SendResult`. Network forwarders *are* the exporters
+package's byte senders (`exporters/senders.py`), built from the same endpoint, project
+and API-key rules (`exporters/endpoints.py`) as the in-process exporters, so
+`exporters:` means the same in process and in the sidecar. Only the file and console
+forwarders, which write locally, live here.
 """
 
 from __future__ import annotations
 
-import enum
-import gzip
 import sys
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Protocol, TextIO
 
-import grpc
-import httpx
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import KeyValue
+from spanguard.exporters.endpoints import resolve_otlp, resolve_phoenix
 from spanguard.exporters.jsonl_file import RotatingJsonlFile
-from spanguard.exporters.otlp import (
-    GRPC_MAX_REQUEST_BYTES,
-    HTTP_MAX_REQUEST_BYTES,
-    PROJECT_ATTRIBUTE,
-    grpc_target,
-    http_traces_url,
-    resolve_phoenix,
-)
 from spanguard.exporters.otlp_json import encode_traces_json_line
+from spanguard.exporters.retry import OK, Outcome, SendResult
+from spanguard.exporters.senders import OtlpGrpcSender, OtlpHttpSender, build_sender
+from spanguard.exporters.splitting import split_request
 from spanguard.sidecar.transform import count_spans
-from spanguard.sidecar.wire_split import split_request_wire
 
 from spanguard.config.model import (
     ConsoleExporterConfig,
@@ -41,24 +30,8 @@ from spanguard.config.model import (
     PhoenixExporterConfig,
 )
 
-EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 # Request bytes handed to a file or console forwarder in one call.
 LOCAL_MAX_REQUEST_BYTES = 8 * 1024 * 1024
-
-
-class Outcome(enum.Enum):
-    OK = "ok"
-    RETRY = "retry"
-    REJECTED = "rejected"
-
-
-@dataclass(frozen=True, slots=True)
-class SendResult:
-    outcome: Outcome
-    reason: str = ""  # a status or exception type, never response or span content
-
-
-OK = SendResult(Outcome.OK)
 
 
 class Forwarder(Protocol):
@@ -71,129 +44,6 @@ class Forwarder(Protocol):
     def send(self, body: bytes) -> SendResult: ...
 
     def close(self) -> None: ...
-
-
-def split_request(bodies: Sequence[bytes | memoryview], limit: int, spans: int) -> list[tuple[bytes, int]]:
-    """The queued requests as (request, spans) pieces below `limit` (a span larger than the
-    limit goes alone).
-
-    Backends cap message size (gRPC: 4 MiB by default) while the queue holds whatever
-    the clients sent, so delivery joins small requests and cuts big ones on span
-    boundaries, keeping resource and scope.
-    """
-    parts = split_request_wire(bodies, limit)
-    if len(parts) == 1:
-        return [(parts[0][0], spans)]
-    return parts
-
-
-def stamp_resource(body: bytes, attributes: Mapping[str, str]) -> bytes:
-    """Set resource attributes (Phoenix's project name) on every resource of a request."""
-    request = ExportTraceServiceRequest.FromString(body)
-    for resource_spans in request.resource_spans:
-        attrs = resource_spans.resource.attributes
-        for key, value in attributes.items():
-            for kv in attrs:
-                if kv.key == key:
-                    kv.value.Clear()
-                    kv.value.string_value = value
-                    break
-            else:
-                attrs.append(KeyValue(key=key))
-                attrs[-1].value.string_value = value
-    return request.SerializeToString()
-
-
-_RETRYABLE_HTTP = {408, 429, 500, 502, 503, 504}
-
-
-class OtlpHttpForwarder:
-    """POST protobuf bytes to `<endpoint>/v1/traces`, gzip if configured."""
-
-    def __init__(self, name: str, url: str, headers: Mapping[str, str], compression: str, timeout_s: float,
-                 resource_attributes: Mapping[str, str] | None = None) -> None:
-        self.name = name
-        self.url = url
-        self.max_request_bytes = HTTP_MAX_REQUEST_BYTES
-        self.concurrent_sends = True  # httpx.Client pools connections across threads
-        self._gzip = compression == "gzip"
-        self._resource_attributes = dict(resource_attributes or {})
-        base_headers = {"Content-Type": "application/x-protobuf", **dict(headers)}
-        if self._gzip:
-            base_headers["Content-Encoding"] = "gzip"
-        self._client = httpx.Client(headers=base_headers, timeout=timeout_s)
-
-    def send(self, body: bytes) -> SendResult:
-        if self._resource_attributes:
-            body = stamp_resource(body, self._resource_attributes)
-        data = gzip.compress(body, compresslevel=1) if self._gzip else body
-        try:
-            response = self._client.post(self.url, content=data)
-        except httpx.HTTPError as exc:
-            return SendResult(Outcome.RETRY, type(exc).__name__)
-        if 200 <= response.status_code < 300:
-            return OK
-        outcome = Outcome.RETRY if response.status_code in _RETRYABLE_HTTP else Outcome.REJECTED
-        return SendResult(outcome, f"HTTP {response.status_code}")
-
-    def close(self) -> None:
-        self._client.close()
-
-    def __repr__(self) -> str:  # headers may hold credentials
-        return f"OtlpHttpForwarder({self.name!r}, {self.url!r})"
-
-
-_RETRYABLE_GRPC = {
-    grpc.StatusCode.UNAVAILABLE,
-    grpc.StatusCode.DEADLINE_EXCEEDED,
-    grpc.StatusCode.RESOURCE_EXHAUSTED,
-    grpc.StatusCode.ABORTED,
-    grpc.StatusCode.CANCELLED,
-    grpc.StatusCode.OUT_OF_RANGE,
-    grpc.StatusCode.DATA_LOSS,
-    grpc.StatusCode.INTERNAL,
-}
-
-
-class OtlpGrpcForwarder:
-    """TraceService/Export with the request bytes as they are (raw serializers)."""
-
-    def __init__(self, name: str, target: str, insecure: bool, headers: Mapping[str, str], compression: str,
-                 timeout_s: float, resource_attributes: Mapping[str, str] | None = None) -> None:
-        self.name = name
-        self.target = target
-        self.max_request_bytes = GRPC_MAX_REQUEST_BYTES
-        self.concurrent_sends = True  # a gRPC channel multiplexes calls from any thread
-        self._timeout_s = timeout_s
-        self._metadata = tuple((key.lower(), value) for key, value in headers.items())
-        self._resource_attributes = dict(resource_attributes or {})
-        compression_kind = grpc.Compression.Gzip if compression == "gzip" else grpc.Compression.NoCompression
-        options = [("grpc.max_send_message_length", -1)]
-        if insecure:
-            self._channel = grpc.insecure_channel(target, options=options, compression=compression_kind)
-        else:
-            self._channel = grpc.secure_channel(target, grpc.ssl_channel_credentials(), options=options,
-                                                compression=compression_kind)
-        self._export = self._channel.unary_unary(
-            EXPORT_METHOD, request_serializer=None, response_deserializer=None
-        )
-
-    def send(self, body: bytes) -> SendResult:
-        if self._resource_attributes:
-            body = stamp_resource(body, self._resource_attributes)
-        try:
-            self._export(body, timeout=self._timeout_s, metadata=self._metadata or None)
-        except grpc.RpcError as exc:
-            code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
-            outcome = Outcome.RETRY if code in _RETRYABLE_GRPC else Outcome.REJECTED
-            return SendResult(outcome, f"gRPC {code.name}")
-        return OK
-
-    def close(self) -> None:
-        self._channel.close()
-
-    def __repr__(self) -> str:
-        return f"OtlpGrpcForwarder({self.name!r}, {self.target!r})"
 
 
 class FileForwarder:
@@ -251,22 +101,13 @@ class ConsoleForwarder:
 
 
 def build_phoenix_forwarder(config: PhoenixExporterConfig) -> Forwarder:
-    resolved = resolve_phoenix(config)
-    stamp = {PROJECT_ATTRIBUTE: resolved.project}
-    if resolved.protocol == "grpc":
-        return OtlpGrpcForwarder("phoenix", resolved.endpoint, resolved.insecure, resolved.headers,
-                                 config.compression, config.timeout_s, stamp)
-    return OtlpHttpForwarder("phoenix", resolved.endpoint, resolved.headers, config.compression,
-                             config.timeout_s, stamp)
+    # one sidecar serves many clients: a project on a client's resource wins
+    target = resolve_phoenix(config).target(client_project_wins=True)
+    return build_sender("phoenix", target, config.compression, config.timeout_s)
 
 
 def build_otlp_forwarder(config: OtlpExporterConfig) -> Forwarder:
-    if config.protocol == "grpc":
-        target, insecure = grpc_target(config.endpoint)
-        return OtlpGrpcForwarder("otlp", target, config.insecure if insecure is None else insecure,
-                                 config.headers, config.compression, config.timeout_s)
-    return OtlpHttpForwarder("otlp", http_traces_url(config.endpoint), config.headers, config.compression,
-                             config.timeout_s)
+    return build_sender("otlp", resolve_otlp(config), config.compression, config.timeout_s)
 
 
 def build_forwarders(config: ExportersConfig) -> list[Forwarder]:
@@ -281,3 +122,12 @@ def build_forwarders(config: ExportersConfig) -> list[Forwarder]:
     if config.otlp is not None:
         forwarders.append(build_otlp_forwarder(config.otlp))
     return forwarders
+
+
+# The network forwarders were defined here before `exporters/senders.py`; kept importable.
+OtlpHttpForwarder = OtlpHttpSender
+OtlpGrpcForwarder = OtlpGrpcSender
+__all__ = [
+    "OK", "ConsoleForwarder", "FileForwarder", "Forwarder", "OtlpGrpcForwarder", "OtlpHttpForwarder",
+    "Outcome", "SendResult", "build_forwarders", "split_request",
+]

@@ -13,9 +13,11 @@ from pathlib import Path
 
 import grpc
 import pytest
+from spanguard.exporters.endpoints import otlp_target
+from spanguard.exporters.senders import OtlpGrpcSender
 from spanguard.sidecar import envelope
 from spanguard.sidecar.delivery import DeliveryWorker
-from spanguard.sidecar.forwarders import FileForwarder, OtlpGrpcForwarder, build_forwarders
+from spanguard.sidecar.forwarders import FileForwarder, build_forwarders
 from spanguard.sidecar.metrics import SidecarMetrics
 from spanguard.sidecar.parse_only_receiver import ParseOnlyReceiver
 from spanguard.sidecar.queue_reader import ExporterReader
@@ -56,15 +58,15 @@ def _fill_queue(directory: Path, requests: int) -> tuple[list[int], int]:
     return seqs, len(records[0])
 
 
-def _one_request_per_batch(forwarder: OtlpGrpcForwarder, record_bytes: int) -> OtlpGrpcForwarder:
+def _one_request_per_batch(forwarder: OtlpGrpcSender, record_bytes: int) -> OtlpGrpcSender:
     """Batches are cut at the forwarder's request limit; at one record's size, a dozen
     queued requests make a dozen batches instead of one."""
     forwarder.max_request_bytes = record_bytes
     return forwarder
 
 
-def _grpc_forwarder(address: str, record_bytes: int) -> OtlpGrpcForwarder:
-    forwarder = OtlpGrpcForwarder("otlp", address, True, {}, "none", timeout_s=10)
+def _grpc_forwarder(address: str, record_bytes: int) -> OtlpGrpcSender:
+    forwarder = OtlpGrpcSender("otlp", otlp_target("grpc", address), "none", timeout_s=10)
     return _one_request_per_batch(forwarder, record_bytes)
 
 
@@ -203,7 +205,7 @@ def test_a_dead_backend_with_four_consumers_loses_nothing_and_the_file_keeps_goi
     seqs, record_bytes = _fill_queue(Path(config.sidecar.queue.directory), requests=12)
     forwarders = build_forwarders(config.exporters)
     for forwarder in forwarders:
-        if isinstance(forwarder, OtlpGrpcForwarder):
+        if isinstance(forwarder, OtlpGrpcSender):
             _one_request_per_batch(forwarder, record_bytes)
     metrics = SidecarMetrics()
     delivery = Delivery(config, metrics, forwarders)

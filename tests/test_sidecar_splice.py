@@ -8,8 +8,9 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from spanguard.exporters.splitting import split_request_wire
 from spanguard.sidecar.transform import RequestTransformer, TransformCounts, encode_request
-from spanguard.sidecar.wire_split import splice_spans, split_request_wire
+from spanguard.sidecar.wire_split import splice_spans
 
 from spanguard.config.model import RedactionConfig, TruncationConfig
 

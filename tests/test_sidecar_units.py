@@ -6,15 +6,15 @@ from pathlib import Path
 
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from spanguard.exporters.senders import stamp_resource
+from spanguard.exporters.splitting import split_request, split_request_wire
 from spanguard.sidecar import envelope
-from spanguard.sidecar.forwarders import split_request, stamp_resource
 from spanguard.sidecar.ingest import Ingestor, Reason, Rejected, decode_protobuf
 from spanguard.sidecar.listen import BearerAuth, ExportSlots, parse_endpoint
 from spanguard.sidecar.metrics import SidecarMetrics
 from spanguard.sidecar.queue_reader import ExporterReader
 from spanguard.sidecar.queue_writer import QueueWriter
 from spanguard.sidecar.transform import RequestTransformer
-from spanguard.sidecar.wire_split import split_request_wire
 from support_sidecar import make_request
 
 from spanguard.config.model import RedactionConfig, TruncationConfig
