@@ -40,6 +40,8 @@ from typing import Any
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# the parse-only receiver is test support (tests/support_receiver.py), not the package's
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent / "tests"))
 from processor_overhead import otlp_request
 
 SPANS_PER_REQUEST = 512
@@ -56,7 +58,7 @@ def free_port() -> int:
 
 def receiver_main(port: int, spans: Any, ready: multiprocessing.synchronize.Event,
                   stop: multiprocessing.synchronize.Event) -> None:
-    from spanguard.sidecar.parse_only_receiver import ParseOnlyReceiver
+    from support_receiver import ParseOnlyReceiver
 
     receiver = ParseOnlyReceiver(port=port, threads=4)
     ready.set()

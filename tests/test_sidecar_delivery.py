@@ -19,10 +19,10 @@ from spanguard.sidecar import envelope
 from spanguard.sidecar.delivery import DeliveryWorker
 from spanguard.sidecar.forwarders import FileForwarder, build_forwarders
 from spanguard.sidecar.metrics import SidecarMetrics
-from spanguard.sidecar.parse_only_receiver import ParseOnlyReceiver
 from spanguard.sidecar.queue_reader import ExporterReader
 from spanguard.sidecar.queue_writer import QueueWriter
 from spanguard.sidecar.server import Delivery
+from support_receiver import ParseOnlyReceiver
 from support_sidecar import (
     attributes_of,
     free_port,

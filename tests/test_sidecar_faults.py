@@ -11,7 +11,7 @@ from typing import Any
 import grpc
 import httpx
 import pytest
-from spanguard.sidecar.parse_only_receiver import ParseOnlyReceiver
+from support_receiver import ParseOnlyReceiver
 from support_sidecar import (
     free_port,
     grpc_export,

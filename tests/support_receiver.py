@@ -1,5 +1,7 @@
 """A parse-only OTLP/gRPC receiver: the yardstick and the downstream in tests.
 
+Test and benchmark support, not part of the package (benchmarks import it from here).
+
 It does what any receiver must (parse each request with upb) and nothing else, so the
 benchmark's "direct" rate is the ceiling the sidecar is compared against, and fault
 tests can stop and restart a real downstream on a fixed port. Optionally it keeps the
