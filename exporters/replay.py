@@ -14,6 +14,7 @@ the rest is still sent.
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -142,7 +143,7 @@ def replay_files(
     try:
         spans = read_resource_spans(order_files(paths), summary)
         for body, count in _packed(spans, max_request_bytes, project):
-            result = send_with_retry(lambda body=body: sender.send(body), RETRY_POLICY, wait=_sleep)
+            result = send_with_retry(functools.partial(sender.send, body), RETRY_POLICY, wait=_sleep)
             if result is None or result.outcome is not Outcome.OK:
                 reason = result.reason if result is not None else "stopped"
                 raise ReplayError(
