@@ -16,7 +16,7 @@ import grpc
 import httpx
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
-from spanguard.exporters.endpoints import OtlpTarget, ResourceRules
+from spanguard.exporters.endpoints import OtlpTarget
 from spanguard.exporters.retry import OK, SendResult, classify_grpc, classify_http, transport_error
 from spanguard.exporters.urls import display_url
 
@@ -55,20 +55,33 @@ def stamp_resource(
     return request.SerializeToString() if changed else body
 
 
-def _apply(rules: ResourceRules, body: bytes) -> bytes:
-    return stamp_resource(body, rules.overrides, rules.defaults) if rules else body
+class _Sender:
+    """What both senders keep of their target; the sidecar reads these as a forwarder's."""
+
+    # Network clients may (and must, to keep several requests in flight) send from
+    # several threads at once: httpx.Client pools connections, a gRPC channel multiplexes.
+    concurrent_sends = True
+
+    def __init__(self, name: str, target: OtlpTarget) -> None:
+        self.name = name
+        self.shown = display_url(target.endpoint)  # for logs and errors: no credentials
+        self.max_request_bytes = target.max_request_bytes
+        self._resource = target.resource
+
+    def _stamped(self, body: bytes) -> bytes:
+        rules = self._resource
+        return stamp_resource(body, rules.overrides, rules.defaults) if rules else body
+
+    def __repr__(self) -> str:  # headers may hold credentials, the URL a token
+        return f"{type(self).__name__}({self.name!r}, {self.shown!r})"
 
 
-class OtlpHttpSender:
+class OtlpHttpSender(_Sender):
     """POST protobuf bytes to the target's `/v1/traces` URL, gzip if configured."""
 
     def __init__(self, name: str, target: OtlpTarget, compression: str, timeout_s: float) -> None:
-        self.name = name
+        super().__init__(name, target)
         self.url = target.endpoint
-        self.shown = display_url(target.endpoint)
-        self.max_request_bytes = target.max_request_bytes
-        self.concurrent_sends = True  # httpx.Client pools connections across threads
-        self._resource = target.resource
         self._gzip = compression == "gzip"
         base_headers = {"Content-Type": "application/x-protobuf", **dict(target.headers)}
         if self._gzip:
@@ -76,7 +89,7 @@ class OtlpHttpSender:
         self._client = httpx.Client(headers=base_headers, timeout=timeout_s)
 
     def send(self, body: bytes) -> SendResult:
-        body = _apply(self._resource, body)
+        body = self._stamped(body)
         data = gzip.compress(body, compresslevel=1) if self._gzip else body
         try:
             response = self._client.post(self.url, content=data)
@@ -86,10 +99,6 @@ class OtlpHttpSender:
 
     def close(self) -> None:
         self._client.close()
-
-    def __repr__(self) -> str:  # headers may hold credentials, the URL a token
-        return f"{type(self).__name__}({self.name!r}, {self.shown!r})"
-
 
 def _retry_info_delay(exc: grpc.RpcError) -> float | None:
     """RetryInfo's delay from the status details a server sent along, if any."""
@@ -110,16 +119,12 @@ def _retry_info_delay(exc: grpc.RpcError) -> float | None:
     return None
 
 
-class OtlpGrpcSender:
+class OtlpGrpcSender(_Sender):
     """TraceService/Export with the request bytes as they are (raw serializers)."""
 
     def __init__(self, name: str, target: OtlpTarget, compression: str, timeout_s: float) -> None:
-        self.name = name
+        super().__init__(name, target)
         self.target = target.endpoint
-        self.shown = display_url(target.endpoint)
-        self.max_request_bytes = target.max_request_bytes
-        self.concurrent_sends = True  # a gRPC channel multiplexes calls from any thread
-        self._resource = target.resource
         self._timeout_s = timeout_s
         self._metadata = tuple((key.lower(), value) for key, value in target.headers.items())
         compression_kind = grpc.Compression.Gzip if compression == "gzip" else grpc.Compression.NoCompression
@@ -134,7 +139,7 @@ class OtlpGrpcSender:
         )
 
     def send(self, body: bytes) -> SendResult:
-        body = _apply(self._resource, body)
+        body = self._stamped(body)
         try:
             self._export(body, timeout=self._timeout_s, metadata=self._metadata or None)
         except grpc.RpcError as exc:
@@ -144,9 +149,6 @@ class OtlpGrpcSender:
 
     def close(self) -> None:
         self._channel.close()
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.name!r}, {self.shown!r})"
 
 
 def build_sender(
