@@ -204,3 +204,14 @@ def test_grpc_sender_reads_retry_info() -> None:
     finally:
         sender.close()
         receiver.stop()
+
+
+def test_a_bad_listen_endpoint_error_does_not_echo_its_password() -> None:
+    from spanguard.sidecar.listen import parse_endpoint
+
+    from spanguard.errors import ConfigError
+
+    with pytest.raises(ConfigError) as caught:
+        parse_endpoint("user:listen-secret@127.0.0.1", "sidecar.grpc.endpoint")
+    assert "listen-secret" not in str(caught.value)
+    assert "***@127.0.0.1" in str(caught.value)
