@@ -11,8 +11,10 @@ Collector (deploy/otelcol/collector, Go) and the Go and Java OTLP clients
 (tests/interop/). Each build lands in .tools/ under a hash of its sources and lock
 (go.sum, pom.xml) and of the toolchain, so a second run reuses it and builds nothing.
 
-    python3 tasks.py builds  # just those three builds (cached), printing their paths Only the standard library is used here, because nothing else is
-installed yet when this runs.
+    python3 tasks.py builds  # just those three builds (cached), printing their paths
+
+Only the standard library is used here, because nothing else is installed yet when this
+runs.
 """
 
 from __future__ import annotations
