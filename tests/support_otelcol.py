@@ -197,6 +197,7 @@ def components_go_names() -> set[str]:
 
 def run_interop_client(command: list[str], *, timeout_s: float = 120) -> list[dict[str, Any]]:
     """Run a Go/Java client to its end; what it printed: one {seq, trace_id, span_id} a span."""
-    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s)
+    # errors=replace: a client's error may quote a binary response body
+    done = subprocess.run(command, capture_output=True, text=True, errors="replace", timeout=timeout_s)
     assert done.returncode == 0, f"{command[0]} failed ({done.returncode}):\n{done.stderr[-4000:]}"
     return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
