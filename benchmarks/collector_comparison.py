@@ -20,6 +20,7 @@ cards written with and without spaces and two kinds of key), what each one let t
 and what it masked.
 
     .venv/bin/python benchmarks/collector_comparison.py [--seconds 10] [--workers 1 2] [--clients 4]
+        [--collector-plumbing]
 """
 
 from __future__ import annotations
@@ -88,10 +89,10 @@ class Collector:
     """otelcol-spanguard with the redaction processor, shaped like sidecar_throughput.Sidecar
     (process, sample_rss, peak_mb, stop) so run_phase measures it the same way."""
 
-    def __init__(self, workdir: Path, downstream: str) -> None:
+    def __init__(self, workdir: Path, downstream: str, redaction: bool = True) -> None:
         self.grpc_address = f"127.0.0.1:{free_port()}"
         health = f"127.0.0.1:{free_port()}"
-        config = {
+        config: dict[str, Any] = {
             "extensions": {"health_check": {"endpoint": health}},
             "receivers": {"otlp": {"protocols": {"grpc": {"endpoint": self.grpc_address,
                                                           "max_recv_msg_size_mib": 64}}}},
@@ -109,6 +110,8 @@ class Collector:
                 "telemetry": {"metrics": {"level": "none"}, "logs": {"level": "warn"}},
             },
         }
+        if not redaction:
+            config["service"]["pipelines"]["traces"]["processors"] = ["memory_limiter"]
         path = workdir / "otelcol.yaml"
         path.write_text(yaml.safe_dump(config))
         self.process = subprocess.Popen([str(otelcol_binary()), "--config", str(path)],
@@ -182,6 +185,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="sidecar workers to run")
     parser.add_argument("--clients", type=int, default=4, help="concurrent calls in the load client")
+    parser.add_argument("--collector-plumbing", action="store_true",
+                        help="also the Collector with memory_limiter only (its receive/export cost)")
     args = parser.parse_args(argv)
 
     otelcol_binary()  # build (or find cached) before anything is timed
@@ -192,6 +197,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     middles: list[tuple[str, Any]] = [
         (f"spanguard sidecar workers={w}", lambda d, down, w=w: Sidecar(d, w, down)) for w in args.workers]
     middles.append(("otelcol redaction processor", lambda d, down: Collector(d, down)))
+    if args.collector_plumbing:
+        middles.append(("otelcol, no redaction", lambda d, down: Collector(d, down, redaction=False)))
 
     context = multiprocessing.get_context("spawn")
     receiver_spans = context.Value("q", 0)

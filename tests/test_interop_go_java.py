@@ -42,6 +42,10 @@ def test_client_spans_arrive_with_their_ids_redacted(
     address = sidecar.grpc_address if protocol == "grpc" else sidecar.http_address
     sent = run_interop_client(_command(client, protocol, address))
     assert len(sent) == TRACES * SPANS_PER_TRACE
+    # a refused export may not fail the client (Java's flush reports success): look here
+    refused = {key: value for key, value in sidecar.metrics().items()
+               if key.startswith("spanguard_sidecar_requests_rejected")}
+    assert not any(refused.values()), refused
 
     out = tmp_path / "out.jsonl"
     assert wait_for(lambda: len(read_file_spans(out)) >= len(sent))
