@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -102,3 +103,54 @@ def test_spanguard_replay_reads_the_collector_file_exporter_output(
     text = out.read_text()
     assert not any(secret in text for secret in PLANTED_SECRETS)
     assert "What is my limit?" in text  # redacted, not dropped
+
+
+@pytest.mark.slow
+def test_otlpjsonfile_receiver_waits_for_whole_lines_and_skips_bad_ones(
+    tmp_path: Path, start_collector: Any
+) -> None:
+    """The local stand-in's own edges: a line is read once its newline is written; a line
+    over max_log_size and a line that is not OTLP JSON are skipped (named by file, never
+    by content) and the lines after them still arrive."""
+    from spanguard.exporters.otlp_json import encode_traces_json_line
+    from support_sidecar import make_request
+
+    def line(seqs: list[int], text: str = "hello") -> str:
+        request = ExportTraceServiceRequest.FromString(make_request(seqs, text=text))
+        return encode_traces_json_line(TracesData(resource_spans=request.resource_spans))
+
+    spool = tmp_path / "in.jsonl"
+    spool.write_text(line([1]) + "\n")
+    downstream = ParseOnlyReceiver(keep=True)
+    try:
+        config: dict[str, Any] = {
+            "receivers": {"otlpjsonfile": {"include": [str(spool)], "start_at": "beginning",
+                                           "max_log_size": 20_000, "poll_interval": "50ms"},
+                          "otlp": {"protocols": {"grpc": {}}}},
+            "exporters": {"otlp": {"endpoint": downstream.address, "tls": {"insecure": True}}},
+            "service": {"pipelines": {"traces": {"receivers": ["otlpjsonfile"], "exporters": ["otlp"]}}},
+        }
+        health = loopback_receiver(config)["health"]
+        del config["receivers"]["otlp"]
+        collector = start_collector(config, health)
+        assert wait_for(lambda: downstream.spans == 1)
+        half = line([2])
+        with spool.open("a") as out:
+            out.write(half[:40])
+            out.flush()
+            time.sleep(0.5)  # several polls see the partial line and leave it
+            assert downstream.spans == 1
+            out.write(half[40:] + "\n")
+            out.write(line([3], text="s3cret-" + "x" * 30_000) + "\n")  # over max_log_size
+            out.write('{"resourceSpans": [{"s3cret-in-a-bad-line": 1, "scopeSpans": 7}]}\n')
+            out.write(line([4]) + "\n")
+        assert wait_for(lambda: downstream.spans == 3)
+        time.sleep(0.5)
+        assert collector.terminate() == 0
+        assert sorted(s.name for s in _spans_by_id(downstream.requests).values()) == [
+            "span-1", "span-2", "span-4"]
+    finally:
+        downstream.stop()
+    log = collector.log_text()
+    assert "skipping an over-long line" in log and "not OTLP-JSON traces" in log
+    assert "s3cret" not in log and "xxxxxxxxxx" not in log

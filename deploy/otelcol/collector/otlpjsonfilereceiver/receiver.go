@@ -176,7 +176,10 @@ func (r *fileReceiver) readNew(ctx context.Context, path string) {
 		}
 		traces, err := unmarshaler.UnmarshalTraces(line.body)
 		if err != nil {
-			r.logger.Warn("skipping a line that is not OTLP-JSON traces", zap.String("file", path), zap.Error(err))
+			// not zap.Error(err): the JSON decoder's message quotes the bytes around the
+			// fault, and those are span content
+			r.logger.Warn("skipping a line that is not OTLP-JSON traces", zap.String("file", path),
+				zap.Int64("offset", offset-int64(line.consumed)), zap.Int("bytes", line.consumed))
 			continue
 		}
 		if err := r.next.ConsumeTraces(ctx, traces); err != nil {
