@@ -15,7 +15,7 @@ import re
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -193,6 +193,13 @@ def start_collector(tmp_path: Path) -> Iterator[Callable[[dict[str, Any], str], 
 def components_go_names() -> set[str]:
     """The component factories components.go lists, as Go package names (`otlpreceiver`, ...)."""
     return set(re.findall(r"(\w+)\.NewFactory\(\),", COMPONENTS_GO.read_text()))
+
+
+def spans_by_id(requests: Iterable[Any]) -> dict[tuple[str, str], Any]:
+    """{(trace id hex, span id hex): span} over requests (ExportTraceServiceRequest or
+    TracesData), as a downstream receiver kept them."""
+    return {(span.trace_id.hex(), span.span_id.hex()): span for request in list(requests)
+            for rs in request.resource_spans for ss in rs.scope_spans for span in ss.spans}
 
 
 def run_interop_client(command: list[str], *, timeout_s: float = 120) -> list[dict[str, Any]]:

@@ -19,18 +19,13 @@ from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from spanguard.exporters.otlp_json import decode_traces_json_line
 from spanguard.sidecar.parse_only_receiver import ParseOnlyReceiver
-from support_otelcol import loopback_receiver
+from support_otelcol import loopback_receiver, spans_by_id
 from support_sidecar import read_file_spans, sidecar_config, wait_for
 from support_spans import PLANTED_SECRETS, make_rag_trace, provider_with
 
 from spanguard.cli import main
 
 TRACES = 10
-
-
-def _spans_by_id(requests: list[ExportTraceServiceRequest] | list[TracesData]) -> dict[tuple[str, str], Any]:
-    return {(span.trace_id.hex(), span.span_id.hex()): span for request in requests
-            for rs in request.resource_spans for ss in rs.scope_spans for span in ss.spans}
 
 
 def _send_rag_traces(grpc_address: str) -> set[tuple[str, str]]:
@@ -49,7 +44,7 @@ def test_otlpjsonfile_receiver_reads_spanguard_file_exporter_output(
     out = tmp_path / "out.jsonl"
     assert wait_for(lambda: len(read_file_spans(out)) >= len(expected))
     assert sidecar.terminate() == 0
-    written = _spans_by_id([decode_traces_json_line(line) for line in out.read_text().splitlines() if line])
+    written = spans_by_id([decode_traces_json_line(line) for line in out.read_text().splitlines() if line])
 
     downstream = ParseOnlyReceiver(keep=True)
     try:
@@ -62,9 +57,9 @@ def test_otlpjsonfile_receiver_reads_spanguard_file_exporter_output(
         health = loopback_receiver(config)["health"]
         del config["receivers"]["otlp"]  # only there to be moved off 0.0.0.0 by the helper
         collector = start_collector(config, health)
-        assert wait_for(lambda: len(_spans_by_id(downstream.requests)) >= len(expected), timeout_s=60)
+        assert wait_for(lambda: len(spans_by_id(downstream.requests)) >= len(expected), timeout_s=60)
         assert collector.terminate() == 0
-        arrived = _spans_by_id(downstream.requests)
+        arrived = spans_by_id(downstream.requests)
     finally:
         downstream.stop()
     assert set(arrived) == set(written) == expected
@@ -147,7 +142,7 @@ def test_otlpjsonfile_receiver_waits_for_whole_lines_and_skips_bad_ones(
         assert wait_for(lambda: downstream.spans == 3)
         time.sleep(0.5)
         assert collector.terminate() == 0
-        assert sorted(s.name for s in _spans_by_id(downstream.requests).values()) == [
+        assert sorted(s.name for s in spans_by_id(downstream.requests).values()) == [
             "span-1", "span-2", "span-4"]
     finally:
         downstream.stop()

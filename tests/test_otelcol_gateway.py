@@ -31,6 +31,7 @@ from support_otelcol import (
     gateway_config,
     load_deploy,
     otelcol_binary,
+    spans_by_id,
 )
 from support_sidecar import (
     grpc_export,
@@ -45,10 +46,8 @@ TRACES = 24
 SPANS_PER_TRACE = 3  # make_rag_trace: root, retriever, llm
 
 
-def _ids(receiver: ParseOnlyReceiver) -> list[tuple[str, str]]:
-    """(trace id, span id) of every span the receiver got, duplicates included."""
-    return [(span.trace_id.hex(), span.span_id.hex()) for request in list(receiver.requests)
-            for rs in request.resource_spans for ss in rs.scope_spans for span in ss.spans]
+def _ids(receiver: ParseOnlyReceiver) -> set[tuple[str, str]]:
+    return set(spans_by_id(receiver.requests))
 
 
 def _deploy_sidecar_config(tmp_path: Path) -> dict[str, Any]:
