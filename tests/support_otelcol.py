@@ -31,7 +31,7 @@ COMPONENTS_GO = OTELCOL_DEPLOY / "collector" / "components.go"
 
 
 @cache
-def _tasks() -> Any:
+def tasks_module() -> Any:
     spec = importlib.util.spec_from_file_location("spanguard_tasks", ROOT / "tasks.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -41,17 +41,17 @@ def _tasks() -> Any:
 
 @cache
 def otelcol_binary() -> Path:
-    return Path(_tasks().ensure_go_build("otelcol-spanguard"))
+    return Path(tasks_module().ensure_go_build("otelcol-spanguard"))
 
 
 @cache
 def go_client_binary() -> Path:
-    return Path(_tasks().ensure_go_build("spanguard-interop-go"))
+    return Path(tasks_module().ensure_go_build("spanguard-interop-go"))
 
 
 @cache
 def java_client_jar() -> Path:
-    return Path(_tasks().ensure_java_build())
+    return Path(tasks_module().ensure_java_build())
 
 
 @cache
