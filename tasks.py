@@ -5,13 +5,21 @@
     python3 tasks.py test    # lint, type-check and the whole test suite
 
 Both bootstrap what they need: uv (pinned, in .tools/), spanguard's locked environment
-(`uv sync --frozen`), and for the tests the Phoenix server's own locked environment and
-the system Chromium. Only the standard library is used here, because nothing else is
-installed yet when this runs.
+(`uv sync --frozen`), and for the tests the Phoenix server's own locked environment, the
+system Chromium, and three builds the interop tests run: spanguard's own OpenTelemetry
+Collector (deploy/otelcol/collector, Go) and the Go and Java OTLP clients
+(tests/interop/). Each build lands in .tools/ under a hash of its sources and lock
+(go.sum, pom.xml) and of the toolchain, so a second run reuses it and builds nothing.
+
+    python3 tasks.py builds  # just those three builds (cached), printing their paths
+
+Only the standard library is used here, because nothing else is installed yet when this
+runs.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -24,6 +32,12 @@ UV_VERSION = "0.13.8"
 TOOLS = ROOT / ".tools"
 PHOENIX_PROJECT = ROOT / "deploy" / "phoenix"
 SOURCE_FOLDERS = ("spanguard", "processors", "exporters", "pipeline", "sidecar")
+# Builds the tests run: name -> (source folder, the suffixes that make up its sources).
+GO_BUILDS = {
+    "otelcol-spanguard": (ROOT / "deploy" / "otelcol" / "collector", (".go", "go.mod", "go.sum")),
+    "spanguard-interop-go": (ROOT / "tests" / "interop" / "go", (".go", "go.mod", "go.sum")),
+}
+JAVA_BUILD = ("spanguard-interop-java", ROOT / "tests" / "interop" / "java", (".java", "pom.xml"))
 # pytest's exit code when it collected nothing: that is a failure here, not a pass.
 PYTEST_NO_TESTS = 5
 
@@ -80,6 +94,75 @@ def ensure_chromium() -> None:
     _say("chromium/chromedriver are missing and cannot be installed here (need root + apt)")
 
 
+def _source_hash(folder: Path, suffixes: tuple[str, ...], toolchain: str) -> str:
+    """A hash of every source file under `folder` (its lock included) and the toolchain:
+    the cache key of a build, so an edit or a new compiler rebuilds and nothing else does."""
+    digest = hashlib.sha256(toolchain.encode())
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and path.name.endswith(suffixes) and "target" not in path.parts:
+            digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def _toolchain(cmd: list[str]) -> str:
+    found = shutil.which(cmd[0])
+    if not found:
+        raise SystemExit(f"[tasks] {cmd[0]} is not installed: the interop tests need it")
+    done = subprocess.run([found, *cmd[1:]], capture_output=True, text=True, check=True)
+    return (done.stdout + done.stderr).strip()
+
+
+def _cached(name: str, key: str, suffix: str = "") -> tuple[Path, bool]:
+    """(.tools/NAME-KEY, whether it is there); older builds of NAME are removed."""
+    TOOLS.mkdir(exist_ok=True)
+    target = TOOLS / f"{name}-{key}{suffix}"
+    for old in TOOLS.glob(f"{name}-*"):
+        if old != target and old.is_file():
+            old.unlink()
+    return target, target.exists()
+
+
+def _timed_build(name: str, cmd: list[str], cwd: Path, built: Path, target: Path) -> None:
+    import time
+
+    _say(f"building {name} (cached afterwards as {target.name}): $ {' '.join(cmd)}")
+    started = time.monotonic()
+    subprocess.check_call(cmd, cwd=cwd)
+    os.replace(built, target)
+    _say(f"built {name} in {time.monotonic() - started:.0f} s")
+
+
+def ensure_go_build(name: str) -> Path:
+    """The Go program `name` of GO_BUILDS, built once per source hash into .tools/."""
+    folder, suffixes = GO_BUILDS[name]
+    target, cached = _cached(name, _source_hash(folder, suffixes, _toolchain(["go", "version"])))
+    if not cached:
+        partial = target.with_name(target.name + ".partial")
+        _timed_build(name, ["go", "build", "-trimpath", "-o", str(partial), "."], folder, partial, target)
+    return target
+
+
+def ensure_java_build() -> Path:
+    """The Java interop client's shaded jar, built once per source hash into .tools/."""
+    name, folder, suffixes = JAVA_BUILD
+    toolchain = _toolchain(["java", "-version"]) + _toolchain(["mvn", "-v"])
+    target, cached = _cached(name, _source_hash(folder, suffixes, toolchain), ".jar")
+    if not cached:
+        built = folder / "target" / f"{name}.jar"
+        _timed_build(name, ["mvn", "-B", "-q", "-Dstyle.color=never", "package"], folder, built, target)
+    return target
+
+
+def ensure_builds() -> dict[str, Path]:
+    return {**{name: ensure_go_build(name) for name in GO_BUILDS}, JAVA_BUILD[0]: ensure_java_build()}
+
+
+def builds(extra: list[str]) -> int:
+    for name, path in ensure_builds().items():
+        print(f"{name}\t{path}")
+    return 0
+
+
 def _typecheck_tree() -> Path:
     """mypy cannot follow setuptools' editable finder, so give it a `spanguard` tree of
     symlinks shaped like the installed package (folders mapped as pyproject says)."""
@@ -109,6 +192,7 @@ def test(extra: list[str]) -> int:
     sync(uv)
     sync_phoenix(uv)
     ensure_chromium()
+    ensure_builds()
     venv_bin = ROOT / ".venv" / "bin"
     if lint(venv_bin):
         _say("lint or type check failed")
@@ -135,7 +219,7 @@ def demo(extra: list[str]) -> int:
 
 
 def main(argv: list[str]) -> int:
-    tasks = {"test": test, "demo": demo}
+    tasks = {"test": test, "demo": demo, "builds": builds}
     if not argv or argv[0] not in tasks:
         print(__doc__)
         return 2

@@ -12,4 +12,5 @@ pytest_plugins: list[str] = [
     "support_stack",
     "support_pipeline",
     "support_browser",
+    "support_otelcol",
 ]
