@@ -156,7 +156,7 @@ def what_got_through(make: Any) -> dict[str, tuple[int, int]]:
     """Send the reference request through `make(downstream)` once; per kind of PLANTED,
     (planted occurrences, occurrences that arrived)."""
     import grpc
-    from spanguard.sidecar.parse_only_receiver import ParseOnlyReceiver
+    from support_receiver import ParseOnlyReceiver
 
     body = reference_request()
     receiver = ParseOnlyReceiver(keep=True)

@@ -18,8 +18,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from spanguard.exporters.otlp_json import decode_traces_json_line
-from spanguard.sidecar.parse_only_receiver import ParseOnlyReceiver
 from support_otelcol import loopback_receiver, spans_by_id
+from support_receiver import ParseOnlyReceiver
 from support_sidecar import read_file_spans, sidecar_config, wait_for
 from support_spans import PLANTED_SECRETS, make_rag_trace, provider_with
 

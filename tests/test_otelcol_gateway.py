@@ -19,7 +19,6 @@ import pytest
 import yaml
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from spanguard.sidecar.parse_only_receiver import ParseOnlyReceiver
 from support_net import free_port
 from support_otelcol import (
     OTELCOL_DEPLOY,
@@ -33,6 +32,7 @@ from support_otelcol import (
     otelcol_binary,
     spans_by_id,
 )
+from support_receiver import ParseOnlyReceiver
 from support_sidecar import (
     grpc_export,
     make_request,
