@@ -13,7 +13,14 @@ from typing import Any
 
 import pytest
 from spanguard.sidecar.ingest import MAX_RETRY_AFTER_S, retry_after_s
-from support_sidecar import SidecarProcess, make_request, read_file_spans, sidecar_config, spans_seqs, wait_for
+from support_sidecar import (
+    SidecarProcess,
+    make_request,
+    read_file_spans,
+    sidecar_config,
+    spans_seqs,
+    wait_for,
+)
 
 TOKEN = "interop-token"
 PROTOBUF = "application/x-protobuf"
@@ -98,7 +105,8 @@ def test_otlp_json_ignores_unknown_fields_and_reads_snake_case_ids_as_hex(sideca
     snake = _json_request(_span(31, trace_id=trace_id, span_id=span_id, parent_span_id=""), snake=True)
     assert _post(sidecar, [snake], content_type="application/json").status == 200
     assert wait_for(lambda: {30, 31} <= spans_seqs(_out(sidecar)))
-    ids = {(s["traceId"], s["spanId"]) for s in read_file_spans(_out(sidecar)) if s["name"].startswith("json-")}
+    spans = read_file_spans(_out(sidecar))
+    ids = {(s["traceId"], s["spanId"]) for s in spans if s["name"].startswith("json-")}
     assert ids == {(trace_id, span_id)}
 
 
