@@ -41,10 +41,12 @@ class DeliveryWorker:
     """One exporter: a thread reads batches in order and hands them to sending threads."""
 
     def __init__(self, forwarder: Forwarder, directory: Path, metrics: SidecarMetrics, *,
-                 num_consumers: int = 1, backoff_initial_s: float = 0.1, backoff_max_s: float = 5.0) -> None:
+                 num_consumers: int = 1, backoff_initial_s: float = 0.1, backoff_max_s: float = 5.0,
+                 new_starts_at_end: bool = False) -> None:
         keep_large_buffers_on_heap()  # batches are MBs: reuse heap, not fresh mmaps
         self.forwarder = forwarder
-        self.reader = ExporterReader(directory, forwarder.name)
+        # the sidecar starts a new exporter at the end of the queue: what is there was meant for others
+        self.reader = ExporterReader(directory, forwarder.name, new_starts_at_end=new_starts_at_end)
         # A file or the console takes one write at a time, whatever the config says.
         self.consumers = num_consumers if forwarder.concurrent_sends else 1
         self._metrics = metrics
@@ -233,16 +235,17 @@ class Janitor:
         self._interval_s = interval_s
         self._stop = threading.Event()
         self._torn_reported = 0
+        self._corrupt_reported = 0
         self._thread = threading.Thread(target=self._run, name="queue-janitor", daemon=True)
 
     def start(self) -> None:
         self.tick()  # gauges exist from the first scrape on
         self._thread.start()
 
-    def tick(self) -> None:
+    def tick(self, *, writers_closed: bool = False) -> None:
         readers = [worker.reader for worker in self._workers]
         if readers:
-            delete_consumed_segments(self._directory, readers)
+            delete_consumed_segments(self._directory, readers, writers_closed=writers_closed)
         self._metrics.queue_bytes.set(scan_bytes(self._directory))
         torn = 0
         for worker in self._workers:
@@ -253,6 +256,12 @@ class Janitor:
             log.warning("skipped %d torn queue records (written before a crash, never acknowledged)",
                         torn - self._torn_reported)
             self._torn_reported = torn
+        corrupt = max((worker.reader.skipped_corrupt for worker in self._workers), default=0)
+        if corrupt > self._corrupt_reported:
+            self._metrics.corrupt_records.inc(corrupt - self._corrupt_reported)
+            log.error("skipped %d damaged queue records (checksum wrong): they had been acknowledged "
+                      "and are lost", corrupt - self._corrupt_reported)
+            self._corrupt_reported = corrupt
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval_s):
@@ -261,8 +270,8 @@ class Janitor:
             except OSError as exc:
                 log.warning("queue housekeeping failed: %s", exc.strerror)
 
-    def stop(self) -> None:
+    def stop(self, *, writers_closed: bool = False) -> None:
         self._stop.set()
         self._thread.join(5)
         with contextlib.suppress(OSError):
-            self.tick()
+            self.tick(writers_closed=writers_closed)

@@ -20,6 +20,7 @@ from spanguard.sidecar.framing import frame_header, framed_size
 from spanguard.sidecar.preallocate import release_unused, reserve
 from spanguard.sidecar.queue_layout import (
     DiskUsage,
+    FreeSpace,
     fsync_directory,
     list_segments,
     max_cursor_seq,
@@ -96,22 +97,28 @@ class QueueWriter:
         self._seq = last + 1
         self._fd = self._open_segment(self._seq)
         self._segment_size = 0
+        self._space = FreeSpace(self.directory)
         self.commits = 0  # group commits done (for tests and the benchmark)
         self._thread = threading.Thread(target=self._commit_loop, name="queue-commit", daemon=True)
         self._thread.start()
 
     def _open_segment(self, seq: int) -> int:
         fd = os.open(segment_path(self.stream_dir, seq), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        reserve(fd, self._segment_bytes)
-        if self._fsync:
-            fsync_directory(self.stream_dir)
+        try:
+            reserve(fd, self._segment_bytes)
+            if self._fsync:
+                fsync_directory(self.stream_dir)
+        except BaseException:
+            os.close(fd)
+            raise
         return fd
 
     def free_ratio(self) -> float:
-        """Share of `max_bytes` still free (readiness: a nearly full queue is not ready)."""
+        """Share of `max_bytes` still free, counting the filesystem's own free space too
+        (readiness: a nearly full queue or disk is not ready)."""
         with self._cond:
-            used = self._usage.total() + self._pending_bytes
-        return max(0.0, 1.0 - used / self.max_bytes) if self.max_bytes else 0.0
+            room = min(self.max_bytes - self._usage.total() - self._pending_bytes, self._space.available())
+        return max(0.0, room / self.max_bytes) if self.max_bytes else 0.0
 
     def append(self, *parts: bytes) -> None:
         """Append one record (`parts` joined); return once it is durable, raise QueueFull or
@@ -123,6 +130,8 @@ class QueueWriter:
                 raise QueueClosed()
             if self._usage.total() + self._pending_bytes + size > self.max_bytes:
                 raise QueueFull()
+            if self._pending_bytes + size > self._space.available():
+                raise QueueFull()  # the disk fills before max_bytes: same backpressure
             self._pending.append(item)
             self._pending_bytes += size
             self._cond.notify()
@@ -140,11 +149,15 @@ class QueueWriter:
                 batch, self._pending = self._pending, []
                 batch_bytes, self._pending_bytes = self._pending_bytes, 0
             error: BaseException | None = None
+            good_size = self._segment_size
             try:
                 self._write_batch(batch)
             except OSError as exc:  # disk full, I/O error: the senders get an error, not an ack
                 error = exc
-                self._abandon_segment()
+                self._abandon_batch(good_size)
+            except Exception as exc:  # a bug must not leave the senders waiting forever
+                error = exc
+                self._abandon_batch(good_size)
             with self._cond:
                 if error is None:
                     self._usage.add(batch_bytes)
@@ -153,7 +166,7 @@ class QueueWriter:
                 item.done.set()
 
     def _write_batch(self, batch: list[_Pending]) -> None:
-        if self._segment_size >= self._segment_bytes:
+        if self._fd < 0 or self._segment_size >= self._segment_bytes:
             self._roll_segment()
         for item in batch:
             header = frame_header(item.parts)
@@ -164,20 +177,29 @@ class QueueWriter:
         self.commits += 1
 
     def _roll_segment(self) -> None:
-        if self._fsync:
-            os.fdatasync(self._fd)
-        _close_segment(self._fd)
-        self._seq += 1
-        self._fd = self._open_segment(self._seq)
+        if self._fd >= 0:
+            if self._fsync:
+                os.fdatasync(self._fd)
+            fd, self._fd = self._fd, -1  # never keep a closed number: it may be reused
+            _close_segment(fd)
+            self._seq += 1
         self._segment_size = 0
+        self._fd = self._open_segment(self._seq)
 
-    def _abandon_segment(self) -> None:
-        # A failed write may have left a torn record; readers skip a torn tail only once a
-        # newer segment exists, so start one.
+    def _abandon_batch(self, good_size: int) -> None:
+        """Cut a failed batch off the segment (its records were never acknowledged), so
+        readers never meet a torn record and no new file is needed; shrinking a file needs
+        no free space. If even that fails, move to a new segment on the next batch."""
+        if self._fd < 0:
+            return
         try:
-            self._roll_segment()
+            os.ftruncate(self._fd, good_size)
+            self._segment_size = good_size
         except OSError:
-            self._segment_size = self._segment_bytes  # try again on the next batch
+            fd, self._fd = self._fd, -1
+            with contextlib.suppress(OSError):
+                os.close(fd)
+            self._seq += 1
 
     def close(self) -> None:
         """Commit what is pending, then refuse further appends."""
@@ -187,7 +209,9 @@ class QueueWriter:
             self._closed = True
             self._cond.notify_all()
         self._thread.join()
-        _close_segment(self._fd)
+        if self._fd >= 0:
+            _close_segment(self._fd)
+            self._fd = -1
         os.close(self._lock_fd)
 
 

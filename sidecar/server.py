@@ -125,7 +125,7 @@ class Delivery:
         self.workers = [
             DeliveryWorker(f, directory, metrics, num_consumers=delivery.num_consumers,
                            backoff_initial_s=delivery.retry.initial_interval_s,
-                           backoff_max_s=delivery.retry.max_interval_s)
+                           backoff_max_s=delivery.retry.max_interval_s, new_starts_at_end=True)
             for f in self.forwarders
         ]
         self.janitor = Janitor(directory, self.workers, metrics)
@@ -142,7 +142,8 @@ class Delivery:
                 worker.stop()
         for worker in self.workers:
             worker.join(2.0)
-        self.janitor.stop()
+        # the receivers are closed by now: a fully delivered newest segment goes too
+        self.janitor.stop(writers_closed=True)
         for forwarder in self.forwarders:
             try:
                 forwarder.close()
@@ -166,13 +167,20 @@ class Sidecar:
         return self.config.sidecar.workers
 
     def start(self) -> None:
-        if self.workers == 1:
-            self.receivers = start_receivers(self.config, self.metrics, "w0")
-        else:
+        if self.workers > 1:
             self._check_fixed_ports()
-            for index in range(self.workers):
-                self._children.append(self._spawn(index))
+        # Delivery first: a new exporter's cursor goes to the end of what is queued now,
+        # before a receiver can accept anything meant for it.
         self.delivery = Delivery(self.config, self.metrics)
+        try:
+            if self.workers == 1:
+                self.receivers = start_receivers(self.config, self.metrics, "w0")
+            else:
+                for index in range(self.workers):
+                    self._children.append(self._spawn(index))
+        except BaseException:
+            self.delivery.stop(0)
+            raise
 
     def _check_fixed_ports(self) -> None:
         side = self.config.sidecar
