@@ -30,6 +30,7 @@ from spanguard.sidecar.forwarders import Forwarder, Outcome, SendResult, split_r
 from spanguard.sidecar.metrics import SidecarMetrics
 from spanguard.sidecar.queue_layout import scan_bytes
 from spanguard.sidecar.queue_reader import Batch, ExporterReader, delete_consumed_segments
+from spanguard.sidecar.supervise import LoopGuard
 
 log = logging.getLogger("spanguard.sidecar")
 
@@ -76,22 +77,26 @@ class DeliveryWorker:
 
     def _read_loop(self) -> None:
         refreshed = 0.0
+        guard = LoopGuard(f"delivery reader {self.forwarder.name!r}", self._metrics, self._stop)
         try:
             while self._wait_for_room():
-                now = time.monotonic()
-                if now - refreshed > REFRESH_STREAMS_S:
-                    self.reader.refresh()
-                    refreshed = now
-                batch = self.reader.read(self.forwarder.max_request_bytes)
+                try:
+                    now = time.monotonic()
+                    if now - refreshed > REFRESH_STREAMS_S:
+                        self.reader.refresh()
+                        refreshed = now
+                    batch = self.reader.read(self.forwarder.max_request_bytes)
+                except Exception as exc:  # EMFILE, EIO, a bug: the queue keeps the data; go on
+                    if not guard.failed(exc):
+                        return
+                    continue
+                guard.ok()
                 if batch is None:
                     if self._nothing_to_read():
                         return  # drained: the senders finish what they hold
                     self._stop.wait(IDLE_POLL_S)
                     continue
                 self._hand_out(batch)
-        except Exception:
-            log.exception("delivery to %r stopped on an unexpected error; the queue keeps the data",
-                          self.forwarder.name)
         finally:
             for _ in self._senders:
                 self._work.put(None)
@@ -126,19 +131,25 @@ class DeliveryWorker:
     # -- the sending threads -----------------------------------------------------------------
 
     def _send_loop(self) -> None:
-        try:
-            while True:
-                batch = self._work.get()
-                if batch is None or self._stop.is_set():
-                    return
-                if not self._deliver(batch.records):
-                    return  # stopped mid-retry: the batch stays queued
-                self.reader.commit(batch)
-                self._change_counts(in_flight=-1)
-        except Exception:
-            log.exception("delivery to %r stopped on an unexpected error; the queue keeps the data",
-                          self.forwarder.name)
-            self.stop()  # a batch that never commits would hold this exporter's cursor forever
+        guard = LoopGuard(f"delivery sender {self.forwarder.name!r}", self._metrics, self._stop)
+        while True:
+            batch = self._work.get()
+            if batch is None or self._stop.is_set():
+                return
+            while True:  # the same batch until it is delivered: its commit holds the cursor
+                try:
+                    delivered = self._deliver(batch.records)
+                    if delivered:
+                        self.reader.commit(batch)
+                except Exception as exc:
+                    if not guard.failed(exc):
+                        return
+                    continue
+                guard.ok()
+                break
+            if not delivered:
+                return  # stopped mid-retry: the batch stays queued
+            self._change_counts(in_flight=-1)
 
     def _change_counts(self, *, in_flight: int = 0, retrying: int = 0) -> None:
         with self._state:
@@ -264,11 +275,14 @@ class Janitor:
             self._corrupt_reported = corrupt
 
     def _run(self) -> None:
+        guard = LoopGuard("queue janitor", self._metrics, self._stop)
         while not self._stop.wait(self._interval_s):
             try:
                 self.tick()
-            except OSError as exc:
-                log.warning("queue housekeeping failed: %s", exc.strerror)
+            except Exception as exc:
+                guard.failed(exc)
+                continue
+            guard.ok()
 
     def stop(self, *, writers_closed: bool = False) -> None:
         self._stop.set()

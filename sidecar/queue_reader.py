@@ -206,6 +206,11 @@ class StreamCursor:
         return pending
 
 
+def joined_marker(directory: Path, exporter: str) -> Path:
+    """Exists once `exporter` has been started on the queue in `directory`."""
+    return Path(directory) / "exporters" / f"{exporter}.joined"
+
+
 class ExporterReader:
     """All streams as one exporter sees them, read round-robin so no worker starves.
 
@@ -217,12 +222,21 @@ class ExporterReader:
         end (streams that appear later are new, read from their start)."""
         self.directory = Path(directory)
         self.exporter = exporter
-        self._starting = new_starts_at_end
+        # An exporter is new to this queue until it has been started on it once; from then
+        # on, a stream without its cursor is one that appeared later, read from its start.
+        marker = joined_marker(self.directory, exporter)
+        self._starting = new_starts_at_end and not marker.exists()
         self._cursors: dict[Path, StreamCursor] = {}
         self._lock = threading.Lock()  # the janitor reads positions while delivery refreshes
         self._io_lock = threading.Lock()  # reads and finishes move the same cursors
         self._next = 0
         self.refresh()
+        if new_starts_at_end and not marker.exists():
+            try:
+                marker.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                marker.touch(mode=0o600)
+            except OSError as exc:
+                log.warning("cannot mark exporter %r as started on this queue (%s)", exporter, exc.strerror)
 
     def refresh(self) -> None:
         with self._io_lock:

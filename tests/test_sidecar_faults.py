@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -11,8 +12,10 @@ from typing import Any
 import grpc
 import httpx
 import pytest
+from spanguard.sidecar.ingest import MAX_RETRY_AFTER_S
 from spanguard.sidecar.parse_only_receiver import ParseOnlyReceiver
 from support_sidecar import (
+    EXPORT_PATH,
     free_port,
     grpc_export,
     make_request,
@@ -121,7 +124,8 @@ def test_full_queue_answers_backpressure_and_memory_stays_bounded(
     url = f"{sidecar.http_url}/v1/traces"
     response = httpx.post(url, content=body, headers={"Content-Type": "application/x-protobuf"})
     assert response.status_code == 429
-    assert response.headers["retry-after"] == "1"
+    # a nearly full queue asks for a long wait (it grows with the backlog, bounded)
+    assert 10 <= int(response.headers["retry-after"]) <= MAX_RETRY_AFTER_S
     assert httpx.get(f"{sidecar.http_url}/readyz").status_code == 503
     # overload: many more refused requests, memory does not grow with them
     rss_before = _rss_kb(sidecar.process.pid)
@@ -171,3 +175,35 @@ def test_sigterm_flushes_what_it_can_and_keeps_the_rest(tmp_path: Path, start_si
         receiver.stop()
     assert sidecar.terminate() == 0
     assert os.path.isdir(tmp_path / "queue")
+
+
+@pytest.mark.slow
+def test_while_draining_on_sigterm_new_exports_get_503_and_unavailable_not_a_closed_port(
+    tmp_path: Path, start_sidecar: Any
+) -> None:
+    downstream_port = free_port()
+    exporters = {"file": {"path": str(tmp_path / "out.jsonl")}, "otlp": _dead_otlp(downstream_port)}
+    sidecar = start_sidecar(sidecar_config(tmp_path, exporters=exporters, shutdown_timeout_s=4, **NO_RULES))
+    assert grpc_export(sidecar.grpc_address, make_request([1])) == grpc.StatusCode.OK
+    assert sidecar.process is not None
+    sidecar.process.send_signal(signal.SIGTERM)  # the dead otlp backend keeps it draining
+    assert wait_for(lambda: "draining" in sidecar.stderr_text() or _refused_http(sidecar) == 503,
+                    timeout_s=3)
+    response = httpx.post(f"{sidecar.http_url}/v1/traces", content=make_request([2]),
+                          headers={"Content-Type": "application/x-protobuf"}, timeout=5)
+    assert response.status_code == 503
+    assert int(response.headers["retry-after"]) >= 1
+    with grpc.insecure_channel(sidecar.grpc_address) as channel, pytest.raises(grpc.RpcError) as info:
+        channel.unary_unary(EXPORT_PATH)(make_request([3]), timeout=5)
+    assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert "shutting down" in (info.value.details() or "")
+    assert sidecar.process.wait(30) == 0
+    assert spans_seqs(tmp_path / "out.jsonl") == {1}
+
+
+def _refused_http(sidecar: Any) -> int:
+    try:
+        return httpx.post(f"{sidecar.http_url}/v1/traces", content=b"",
+                          headers={"Content-Type": "application/x-protobuf"}, timeout=2).status_code
+    except httpx.HTTPError:
+        return 0
