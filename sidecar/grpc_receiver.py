@@ -41,7 +41,7 @@ MESSAGE_DEADLINE_S = 30.0
 CONNECTION_AGE_MS = 2_000  # with workers > 1: see GrpcReceiver
 CONNECTION_AGE_GRACE_MS = 60_000
 READING = 4  # calls reading and processing a body at once: what bounds request memory
-ADMITTED = 8  # calls holding their message (those past READING wait for work); more are refused
+ADMITTED = 8  # sizes gRPC's own backstop below
 WAITING = 32  # calls waiting for their message (bounded by MESSAGE_DEADLINE_S); more are refused
 # gRPC's own cap on calls, per admitted call: a last guard, far above what gets in, against
 # a flood of new calls that outpaces the spare threads' refusals. gRPC refuses those in its
@@ -101,7 +101,6 @@ class _ExportHandler:
         self._message_deadline_s = message_deadline_s
         self._ingestor = ingestor
         self._auth = auth
-        self._admitted = ExportSlots(admitted)
         self._waiting = ExportSlots(waiting)
         self._reading = threading.BoundedSemaphore(reading)
         self.accepting = True
@@ -118,9 +117,10 @@ class _ExportHandler:
                     raise Rejected(Reason.UNAUTHENTICATED, "missing or wrong bearer token")
             with self._waiting.hold():
                 body = self._read_message(requests, context)
-            # only calls holding their message count against the work slots: a slow or
-            # silent client waits (bounded by the deadline) without blocking normal ones
-            with self._admitted.hold(), self._reading:
+            # only calls holding their message wait for a work slot: a slow or silent client
+            # waits for its own message (bounded by the deadline) without blocking others;
+            # calls holding a message are at most WAITING, which bounds their memory
+            with self._reading:
                 request = decode_protobuf(body)
                 self._ingestor.accept(request, body, "grpc")
         except Rejected as exc:
@@ -180,7 +180,7 @@ class GrpcReceiver:
             # Admitted calls hold a thread each until they finish, so `reading` threads more
             # are always free to refuse the excess at once; with no spare thread the check
             # would only run once an admitted call ended, and excess calls would queue.
-            futures.ThreadPoolExecutor(max_workers=WAITING + admitted + reading,
+            futures.ThreadPoolExecutor(max_workers=WAITING + reading,
                                        thread_name_prefix="otlp-grpc"),
             options=options,
             maximum_concurrent_rpcs=BACKSTOP_CALLS_PER_ADMITTED * admitted,

@@ -207,3 +207,46 @@ def _refused_http(sidecar: Any) -> int:
                           headers={"Content-Type": "application/x-protobuf"}, timeout=2).status_code
     except httpx.HTTPError:
         return 0
+
+
+def test_the_default_queue_is_per_user_state_not_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from spanguard.config import load_config
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    config = load_config({"sidecar": {}})
+    assert Path(config.sidecar.queue.directory) == tmp_path / "state" / "spanguard" / "queue"
+    monkeypatch.delenv("XDG_STATE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    config = load_config({"sidecar": {}})
+    home_state = tmp_path / "home" / ".local" / "state"
+    assert Path(config.sidecar.queue.directory) == home_state / "spanguard" / "queue"
+
+
+@pytest.mark.slow
+def test_two_configs_from_one_working_directory_forward_no_foreign_spans(
+    tmp_path: Path, start_sidecar: Any
+) -> None:
+    """The first config (rules off) leaves its queue behind; the second, with a new
+    exporter, must not forward the first one's spans to its backend."""
+    state = {"XDG_STATE_HOME": str(tmp_path / "state")}
+    first = sidecar_config(tmp_path, exporters={"file": {"path": str(tmp_path / "first.jsonl")}}, **NO_RULES)
+    del first["sidecar"]["queue"]  # both use the default queue directory
+    sidecar = start_sidecar(first, env=state)
+    assert grpc_export(sidecar.grpc_address, make_request(list(range(20)))) == grpc.StatusCode.OK
+    assert wait_for(lambda: spans_seqs(tmp_path / "first.jsonl") == set(range(20)))
+    sidecar.kill()  # not a clean stop: its queue stays as it was
+    receiver = ParseOnlyReceiver(keep=True)
+    try:
+        second = sidecar_config(tmp_path, exporters={"otlp": {"endpoint": f"http://{receiver.address}",
+                                                              "protocol": "grpc", "timeout_s": 2}})
+        del second["sidecar"]["queue"]
+        other = start_sidecar(second, env=state)
+        assert grpc_export(other.grpc_address, make_request([100, 101])) == grpc.StatusCode.OK
+        assert wait_for(lambda: set(received_seqs(receiver)) == {100, 101})
+        assert other.terminate() == 0
+        assert set(received_seqs(receiver)) == {100, 101}
+    finally:
+        receiver.stop()
