@@ -85,13 +85,15 @@ class QueueWriter:
                 "give each sidecar its own queue.directory"
             ) from None
         self.max_bytes = max_bytes
-        self._segment_bytes = segment_bytes or segment_bytes_for(max_bytes)
+        self._segment_bytes = segment_bytes or segment_bytes_for(
+            min(max_bytes, _filesystem_bytes(self.directory)))
         self._fsync = fsync
         self._usage = DiskUsage(self.directory)
         self._cond = threading.Condition()
         self._pending: list[_Pending] = []
         self._pending_bytes = 0
         self._closed = False
+        self._seal_wanted = False
         # Never reuse a sequence number: a cursor may still name a deleted segment.
         last = max([seq for seq, _, _ in list_segments(self.stream_dir)] + [max_cursor_seq(self.stream_dir)])
         self._seq = last + 1
@@ -114,11 +116,15 @@ class QueueWriter:
         return fd
 
     def free_ratio(self) -> float:
-        """Share of `max_bytes` still free, counting the filesystem's own free space too
-        (readiness: a nearly full queue or disk is not ready)."""
+        """Share of the queue's capacity still free: `max_bytes`, or what the filesystem
+        can hold if that is less (readiness: a nearly full queue or disk is not ready)."""
         with self._cond:
-            room = min(self.max_bytes - self._usage.total() - self._pending_bytes, self._space.available())
-        return max(0.0, room / self.max_bytes) if self.max_bytes else 0.0
+            used = self._usage.total() + self._pending_bytes
+            disk_room = self._space.available() - self._pending_bytes
+        # what the queue can hold: max_bytes, or less when the disk is smaller
+        capacity = min(self.max_bytes, used + max(0, disk_room))
+        room = capacity - used
+        return max(0.0, room / capacity) if capacity > 0 else 0.0
 
     def append(self, *parts: bytes) -> None:
         """Append one record (`parts` joined); return once it is durable, raise QueueFull or
@@ -131,7 +137,11 @@ class QueueWriter:
             if self._usage.total() + self._pending_bytes + size > self.max_bytes:
                 raise QueueFull()
             if self._pending_bytes + size > self._space.available():
-                raise QueueFull()  # the disk fills before max_bytes: same backpressure
+                # The disk fills before max_bytes: same backpressure. Seal the segment being
+                # written, so that once delivered it can be deleted and the space comes back.
+                self._seal_wanted = True
+                self._cond.notify()
+                raise QueueFull()
             self._pending.append(item)
             self._pending_bytes += size
             self._cond.notify()
@@ -142,10 +152,14 @@ class QueueWriter:
     def _commit_loop(self) -> None:
         while True:
             with self._cond:
-                while not self._pending and not self._closed:
+                while not self._pending and not self._closed and not self._seal_wanted:
                     self._cond.wait()
                 if not self._pending and self._closed:
                     return
+                seal, self._seal_wanted = self._seal_wanted, False
+                if seal and not self._pending:
+                    self._seal_now()
+                    continue
                 batch, self._pending = self._pending, []
                 batch_bytes, self._pending_bytes = self._pending_bytes, 0
             error: BaseException | None = None
@@ -186,6 +200,13 @@ class QueueWriter:
         self._segment_size = 0
         self._fd = self._open_segment(self._seq)
 
+    def _seal_now(self) -> None:
+        """Move on from a segment that holds data (at most one empty segment is ever kept)."""
+        if self._fd >= 0 and self._segment_size == 0:
+            return
+        with contextlib.suppress(OSError):  # no room even for a file name: try again later
+            self._roll_segment()
+
     def _abandon_batch(self, good_size: int) -> None:
         """Cut a failed batch off the segment (its records were never acknowledged), so
         readers never meet a torn record and no new file is needed; shrinking a file needs
@@ -213,6 +234,16 @@ class QueueWriter:
             _close_segment(self._fd)
             self._fd = -1
         os.close(self._lock_fd)
+
+
+def _filesystem_bytes(directory: Path) -> int:
+    """Size of the filesystem holding the queue: segments stay small against it too, or a
+    small disk would hold everything in one segment that is never sealed and deleted."""
+    try:
+        stats = os.statvfs(directory)
+    except OSError:
+        return 1 << 62
+    return stats.f_blocks * stats.f_frsize or 1 << 62
 
 
 def _close_segment(fd: int) -> None:
