@@ -16,10 +16,10 @@ not another member are refused rather than silently dropped.
 
 from __future__ import annotations
 
+import io
 import socket
 import time
 import zlib
-from typing import BinaryIO
 
 from spanguard.sidecar.ingest import Reason, Rejected
 
@@ -31,7 +31,7 @@ _GZIP_MAGIC = b"\x1f\x8b"
 class BodyReader:
     """Reads from a buffered socket file with one deadline for everything read."""
 
-    def __init__(self, rfile: BinaryIO, sock: socket.socket, deadline: float) -> None:
+    def __init__(self, rfile: io.BufferedIOBase, sock: socket.socket, deadline: float) -> None:
         self._rfile = rfile
         self._sock = sock
         self._deadline = deadline
@@ -49,7 +49,7 @@ class BodyReader:
             while remaining:
                 self._arm()
                 # read1: at most one socket read, so each one is bounded by the time left
-                chunk = self._rfile.read1(min(remaining, _READ_STEP))  # type: ignore[attr-defined]
+                chunk = self._rfile.read1(min(remaining, _READ_STEP))
                 if not chunk:
                     raise Rejected(Reason.BAD_ENCODING, "body shorter than its declared length")
                 chunks.append(chunk)

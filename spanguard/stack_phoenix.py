@@ -40,8 +40,8 @@ def bind_grpc_to(host: str) -> None:
     def add_secure_port(self: Any, address: str, credentials: Any) -> int:
         return secure(self, on_host(address, host), credentials)
 
-    _server.Server.add_insecure_port = add_insecure_port  # type: ignore[method-assign]
-    _server.Server.add_secure_port = add_secure_port  # type: ignore[method-assign]
+    _server.Server.add_insecure_port = add_insecure_port  # type: ignore[method-assign,unused-ignore]
+    _server.Server.add_secure_port = add_secure_port  # type: ignore[method-assign,unused-ignore]
 
 
 def main() -> int:
