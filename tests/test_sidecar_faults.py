@@ -250,3 +250,34 @@ def test_two_configs_from_one_working_directory_forward_no_foreign_spans(
         assert set(received_seqs(receiver)) == {100, 101}
     finally:
         receiver.stop()
+
+
+@pytest.mark.slow
+def test_a_flipped_byte_in_a_sealed_segment_loses_only_that_request_and_counts_it(
+    tmp_path: Path, start_sidecar: Any
+) -> None:
+    downstream_port = free_port()
+    config = sidecar_config(tmp_path, exporters={"otlp": _dead_otlp(downstream_port)}, **NO_RULES)
+    sidecar = start_sidecar(config)
+    for start in (0, 100, 200):
+        body = make_request(list(range(start, start + 10)))
+        assert grpc_export(sidecar.grpc_address, body) == grpc.StatusCode.OK
+    sidecar.kill()
+    segment = max((tmp_path / "queue" / "streams" / "w0").glob("*.seg"), key=lambda p: p.stat().st_size)
+    data = bytearray(segment.read_bytes())
+    second = data.find(b"span-105")  # inside the second request's record
+    assert second > 0
+    data[second] ^= 0x20
+    segment.write_bytes(bytes(data))
+    receiver = ParseOnlyReceiver(port=downstream_port, keep=True)
+    try:
+        sidecar.start()  # a restart opens a newer segment: the damaged one is sealed
+        expected = set(range(10)) | set(range(200, 210))
+        assert wait_for(lambda: set(received_seqs(receiver)) == expected)
+        assert wait_for(lambda: sidecar.metrics().get(
+            "spanguard_sidecar_queue_corrupt_records_skipped_total", 0) == 1)
+        assert "acknowledged and are lost" in sidecar.stderr_text()
+        assert sidecar.terminate() == 0
+    finally:
+        receiver.stop()
+    assert set(received_seqs(receiver)) == set(range(10)) | set(range(200, 210))
