@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parent
 UV_VERSION = "0.13.8"
 TOOLS = ROOT / ".tools"
 PHOENIX_PROJECT = ROOT / "deploy" / "phoenix"
+NODE_CLIENTS = ROOT / "tests" / "interop" / "node"
 SOURCE_FOLDERS = ("spanguard", "processors", "exporters", "pipeline", "sidecar")
 # Builds the tests run: name -> (source folder, the suffixes that make up its sources).
 GO_BUILDS = {
@@ -163,6 +164,25 @@ def builds(extra: list[str]) -> int:
     return 0
 
 
+def ensure_node_clients() -> None:
+    """The Node.js OpenTelemetry exporters the interop tests drive, from the committed lock
+    (`npm ci`); skipped when node_modules was installed from this very lock."""
+    import hashlib
+
+    lock = NODE_CLIENTS / "package-lock.json"
+    stamp = NODE_CLIENTS / "node_modules" / ".spanguard-lock-sha256"
+    digest = hashlib.sha256(lock.read_bytes()).hexdigest()
+    if stamp.exists() and stamp.read_text().strip() == digest:
+        return
+    npm = shutil.which("npm")
+    if npm is None:
+        _say("npm is missing: the Node.js interop tests will fail (install Node.js 18+)")
+        return
+    _say(f"installing the Node.js OTLP exporters in {NODE_CLIENTS} (npm ci)")
+    subprocess.check_call([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=NODE_CLIENTS)
+    stamp.write_text(digest + "\n")
+
+
 def _typecheck_tree() -> Path:
     """mypy cannot follow setuptools' editable finder, so give it a `spanguard` tree of
     symlinks shaped like the installed package (folders mapped as pyproject says)."""
@@ -193,6 +213,7 @@ def test(extra: list[str]) -> int:
     sync_phoenix(uv)
     ensure_chromium()
     ensure_builds()
+    ensure_node_clients()
     venv_bin = ROOT / ".venv" / "bin"
     if lint(venv_bin):
         _say("lint or type check failed")

@@ -32,6 +32,7 @@ from spanguard.sidecar.forwarders import Forwarder
 from spanguard.sidecar.metrics import SidecarMetrics
 from spanguard.sidecar.queue_layout import scan_bytes
 from spanguard.sidecar.queue_reader import Batch, ExporterReader, delete_consumed_segments
+from spanguard.sidecar.supervise import LoopGuard
 
 log = logging.getLogger("spanguard.sidecar")
 
@@ -43,10 +44,12 @@ class DeliveryWorker:
     """One exporter: a thread reads batches in order and hands them to sending threads."""
 
     def __init__(self, forwarder: Forwarder, directory: Path, metrics: SidecarMetrics, *,
-                 num_consumers: int = 1, backoff_initial_s: float = 0.1, backoff_max_s: float = 5.0) -> None:
+                 num_consumers: int = 1, backoff_initial_s: float = 0.1, backoff_max_s: float = 5.0,
+                 new_starts_at_end: bool = False) -> None:
         keep_large_buffers_on_heap()  # batches are MBs: reuse heap, not fresh mmaps
         self.forwarder = forwarder
-        self.reader = ExporterReader(directory, forwarder.name)
+        # the sidecar starts a new exporter at the end of the queue: what is there was meant for others
+        self.reader = ExporterReader(directory, forwarder.name, new_starts_at_end=new_starts_at_end)
         # A file or the console takes one write at a time, whatever the config says.
         self.consumers = num_consumers if forwarder.concurrent_sends else 1
         self._metrics = metrics
@@ -79,22 +82,26 @@ class DeliveryWorker:
 
     def _read_loop(self) -> None:
         refreshed = 0.0
+        guard = LoopGuard(f"delivery reader {self.forwarder.name!r}", self._metrics, self._stop)
         try:
             while self._wait_for_room():
-                now = time.monotonic()
-                if now - refreshed > REFRESH_STREAMS_S:
-                    self.reader.refresh()
-                    refreshed = now
-                batch = self.reader.read(self.forwarder.max_request_bytes)
+                try:
+                    now = time.monotonic()
+                    if now - refreshed > REFRESH_STREAMS_S:
+                        self.reader.refresh()
+                        refreshed = now
+                    batch = self.reader.read(self.forwarder.max_request_bytes)
+                except Exception as exc:  # EMFILE, EIO, a bug: the queue keeps the data; go on
+                    if not guard.failed(exc):
+                        return
+                    continue
+                guard.ok()
                 if batch is None:
                     if self._nothing_to_read():
                         return  # drained: the senders finish what they hold
                     self._stop.wait(IDLE_POLL_S)
                     continue
                 self._hand_out(batch)
-        except Exception:
-            log.exception("delivery to %r stopped on an unexpected error; the queue keeps the data",
-                          self.forwarder.name)
         finally:
             for _ in self._senders:
                 self._work.put(None)
@@ -129,19 +136,25 @@ class DeliveryWorker:
     # -- the sending threads -----------------------------------------------------------------
 
     def _send_loop(self) -> None:
-        try:
-            while True:
-                batch = self._work.get()
-                if batch is None or self._stop.is_set():
-                    return
-                if not self._deliver(batch.records):
-                    return  # stopped mid-retry: the batch stays queued
-                self.reader.commit(batch)
-                self._change_counts(in_flight=-1)
-        except Exception:
-            log.exception("delivery to %r stopped on an unexpected error; the queue keeps the data",
-                          self.forwarder.name)
-            self.stop()  # a batch that never commits would hold this exporter's cursor forever
+        guard = LoopGuard(f"delivery sender {self.forwarder.name!r}", self._metrics, self._stop)
+        while True:
+            batch = self._work.get()
+            if batch is None or self._stop.is_set():
+                return
+            while True:  # the same batch until it is delivered: its commit holds the cursor
+                try:
+                    delivered = self._deliver(batch.records)
+                    if delivered:
+                        self.reader.commit(batch)
+                except Exception as exc:
+                    if not guard.failed(exc):
+                        return
+                    continue
+                guard.ok()
+                break
+            if not delivered:
+                return  # stopped mid-retry: the batch stays queued
+            self._change_counts(in_flight=-1)
 
     def _change_counts(self, *, in_flight: int = 0, retrying: int = 0) -> None:
         with self._state:
@@ -243,16 +256,17 @@ class Janitor:
         self._interval_s = interval_s
         self._stop = threading.Event()
         self._torn_reported = 0
+        self._corrupt_reported = 0
         self._thread = threading.Thread(target=self._run, name="queue-janitor", daemon=True)
 
     def start(self) -> None:
         self.tick()  # gauges exist from the first scrape on
         self._thread.start()
 
-    def tick(self) -> None:
+    def tick(self, *, writers_closed: bool = False) -> None:
         readers = [worker.reader for worker in self._workers]
         if readers:
-            delete_consumed_segments(self._directory, readers)
+            delete_consumed_segments(self._directory, readers, writers_closed=writers_closed)
         self._metrics.queue_bytes.set(scan_bytes(self._directory))
         torn = 0
         for worker in self._workers:
@@ -263,16 +277,25 @@ class Janitor:
             log.warning("skipped %d torn queue records (written before a crash, never acknowledged)",
                         torn - self._torn_reported)
             self._torn_reported = torn
+        corrupt = max((worker.reader.skipped_corrupt for worker in self._workers), default=0)
+        if corrupt > self._corrupt_reported:
+            self._metrics.corrupt_records.inc(corrupt - self._corrupt_reported)
+            log.error("skipped %d damaged queue records (checksum wrong): they had been acknowledged "
+                      "and are lost", corrupt - self._corrupt_reported)
+            self._corrupt_reported = corrupt
 
     def _run(self) -> None:
+        guard = LoopGuard("queue janitor", self._metrics, self._stop)
         while not self._stop.wait(self._interval_s):
             try:
                 self.tick()
-            except OSError as exc:
-                log.warning("queue housekeeping failed: %s", exc.strerror)
+            except Exception as exc:
+                guard.failed(exc)
+                continue
+            guard.ok()
 
-    def stop(self) -> None:
+    def stop(self, *, writers_closed: bool = False) -> None:
         self._stop.set()
         self._thread.join(5)
         with contextlib.suppress(OSError):
-            self.tick()
+            self.tick(writers_closed=writers_closed)

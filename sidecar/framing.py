@@ -51,7 +51,9 @@ def framed_size(payload_len: int) -> int:
 class ReadStatus(enum.Enum):
     OK = "ok"
     INCOMPLETE = "incomplete"  # end of data: nothing, or a record still being written / torn
-    CORRUPT = "corrupt"  # a full record whose checksum or length is wrong
+    # a full record whose checksum is wrong (next_offset: just past it, its length being
+    # plausible), or whose length is impossible (next_offset: where it starts)
+    CORRUPT = "corrupt"
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,5 +82,5 @@ def read_record(fd: int, offset: int, file_size: int) -> ReadResult:
     if len(payload) < length:
         return ReadResult(ReadStatus.INCOMPLETE, next_offset=offset)
     if not _checksum_ok(payload, checksum, xxh3):
-        return ReadResult(ReadStatus.CORRUPT, next_offset=offset)
+        return ReadResult(ReadStatus.CORRUPT, next_offset=end)
     return ReadResult(ReadStatus.OK, payload, end)

@@ -35,11 +35,14 @@ log = logging.getLogger("spanguard.sidecar")
 
 SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
 METHOD = "Export"
-RETRY_AFTER_S = 1
+# a call must deliver its message within this, or it is cancelled (a silent call would
+# otherwise hold its thread and its admission for as long as the client likes)
+MESSAGE_DEADLINE_S = 30.0
 CONNECTION_AGE_MS = 2_000  # with workers > 1: see GrpcReceiver
 CONNECTION_AGE_GRACE_MS = 60_000
 READING = 4  # calls reading and processing a body at once: what bounds request memory
-ADMITTED = 8  # calls let in (those past READING wait, unread); more are refused, counted
+ADMITTED = 8  # sizes gRPC's own backstop below
+WAITING = 32  # calls waiting for their message (bounded by MESSAGE_DEADLINE_S); more are refused
 # gRPC's own cap on calls, per admitted call: a last guard, far above what gets in, against
 # a flood of new calls that outpaces the spare threads' refusals. gRPC refuses those in its
 # poll thread before any handler runs, so they alone are not counted.
@@ -54,13 +57,15 @@ _CODES: dict[Reason, grpc.StatusCode] = {
     Reason.QUEUE_FULL: grpc.StatusCode.RESOURCE_EXHAUSTED,
     Reason.OVERLOADED: grpc.StatusCode.RESOURCE_EXHAUSTED,
     Reason.SHUTTING_DOWN: grpc.StatusCode.UNAVAILABLE,
+    Reason.QUEUE_ERROR: grpc.StatusCode.UNAVAILABLE,
     Reason.INTERNAL: grpc.StatusCode.INTERNAL,
 }
+_RETRY_HINTED = (Reason.QUEUE_FULL, Reason.OVERLOADED, Reason.SHUTTING_DOWN, Reason.QUEUE_ERROR)
 
 
-def _retry_info_trailer(code: grpc.StatusCode, detail: str) -> tuple[tuple[str, bytes], ...]:
+def _retry_info_trailer(code: grpc.StatusCode, detail: str, delay_s: int) -> tuple[tuple[str, bytes], ...]:
     """OTLP clients read RetryInfo from grpc-status-details-bin to pace their retries."""
-    info = error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=RETRY_AFTER_S))
+    info = error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=delay_s))
     status = status_pb2.Status(code=code.value[0], message=detail)
     status.details.add().Pack(info)
     return (("grpc-status-details-bin", status.SerializeToString()),)
@@ -91,10 +96,12 @@ def _only_message(requests: Iterator[bytes]) -> bytes:
 class _ExportHandler:
     """One Export call, run before its message is read so that refusing it costs no read."""
 
-    def __init__(self, ingestor: Ingestor, auth: BearerAuth, *, admitted: int, reading: int) -> None:
+    def __init__(self, ingestor: Ingestor, auth: BearerAuth, *, admitted: int, reading: int,
+                 waiting: int = WAITING, message_deadline_s: float = MESSAGE_DEADLINE_S) -> None:
+        self._message_deadline_s = message_deadline_s
         self._ingestor = ingestor
         self._auth = auth
-        self._admitted = ExportSlots(admitted)
+        self._waiting = ExportSlots(waiting)
         self._reading = threading.BoundedSemaphore(reading)
         self.accepting = True
 
@@ -108,9 +115,12 @@ class _ExportHandler:
                 )
                 if not self._auth.allows(header if isinstance(header, str) else None):
                     raise Rejected(Reason.UNAUTHENTICATED, "missing or wrong bearer token")
-            # admitted calls wait here for a reading slot with their message still unread
-            with self._admitted.hold(), self._reading:
-                body = _only_message(requests)
+            with self._waiting.hold():
+                body = self._read_message(requests, context)
+            # only calls holding their message wait for a work slot: a slow or silent client
+            # waits for its own message (bounded by the deadline) without blocking others;
+            # calls holding a message are at most WAITING, which bounds their memory
+            with self._reading:
                 request = decode_protobuf(body)
                 self._ingestor.accept(request, body, "grpc")
         except Rejected as exc:
@@ -118,10 +128,21 @@ class _ExportHandler:
             if not context.is_active():
                 return b""  # core has answered (too large) or the client is gone: nothing to send
             code = _CODES.get(exc.reason, grpc.StatusCode.INTERNAL)
-            if exc.reason in (Reason.QUEUE_FULL, Reason.OVERLOADED, Reason.SHUTTING_DOWN):
-                context.set_trailing_metadata(_retry_info_trailer(code, exc.detail))
+            if exc.reason in _RETRY_HINTED:
+                delay = self._ingestor.retry_after_s(exc.reason)
+                context.set_trailing_metadata(_retry_info_trailer(code, exc.detail, delay))
             context.abort(code, exc.detail)
         return b""  # an empty ExportTraceServiceResponse: full success
+
+    def _read_message(self, requests: Iterator[bytes], context: grpc.ServicerContext) -> bytes:
+        """The one message, or UNREADABLE once the deadline passes (the call is cancelled)."""
+        timer = threading.Timer(self._message_deadline_s, context.cancel)
+        timer.daemon = True
+        timer.start()
+        try:
+            return _only_message(requests)
+        finally:
+            timer.cancel()
 
 
 class GrpcReceiver:
@@ -159,7 +180,8 @@ class GrpcReceiver:
             # Admitted calls hold a thread each until they finish, so `reading` threads more
             # are always free to refuse the excess at once; with no spare thread the check
             # would only run once an admitted call ended, and excess calls would queue.
-            futures.ThreadPoolExecutor(max_workers=admitted + reading, thread_name_prefix="otlp-grpc"),
+            futures.ThreadPoolExecutor(max_workers=WAITING + reading,
+                                       thread_name_prefix="otlp-grpc"),
             options=options,
             maximum_concurrent_rpcs=BACKSTOP_CALLS_PER_ADMITTED * admitted,
         )

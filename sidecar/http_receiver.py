@@ -9,18 +9,20 @@ gzip inflate (a zip bomb stops at `max_request_bytes`), and SO_REUSEPORT for wor
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import socket
 import ssl
 import threading
-import zlib
+import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from google.rpc import status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from spanguard.sidecar.http_body import BodyReader, inflate_gzip
 from spanguard.sidecar.ingest import Ingestor, Reason, Rejected, decode_json, decode_protobuf
 from spanguard.sidecar.listen import BearerAuth, ExportSlots
 
@@ -31,7 +33,11 @@ log = logging.getLogger("spanguard.sidecar")
 TRACES_PATH = "/v1/traces"
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
-RETRY_AFTER_S = 1
+# the whole body must arrive within this (a slow client would otherwise hold its thread)
+BODY_DEADLINE_S = 30.0
+# connections reading a body at once; past this a new export is refused (OVERLOADED). Only
+# exports past their body (decoding, redacting, queueing) take one of the work slots.
+MAX_READING = 64
 
 _STATUS: dict[Reason, HTTPStatus] = {
     Reason.BAD_PROTOBUF: HTTPStatus.BAD_REQUEST,
@@ -44,22 +50,10 @@ _STATUS: dict[Reason, HTTPStatus] = {
     Reason.OVERLOADED: HTTPStatus.TOO_MANY_REQUESTS,
     Reason.SHUTTING_DOWN: HTTPStatus.SERVICE_UNAVAILABLE,
     Reason.NOT_FOUND: HTTPStatus.NOT_FOUND,
+    Reason.TIMEOUT: HTTPStatus.REQUEST_TIMEOUT,
+    Reason.QUEUE_ERROR: HTTPStatus.SERVICE_UNAVAILABLE,
     Reason.INTERNAL: HTTPStatus.INTERNAL_SERVER_ERROR,
 }
-
-
-def inflate_gzip(body: bytes, limit: int) -> bytes:
-    """Gunzip at most `limit` bytes; more is TOO_LARGE, a broken stream BAD_ENCODING."""
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    try:
-        out = inflater.decompress(body, limit + 1)
-    except zlib.error as exc:
-        raise Rejected(Reason.BAD_ENCODING, "body is not valid gzip") from exc
-    if len(out) > limit or inflater.unconsumed_tail:
-        raise Rejected(Reason.TOO_LARGE, "decompressed body exceeds max_request_bytes")
-    if not inflater.eof:
-        raise Rejected(Reason.BAD_ENCODING, "gzip body is truncated")
-    return out
 
 
 class SidecarHttpState:
@@ -78,6 +72,8 @@ class SidecarHttpState:
         self.auth = auth
         self.max_request_bytes = max_request_bytes
         self.slots = ExportSlots(max_concurrent)
+        self.reading = ExportSlots(MAX_READING)
+        self.body_deadline_s = BODY_DEADLINE_S
         self.metrics_body = metrics_body  # () -> bytes
         self.ready = ready  # () -> bool
         self.accepting = True
@@ -131,32 +127,54 @@ class _Handler(BaseHTTPRequestHandler):
                 raise Rejected(Reason.UNAUTHENTICATED, "missing or wrong bearer token")
             if content_type not in (PROTOBUF, JSON):
                 raise Rejected(Reason.UNSUPPORTED_MEDIA_TYPE, f"use {PROTOBUF} or {JSON}")
-            length = self._content_length()
+            chunked = self._is_chunked()
+            length = 0 if chunked else self._content_length()
             if length > state.max_request_bytes:
                 raise Rejected(Reason.TOO_LARGE, "body exceeds max_request_bytes")
+            with state.reading.hold():
+                body = self._read_body(length, chunked)
+            # a slot only for the work (decode, redact, queue): slow bodies do not hold one
             with state.slots.hold():
-                self._export(length, as_json)
+                self._export(body, as_json)
         except Rejected as exc:
             state.ingestor.reject("http", exc.reason)
             self._send_error(exc, as_json)
 
-    def _content_length(self) -> int:
-        if self.headers.get("Transfer-Encoding"):
+    def _is_chunked(self) -> bool:
+        coding = (self.headers.get("Transfer-Encoding") or "").strip().lower()
+        if not coding:
+            return False
+        if coding != "chunked" or self.headers.get("Content-Length") is not None:
             self.close_connection = True
-            raise Rejected(Reason.BAD_ENCODING, "send a Content-Length body, not chunked")
+            raise Rejected(Reason.BAD_ENCODING, "Transfer-Encoding must be chunked, without Content-Length")
+        return True
+
+    def _content_length(self) -> int:
         try:
             length = int(self.headers.get("Content-Length", ""))
         except ValueError:
             self.close_connection = True
-            raise Rejected(Reason.BAD_ENCODING, "Content-Length is required") from None
+            raise Rejected(Reason.BAD_ENCODING, "Content-Length or chunked encoding is required") from None
         if length < 0:
             self.close_connection = True
             raise Rejected(Reason.BAD_ENCODING, "Content-Length is invalid")
         return length
 
-    def _export(self, length: int, as_json: bool) -> None:
+    def _read_body(self, length: int, chunked: bool) -> bytes:
         state = self.server.state
-        body = self._read_body(length)
+        reader = BodyReader(self.rfile, self.connection, time.monotonic() + state.body_deadline_s)
+        try:
+            if chunked:
+                return reader.read_chunked(state.max_request_bytes)
+            return reader.read_exact(length)
+        except Rejected:
+            self.close_connection = True  # the rest of the body is unread: not a next request
+            raise
+        finally:
+            self.connection.settimeout(self.timeout)
+
+    def _export(self, body: bytes, as_json: bool) -> None:
+        state = self.server.state
         encoding = (self.headers.get("Content-Encoding") or "identity").strip().lower()
         if encoding == "gzip":
             body = inflate_gzip(body, state.max_request_bytes)
@@ -169,18 +187,6 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send(HTTPStatus.OK, ExportTraceServiceRequest().SerializeToString(), PROTOBUF)
 
-    def _read_body(self, length: int) -> bytes:
-        chunks: list[bytes] = []
-        remaining = length
-        while remaining:
-            chunk = self.rfile.read(min(remaining, 1 << 20))
-            if not chunk:
-                self.close_connection = True
-                raise Rejected(Reason.BAD_ENCODING, "body shorter than Content-Length")
-            chunks.append(chunk)
-            remaining -= len(chunk)
-        return b"".join(chunks)
-
     # ---- responses
     def _send_error(self, exc: Rejected, as_json: bool) -> None:
         status = _STATUS.get(exc.reason, HTTPStatus.INTERNAL_SERVER_ERROR)
@@ -190,7 +196,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         headers: dict[str, str] = {}
         if status in (HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.SERVICE_UNAVAILABLE):
-            headers["Retry-After"] = str(RETRY_AFTER_S)
+            headers["Retry-After"] = str(self.server.state.ingestor.retry_after_s(exc.reason))
         if status is HTTPStatus.UNAUTHORIZED:
             headers["WWW-Authenticate"] = "Bearer"
         if as_json:
@@ -220,6 +226,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
 
+ACCEPT_PAUSE_S = 0.05
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
@@ -233,7 +242,14 @@ class _Server(ThreadingHTTPServer):
         super().__init__(address, _Handler)
 
     def get_request(self) -> tuple[socket.socket, Any]:
-        conn, addr = super().get_request()
+        try:
+            conn, addr = super().get_request()
+        except OSError as exc:
+            if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                # out of descriptors for a while: the listening socket stays readable, so
+                # pause rather than spin; the server loop goes on once they are back
+                time.sleep(ACCEPT_PAUSE_S)
+            raise
         if self._tls_context is not None:
             conn = self._tls_context.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
         return conn, addr

@@ -9,19 +9,31 @@ content: a message that quoted a bad attribute could leak the secret we exist to
 from __future__ import annotations
 
 import enum
+import errno
 import logging
 from typing import cast
 
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from spanguard.exporters.otlp_json import decode_traces_json_line
 from spanguard.sidecar import envelope
 from spanguard.sidecar.allocator import keep_large_buffers_on_heap
+from spanguard.sidecar.json_request import decode_request_json
 from spanguard.sidecar.metrics import SidecarMetrics
 from spanguard.sidecar.queue_writer import QueueClosed, QueueFull, QueueWriter
 from spanguard.sidecar.transform import RequestTransformer, encode_request
 
 log = logging.getLogger("spanguard.sidecar")
+
+
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+# Retry-After / RetryInfo: 1 s when the queue is empty, growing with its fill up to this,
+# so a standard client waits out a short outage instead of giving up after a few retries.
+MAX_RETRY_AFTER_S = 30
+
+
+def retry_after_s(fill: float) -> int:
+    """The retry delay to suggest when the queue is `fill` (0..1) full."""
+    return max(1, min(MAX_RETRY_AFTER_S, 1 + round(max(0.0, fill) * (MAX_RETRY_AFTER_S - 1))))
 
 
 class Reason(enum.Enum):
@@ -42,6 +54,10 @@ class Reason(enum.Enum):
     OVERLOADED = "overloaded"
     SHUTTING_DOWN = "shutting_down"
     NOT_FOUND = "not_found"
+    # HTTP only: the body did not arrive within the read deadline (a slow or stalled client)
+    TIMEOUT = "body_timeout"
+    # the queue could not write (an I/O error, too many open files): retryable, unlike INTERNAL
+    QUEUE_ERROR = "queue_error"
     INTERNAL = "internal"
 
 
@@ -64,11 +80,9 @@ def decode_protobuf(body: bytes) -> ExportTraceServiceRequest:
 
 def decode_json(body: bytes) -> ExportTraceServiceRequest:
     try:
-        traces = decode_traces_json_line(body)
-    except (ValueError, RecursionError) as exc:
-        raise Rejected(Reason.BAD_JSON, "body is not OTLP JSON") from exc
-    # TracesData and ExportTraceServiceRequest share field 1 (resource_spans).
-    return ExportTraceServiceRequest.FromString(traces.SerializeToString())
+        return decode_request_json(body)
+    except ValueError as exc:  # BadJson: its message names the shape, never content
+        raise Rejected(Reason.BAD_JSON, f"body is not OTLP JSON: {exc}") from None
 
 
 class Ingestor:
@@ -100,8 +114,12 @@ class Ingestor:
         except QueueClosed:
             raise Rejected(Reason.SHUTTING_DOWN, "sidecar is shutting down") from None
         except OSError as exc:
+            if exc.errno in _DISK_FULL:
+                # the filesystem filled before max_bytes: backpressure, as for a full queue
+                raise Rejected(Reason.QUEUE_FULL, "queue disk is full, retry later") from None
             log.error("queue write failed: %s", exc.strerror)
-            raise Rejected(Reason.INTERNAL, "queue write failed") from None
+            # transient (EMFILE, EIO on a flaky disk): a spec-following client retries 503
+            raise Rejected(Reason.QUEUE_ERROR, "queue write failed, retry later") from None
         m = self.metrics
         m.requests_received.labels(protocol).inc()
         m.spans_received.labels(protocol).inc(counts.spans)
@@ -114,6 +132,12 @@ class Ingestor:
         if counts.failed:
             m.transform_failed.inc(counts.failed)
         return counts.spans
+
+    def retry_after_s(self, reason: Reason) -> int:
+        """Seconds a refused client should wait: grows with the backlog when the queue is the cause."""
+        if reason is Reason.QUEUE_FULL:
+            return retry_after_s(1.0 - self._writer.free_ratio())
+        return 1
 
     def reject(self, protocol: str, reason: Reason) -> None:
         self.metrics.requests_rejected.labels(protocol, reason.value).inc()

@@ -54,10 +54,13 @@ def grpc_address(host: str, port: int) -> str:
 
 
 class BearerAuth:
-    """Checks `Authorization: Bearer <token>` in constant time; no token = open."""
+    """Checks `Authorization: Bearer <token>` in constant time; no token = open.
+
+    The scheme is case-insensitive (RFC 9110 section 11.1): `bearer x` is as good as `Bearer x`.
+    """
 
     def __init__(self, token: str | None) -> None:
-        self._expected = f"Bearer {token}".encode() if token else None
+        self._expected = token.encode() if token else None
 
     @property
     def enabled(self) -> bool:
@@ -68,7 +71,10 @@ class BearerAuth:
             return True
         if header_value is None:
             return False
-        return hmac.compare_digest(header_value.strip().encode(), self._expected)
+        scheme, _, credentials = header_value.strip().partition(" ")
+        if scheme.lower() != "bearer":
+            return False
+        return hmac.compare_digest(credentials.strip().encode(), self._expected)
 
 
 class ExportSlots:

@@ -56,6 +56,12 @@ class SidecarMetrics:
         self.torn_records = Counter(p + "queue_torn_records_skipped",
                                     "Torn records (crash mid-write, never acknowledged) skipped",
                                     registry=r)
+        self.corrupt_records = Counter(p + "queue_corrupt_records_skipped",
+                                       "Acknowledged records lost to damage on disk, skipped",
+                                       registry=r)
+        self.loop_errors = Counter(p + "loop_errors",
+                                   "Unexpected errors in a long-running loop (it resumes after a pause)",
+                                   ["loop"], registry=r)
 
     def exposition(self) -> bytes:
         if multiprocess_enabled():

@@ -138,3 +138,32 @@ class DiskUsage:
 
 def scan_bytes(directory: Path) -> int:
     return sum(size for stream in list_streams(directory) for _, _, size in list_segments(stream))
+
+
+class FreeSpace:
+    """Bytes the queue's filesystem can still take, re-read at most every `interval_s`.
+
+    `max_bytes` is a budget, not a reservation: the disk may fill first (other files,
+    another process). Refusing before a write fails is what keeps a full disk from
+    turning into failed writes, torn records and 500s; a small margin stays free for the
+    cursors and the next segment's directory entry.
+    """
+
+    MARGIN = 1 << 20
+
+    def __init__(self, directory: Path, interval_s: float = 0.05) -> None:
+        self._directory = directory
+        self._interval_s = interval_s
+        self._checked_at = -1e9
+        self._available = 0
+
+    def available(self) -> int:
+        now = time.monotonic()
+        if now - self._checked_at >= self._interval_s:
+            try:
+                stats = os.statvfs(self._directory)
+                self._available = max(0, stats.f_bavail * stats.f_frsize - self.MARGIN)
+            except OSError:
+                self._available = 0
+            self._checked_at = now
+        return self._available

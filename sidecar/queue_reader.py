@@ -16,6 +16,7 @@ is still writing.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ from spanguard.sidecar.queue_layout import (
     read_cursor,
     write_cursor,
 )
+
+log = logging.getLogger("spanguard.sidecar")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,15 +51,26 @@ class StreamCursor:
     """One exporter's position in one stream: `position` is persisted and delivered up to;
     reads continue after the batches still in flight."""
 
-    def __init__(self, stream_dir: Path, exporter: str) -> None:
+    def __init__(self, stream_dir: Path, exporter: str, *, start_at_end: bool = False) -> None:
         self.stream_dir = stream_dir
         self.exporter = exporter
-        self.position = read_cursor(stream_dir, exporter) or Position(-1, 0)
+        position = read_cursor(stream_dir, exporter)
+        if position is None and start_at_end:
+            # A new exporter on an existing queue: what is there was meant for the
+            # exporters configured then (maybe with other rules), so it starts after it,
+            # as a new Collector queue does; the cursor is written at once to stay there.
+            segments = list_segments(stream_dir)
+            position = Position(segments[-1][0], segments[-1][2]) if segments else None
+            if position is not None:
+                write_cursor(stream_dir, exporter, position)
+        self.position = position or Position(-1, 0)
+        self._cursor_write_failed = False
         self._read_to = self.position
         # End of every batch read past `position`, in read order -> delivered yet. Ends
         # only grow within a stream, so they name their batches.
         self._unfinished: dict[Position, bool] = {}
         self.skipped_torn = 0
+        self.skipped_corrupt = 0  # acknowledged records lost to damage on disk
 
     @property
     def in_flight(self) -> int:
@@ -142,6 +156,13 @@ class StreamCursor:
                     got += len(result.payload)
                     offset = result.next_offset
                     continue
+                if result.status is ReadStatus.CORRUPT and offset < result.next_offset < size:
+                    # A damaged record with more records after it (a flipped bit, a bad
+                    # sector): it was written whole and acknowledged; its length is intact,
+                    # so skip just it and go on. A bad last record is handled as a tear.
+                    self.skipped_corrupt += 1
+                    offset = result.next_offset
+                    continue
                 # End of data or a tear. A tear is final only if the writer has moved on.
                 if not self._has_newer_segment(pos.seq):
                     return got, Position(pos.seq, offset), False
@@ -159,8 +180,21 @@ class StreamCursor:
         return any(other > seq for other, _, _ in list_segments(self.stream_dir))
 
     def _persist(self, position: Position) -> None:
+        """Move the cursor; if the file cannot be written (disk full, out of descriptors)
+        keep going from memory and write it with a later move: a cursor left behind only
+        means redelivery after a crash, while stopping delivery would keep the disk full."""
         self.position = position
-        write_cursor(self.stream_dir, self.exporter, position)
+        try:
+            write_cursor(self.stream_dir, self.exporter, position)
+        except OSError as exc:
+            if not self._cursor_write_failed:
+                log.warning("cannot write the %r cursor (%s); delivery goes on, it is written later",
+                            self.exporter, exc.strerror)
+            self._cursor_write_failed = True
+        else:
+            if self._cursor_write_failed:
+                log.warning("the %r cursor is written again", self.exporter)
+            self._cursor_write_failed = False
 
     def pending_bytes(self) -> int:
         pending = 0
@@ -172,28 +206,46 @@ class StreamCursor:
         return pending
 
 
+def joined_marker(directory: Path, exporter: str) -> Path:
+    """Exists once `exporter` has been started on the queue in `directory`."""
+    return Path(directory) / "exporters" / f"{exporter}.joined"
+
+
 class ExporterReader:
     """All streams as one exporter sees them, read round-robin so no worker starves.
 
     Thread-safe: an exporter's sending threads finish batches while another reads.
     """
 
-    def __init__(self, directory: Path, exporter: str) -> None:
+    def __init__(self, directory: Path, exporter: str, *, new_starts_at_end: bool = False) -> None:
+        """`new_starts_at_end`: without a cursor in a stream that exists now, start at its
+        end (streams that appear later are new, read from their start)."""
         self.directory = Path(directory)
         self.exporter = exporter
+        # An exporter is new to this queue until it has been started on it once; from then
+        # on, a stream without its cursor is one that appeared later, read from its start.
+        marker = joined_marker(self.directory, exporter)
+        self._starting = new_starts_at_end and not marker.exists()
         self._cursors: dict[Path, StreamCursor] = {}
         self._lock = threading.Lock()  # the janitor reads positions while delivery refreshes
         self._io_lock = threading.Lock()  # reads and finishes move the same cursors
         self._next = 0
         self.refresh()
+        if new_starts_at_end and not marker.exists():
+            try:
+                marker.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                marker.touch(mode=0o600)
+            except OSError as exc:
+                log.warning("cannot mark exporter %r as started on this queue (%s)", exporter, exc.strerror)
 
     def refresh(self) -> None:
         with self._io_lock:
             for stream_dir in list_streams(self.directory):
                 if stream_dir not in self._cursors:
-                    cursor = StreamCursor(stream_dir, self.exporter)
+                    cursor = StreamCursor(stream_dir, self.exporter, start_at_end=self._starting)
                     with self._lock:
                         self._cursors[stream_dir] = cursor
+            self._starting = False
 
     def _snapshot(self) -> list[tuple[Path, StreamCursor]]:
         with self._lock:
@@ -231,20 +283,31 @@ class ExporterReader:
     def skipped_torn(self) -> int:
         return sum(cursor.skipped_torn for _, cursor in self._snapshot())
 
+    @property
+    def skipped_corrupt(self) -> int:
+        return sum(cursor.skipped_corrupt for _, cursor in self._snapshot())
 
-def delete_consumed_segments(directory: Path, readers: list[ExporterReader]) -> int:
+
+def delete_consumed_segments(directory: Path, readers: list[ExporterReader], *,
+                             writers_closed: bool = False) -> int:
     """Remove segments every exporter has committed past; returns how many were removed.
 
     Committed, not read: a batch still in flight may need its segment again after a crash.
+    `writers_closed`: no writer appends any more (shutdown), so the newest segment of a
+    stream goes too once everything in it is delivered.
     """
     removed = 0
     for stream_dir in list_streams(directory):
         positions = [reader.positions().get(stream_dir) for reader in readers]
         if not positions or any(p is None for p in positions):
             continue
-        low = min(p.seq for p in positions if p is not None)
-        for seq, path, _ in list_segments(stream_dir):
-            if seq < low:
+        segments = list_segments(stream_dir)
+        newest = segments[-1][0] + 1 if writers_closed and segments else (segments[-1][0] if segments else -1)
+        for seq, path, size in segments:
+            # passed by every exporter, or read to its end by all and sealed (a newer
+            # segment exists, so the writer never appends to it again)
+            if all(p is not None and (p.seq > seq or (p.seq == seq and p.offset >= size and seq < newest))
+                   for p in positions):
                 try:
                     path.unlink()
                     removed += 1

@@ -20,6 +20,7 @@ from spanguard.sidecar.framing import frame_header, framed_size
 from spanguard.sidecar.preallocate import release_unused, reserve
 from spanguard.sidecar.queue_layout import (
     DiskUsage,
+    FreeSpace,
     fsync_directory,
     list_segments,
     max_cursor_seq,
@@ -84,34 +85,46 @@ class QueueWriter:
                 "give each sidecar its own queue.directory"
             ) from None
         self.max_bytes = max_bytes
-        self._segment_bytes = segment_bytes or segment_bytes_for(max_bytes)
+        self._segment_bytes = segment_bytes or segment_bytes_for(
+            min(max_bytes, _filesystem_bytes(self.directory)))
         self._fsync = fsync
         self._usage = DiskUsage(self.directory)
         self._cond = threading.Condition()
         self._pending: list[_Pending] = []
         self._pending_bytes = 0
         self._closed = False
+        self._seal_wanted = False
         # Never reuse a sequence number: a cursor may still name a deleted segment.
         last = max([seq for seq, _, _ in list_segments(self.stream_dir)] + [max_cursor_seq(self.stream_dir)])
         self._seq = last + 1
         self._fd = self._open_segment(self._seq)
         self._segment_size = 0
+        self._space = FreeSpace(self.directory)
         self.commits = 0  # group commits done (for tests and the benchmark)
         self._thread = threading.Thread(target=self._commit_loop, name="queue-commit", daemon=True)
         self._thread.start()
 
     def _open_segment(self, seq: int) -> int:
         fd = os.open(segment_path(self.stream_dir, seq), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        reserve(fd, self._segment_bytes)
-        if self._fsync:
-            fsync_directory(self.stream_dir)
+        try:
+            reserve(fd, self._segment_bytes)
+            if self._fsync:
+                fsync_directory(self.stream_dir)
+        except BaseException:
+            os.close(fd)
+            raise
         return fd
 
     def free_ratio(self) -> float:
-        """Share of `max_bytes` still free (readiness: a nearly full queue is not ready)."""
+        """Share of the queue's capacity still free: `max_bytes`, or what the filesystem
+        can hold if that is less (readiness: a nearly full queue or disk is not ready)."""
         with self._cond:
             used = self._usage.total() + self._pending_bytes
-        return max(0.0, 1.0 - used / self.max_bytes) if self.max_bytes else 0.0
+            disk_room = self._space.available() - self._pending_bytes
+        # what the queue can hold: max_bytes, or less when the disk is smaller
+        capacity = min(self.max_bytes, used + max(0, disk_room))
+        room = capacity - used
+        return max(0.0, room / capacity) if capacity > 0 else 0.0
 
     def append(self, *parts: bytes) -> None:
         """Append one record (`parts` joined); return once it is durable, raise QueueFull or
@@ -123,6 +136,12 @@ class QueueWriter:
                 raise QueueClosed()
             if self._usage.total() + self._pending_bytes + size > self.max_bytes:
                 raise QueueFull()
+            if self._pending_bytes + size > self._space.available():
+                # The disk fills before max_bytes: same backpressure. Seal the segment being
+                # written, so that once delivered it can be deleted and the space comes back.
+                self._seal_wanted = True
+                self._cond.notify()
+                raise QueueFull()
             self._pending.append(item)
             self._pending_bytes += size
             self._cond.notify()
@@ -133,18 +152,26 @@ class QueueWriter:
     def _commit_loop(self) -> None:
         while True:
             with self._cond:
-                while not self._pending and not self._closed:
+                while not self._pending and not self._closed and not self._seal_wanted:
                     self._cond.wait()
                 if not self._pending and self._closed:
                     return
+                seal, self._seal_wanted = self._seal_wanted, False
+                if seal and not self._pending:
+                    self._seal_now()
+                    continue
                 batch, self._pending = self._pending, []
                 batch_bytes, self._pending_bytes = self._pending_bytes, 0
             error: BaseException | None = None
+            good_size = self._segment_size
             try:
                 self._write_batch(batch)
             except OSError as exc:  # disk full, I/O error: the senders get an error, not an ack
                 error = exc
-                self._abandon_segment()
+                self._abandon_batch(good_size)
+            except Exception as exc:  # a bug must not leave the senders waiting forever
+                error = exc
+                self._abandon_batch(good_size)
             with self._cond:
                 if error is None:
                     self._usage.add(batch_bytes)
@@ -153,7 +180,7 @@ class QueueWriter:
                 item.done.set()
 
     def _write_batch(self, batch: list[_Pending]) -> None:
-        if self._segment_size >= self._segment_bytes:
+        if self._fd < 0 or self._segment_size >= self._segment_bytes:
             self._roll_segment()
         for item in batch:
             header = frame_header(item.parts)
@@ -164,20 +191,36 @@ class QueueWriter:
         self.commits += 1
 
     def _roll_segment(self) -> None:
-        if self._fsync:
-            os.fdatasync(self._fd)
-        _close_segment(self._fd)
-        self._seq += 1
-        self._fd = self._open_segment(self._seq)
+        if self._fd >= 0:
+            if self._fsync:
+                os.fdatasync(self._fd)
+            fd, self._fd = self._fd, -1  # never keep a closed number: it may be reused
+            _close_segment(fd)
+            self._seq += 1
         self._segment_size = 0
+        self._fd = self._open_segment(self._seq)
 
-    def _abandon_segment(self) -> None:
-        # A failed write may have left a torn record; readers skip a torn tail only once a
-        # newer segment exists, so start one.
-        try:
+    def _seal_now(self) -> None:
+        """Move on from a segment that holds data (at most one empty segment is ever kept)."""
+        if self._fd >= 0 and self._segment_size == 0:
+            return
+        with contextlib.suppress(OSError):  # no room even for a file name: try again later
             self._roll_segment()
+
+    def _abandon_batch(self, good_size: int) -> None:
+        """Cut a failed batch off the segment (its records were never acknowledged), so
+        readers never meet a torn record and no new file is needed; shrinking a file needs
+        no free space. If even that fails, move to a new segment on the next batch."""
+        if self._fd < 0:
+            return
+        try:
+            os.ftruncate(self._fd, good_size)
+            self._segment_size = good_size
         except OSError:
-            self._segment_size = self._segment_bytes  # try again on the next batch
+            fd, self._fd = self._fd, -1
+            with contextlib.suppress(OSError):
+                os.close(fd)
+            self._seq += 1
 
     def close(self) -> None:
         """Commit what is pending, then refuse further appends."""
@@ -187,8 +230,20 @@ class QueueWriter:
             self._closed = True
             self._cond.notify_all()
         self._thread.join()
-        _close_segment(self._fd)
+        if self._fd >= 0:
+            _close_segment(self._fd)
+            self._fd = -1
         os.close(self._lock_fd)
+
+
+def _filesystem_bytes(directory: Path) -> int:
+    """Size of the filesystem holding the queue: segments stay small against it too, or a
+    small disk would hold everything in one segment that is never sealed and deleted."""
+    try:
+        stats = os.statvfs(directory)
+    except OSError:
+        return 1 << 62
+    return stats.f_blocks * stats.f_frsize or 1 << 62
 
 
 def _close_segment(fd: int) -> None:

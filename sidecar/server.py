@@ -59,15 +59,21 @@ class Receivers:
     grpc: GrpcReceiver | None
     http: HttpReceiver | None
 
-    def stop(self, grace_s: float) -> None:
+    def stop_accepting(self) -> None:
+        """Draining: every new export is answered 503 / UNAVAILABLE (retry elsewhere or
+        later) rather than finding the port closed; what is in flight finishes, then the
+        queue closes."""
         for receiver in (self.grpc, self.http):
             if receiver is not None:
                 receiver.stop_accepting()
+        self.writer.close()
+
+    def stop(self, grace_s: float) -> None:
+        self.stop_accepting()
         if self.grpc is not None:
             self.grpc.stop(grace_s)
         if self.http is not None:
             self.http.stop()
-        self.writer.close()
 
 
 @contextlib.contextmanager
@@ -125,7 +131,7 @@ class Delivery:
         self.workers = [
             DeliveryWorker(f, directory, metrics, num_consumers=delivery.num_consumers,
                            backoff_initial_s=delivery.retry.initial_interval_s,
-                           backoff_max_s=delivery.retry.max_interval_s)
+                           backoff_max_s=delivery.retry.max_interval_s, new_starts_at_end=True)
             for f in self.forwarders
         ]
         self.janitor = Janitor(directory, self.workers, metrics)
@@ -142,7 +148,8 @@ class Delivery:
                 worker.stop()
         for worker in self.workers:
             worker.join(2.0)
-        self.janitor.stop()
+        # the receivers are closed by now: a fully delivered newest segment goes too
+        self.janitor.stop(writers_closed=True)
         for forwarder in self.forwarders:
             try:
                 forwarder.close()
@@ -166,13 +173,22 @@ class Sidecar:
         return self.config.sidecar.workers
 
     def start(self) -> None:
-        if self.workers == 1:
-            self.receivers = start_receivers(self.config, self.metrics, "w0")
-        else:
+        if self.workers > 1:
             self._check_fixed_ports()
-            for index in range(self.workers):
-                self._children.append(self._spawn(index))
+        # Delivery first: a new exporter's cursor goes to the end of what is queued now,
+        # before a receiver can accept anything meant for it.
         self.delivery = Delivery(self.config, self.metrics)
+        try:
+            if self.workers == 1:
+                self.receivers = start_receivers(self.config, self.metrics, "w0")
+            else:
+                for index in range(self.workers):
+                    self._children.append(self._spawn(index))
+            for worker in self.delivery.workers:
+                worker.reader.refresh()  # the receivers' streams exist now: read them from their start
+        except BaseException:
+            self.delivery.stop(0)
+            raise
 
     def _check_fixed_ports(self) -> None:
         side = self.config.sidecar
@@ -226,21 +242,27 @@ class Sidecar:
                 self._children[index] = self._spawn(index)
 
     def stop(self) -> None:
+        """Receivers answer 503 / UNAVAILABLE while delivery drains, and close only then."""
         self._stopping.set()
         timeout = self.config.sidecar.shutdown_timeout_s
         deadline = time.monotonic() + timeout
         if self.receivers is not None:
+            self.receivers.stop_accepting()
+        for child in self._children:  # first SIGTERM: the child drains (answers 503)
+            if child.is_alive() and child.pid is not None:
+                os.kill(child.pid, signal.SIGTERM)
+        if self.delivery is not None:
+            self.delivery.stop(max(0.0, deadline - time.monotonic()))
+        if self.receivers is not None:
             self.receivers.stop(min(RECEIVER_GRACE_S, timeout / 2))
-        for child in self._children:
+        for child in self._children:  # second SIGTERM: the child closes its ports and exits
             if child.is_alive() and child.pid is not None:
                 os.kill(child.pid, signal.SIGTERM)
         for child in self._children:
-            child.join(max(0.5, min(RECEIVER_GRACE_S * 2, deadline - time.monotonic())))
+            child.join(RECEIVER_GRACE_S * 2)
             if child.is_alive():
                 child.kill()
                 child.join(2)
-        if self.delivery is not None:
-            self.delivery.stop(max(0.0, deadline - time.monotonic()))
 
 
 def receiver_process_main(config: SpanguardConfig, index: int, ready: Connection) -> None:
@@ -250,7 +272,13 @@ def receiver_process_main(config: SpanguardConfig, index: int, ready: Connection
 
     configure_logging()
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    terms: list[int] = []
+
+    def _on_term(signum: int, _frame: object) -> None:
+        terms.append(signum)  # the first means drain, the second close
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _on_term)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; Ctrl-C reaches the whole group
     parent = os.getppid()
     receivers = start_receivers(config, SidecarMetrics(), f"w{index}", reuse_port=True)
@@ -262,4 +290,9 @@ def receiver_process_main(config: SpanguardConfig, index: int, ready: Connection
         if os.getppid() != parent:
             log.error("receiver process %d lost its parent; stopping", index)
             break
+    if os.getppid() == parent:
+        # draining: answer 503 / UNAVAILABLE until the parent has delivered what it can
+        receivers.stop_accepting()
+        while len(terms) < 2 and os.getppid() == parent:
+            time.sleep(PARENT_CHECK_S / 5)
     receivers.stop(RECEIVER_GRACE_S)

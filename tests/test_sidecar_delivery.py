@@ -19,6 +19,7 @@ from spanguard.sidecar import envelope
 from spanguard.sidecar.delivery import DeliveryWorker
 from spanguard.sidecar.forwarders import FileForwarder, build_forwarders
 from spanguard.sidecar.metrics import SidecarMetrics
+from spanguard.sidecar.queue_layout import Position, streams_root, write_cursor
 from spanguard.sidecar.queue_reader import ExporterReader
 from spanguard.sidecar.queue_writer import QueueWriter
 from spanguard.sidecar.server import Delivery
@@ -202,7 +203,13 @@ def test_a_dead_backend_with_four_consumers_loses_nothing_and_the_file_keeps_goi
                           "compression": "none"}}
     delivery_config = {"num_consumers": 4, "retry": {"initial_interval_s": 0.01, "max_interval_s": 0.2}}
     config = load_config(sidecar_config(tmp_path, exporters=exporters, delivery=delivery_config))
-    seqs, record_bytes = _fill_queue(Path(config.sidecar.queue.directory), requests=12)
+    queue_dir = Path(config.sidecar.queue.directory)
+    # both exporters were configured before this was queued (the sidecar starts a new one at the end)
+    stream = streams_root(queue_dir) / "w0"
+    stream.mkdir(parents=True)
+    for name in ("file", "otlp"):
+        write_cursor(stream, name, Position(-1, 0))
+    seqs, record_bytes = _fill_queue(queue_dir, requests=12)
     forwarders = build_forwarders(config.exporters)
     for forwarder in forwarders:
         if isinstance(forwarder, OtlpGrpcSender):

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from spanguard.sidecar.http_receiver import inflate_gzip
+from spanguard.sidecar.http_body import inflate_gzip
 from spanguard.sidecar.ingest import Rejected, decode_json, decode_protobuf
 from support_sidecar import SidecarProcess, grpc_export, make_request, sidecar_config
 

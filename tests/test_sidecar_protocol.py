@@ -14,7 +14,7 @@ import httpx
 import pytest
 from google.rpc import error_details_pb2, status_pb2
 from spanguard.processors.protowire import encode_varint
-from spanguard.sidecar.grpc_receiver import ADMITTED
+from spanguard.sidecar.grpc_receiver import WAITING
 from support_sidecar import (
     EXPORT_PATH,
     SidecarProcess,
@@ -160,7 +160,7 @@ def test_calls_past_the_limit_are_refused_at_once_counted_and_nothing_admitted_i
     sidecar = start_sidecar(sidecar_config(tmp_path, redaction={"enabled": False},
                                            truncation={"enabled": False}))
     excess = 3
-    seqs = [40_000 + n for n in range(ADMITTED + excess)]
+    seqs = [40_000 + n for n in range(WAITING + excess)]
     release = threading.Event()
     finished = threading.Semaphore(0)
     with grpc.insecure_channel(sidecar.grpc_address) as channel:
@@ -169,7 +169,7 @@ def test_calls_past_the_limit_are_refused_at_once_counted_and_nothing_admitted_i
         for call in calls:
             call.add_done_callback(lambda _call: finished.release())
         try:
-            # ADMITTED calls get in and wait for their message, which holds them there; the
+            # WAITING calls get in and wait for their message, which holds them there; the
             # others are refused while they wait, without a slot ever freeing
             for _ in range(excess):
                 assert finished.acquire(timeout=60)
@@ -185,7 +185,7 @@ def test_calls_past_the_limit_are_refused_at_once_counted_and_nothing_admitted_i
             assert retry_delay_s(info.value.trailing_metadata()) == 1
             assert rejected(sidecar, "grpc", "overloaded") == excess + 1
             admitted = [call for call in calls if not call.done()]
-            assert len(admitted) == ADMITTED
+            assert len(admitted) == WAITING
             # an admitted client that gives up before sending is counted as unreadable
             gone = admitted.pop()
             gone.cancel()

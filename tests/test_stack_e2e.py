@@ -132,6 +132,28 @@ def test_a_chat_turn_reaches_phoenix_redacted_through_the_sidecar(running_stack:
     assert _metric(metrics_after, exported) >= _metric(metrics_before, exported) + len(spans)
 
 
+def _listening_addresses(port: int) -> set[str]:
+    """Local addresses (hex, as /proc shows them) with a TCP socket listening on `port`."""
+    found: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as handle:
+            next(handle)
+            for line in handle:
+                fields = line.split()
+                address, port_hex = fields[1].rsplit(":", 1)
+                if int(port_hex, 16) == port and fields[3] == "0A":  # 0A: LISTEN
+                    found.add(address)
+    return found
+
+
+def test_phoenix_grpc_receiver_listens_on_loopback_only(running_stack: RunningStack) -> None:
+    # Phoenix alone binds [::]: anyone on the network could send spans past the sidecar
+    addresses = _listening_addresses(running_stack.ports["phoenix_grpc"])
+    # 127.0.0.1, as IPv4 or v4-mapped IPv6 (gRPC may use a dual-stack socket); not 0.0.0.0 or [::]
+    loopback = {"0100007F", "0000000000000000FFFF00000100007F"}
+    assert addresses and addresses <= loopback
+
+
 def test_sigterm_stops_the_whole_stack(running_stack: RunningStack) -> None:
     # runs last in this file: it ends the shared stack
     assert running_stack.processes_left(), "the stack's services should be running before the stop"

@@ -43,6 +43,7 @@ def _serve(config: SpanguardConfig) -> int:
     from spanguard.sidecar.gc_tuning import tune_for_serving
     from spanguard.sidecar.logs import configure_logging
     from spanguard.sidecar.server import Sidecar
+    from spanguard.sidecar.supervise import LoopGuard
 
     configure_logging()
     stop = threading.Event()
@@ -58,8 +59,14 @@ def _serve(config: SpanguardConfig) -> int:
         tune_for_serving()
         listening = " ".join(f"{kind}={address}" for kind, address in sidecar.addresses().items())
         print(f"spanguard sidecar: listening {listening} workers={config.sidecar.workers}", flush=True)
+        guard = LoopGuard("receiver supervision", sidecar.metrics, stop)
         while not stop.wait(SUPERVISE_INTERVAL_S):
-            sidecar.supervise()
+            try:
+                sidecar.supervise()  # a respawn can fail for a while (EMFILE): try again later
+            except Exception as exc:
+                guard.failed(exc)
+                continue
+            guard.ok()
     finally:
         sidecar.stop()
     print("spanguard sidecar: stopped", file=sys.stderr, flush=True)

@@ -12,6 +12,7 @@ Names follow the OpenTelemetry Collector where it has one (`summary: info|debug|
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from typing import Annotated, Any, Literal
 
@@ -379,8 +380,16 @@ class AuthConfig(_Strict):
         return value or None
 
 
+def default_queue_directory() -> str:
+    """Per-user state, not the working directory: two configs started from one directory
+    must not share (and forward) each other's spans by accident. Container images set an
+    explicit path (`/var/lib/spanguard/queue`)."""
+    state = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return os.path.join(state, "spanguard", "queue")
+
+
 class QueueConfig(_Strict):
-    directory: str = ".spanguard/queue"
+    directory: str = Field(default_factory=default_queue_directory)
     max_bytes: ByteSize = 1000**3
 
 

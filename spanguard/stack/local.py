@@ -80,6 +80,16 @@ def resolve_phoenix_bin(explicit: str | None) -> str:
     )
 
 
+def phoenix_argv(phoenix_bin: str) -> list[str]:
+    """`phoenix serve`, run through `phoenix_launcher` by the interpreter of Phoenix's own
+    environment, so its gRPC receiver binds the stack's host and not every interface."""
+    python = Path(phoenix_bin).with_name("python")
+    if not python.is_file():
+        raise StackError(f"no python next to {phoenix_bin}: the stack needs Phoenix's environment to bind "
+                         "its gRPC receiver to the host (pass --phoenix-bin <env>/bin/phoenix)")
+    return [str(python), str(Path(__file__).with_name("phoenix_launcher.py")), "serve"]
+
+
 def build_services(options: StackOptions, config: SpanguardConfig) -> tuple[list[ServiceSpec], StackUrls]:
     """Write the derived configs and describe the three services, in start order."""
     urls = StackUrls(options.host, options.ports)
@@ -92,11 +102,11 @@ def build_services(options: StackOptions, config: SpanguardConfig) -> tuple[list
     spanguard = [sys.executable, "-m", "spanguard"]
     phoenix = ServiceSpec(
         name="phoenix",
-        argv=[resolve_phoenix_bin(options.phoenix_bin), "serve"],
+        argv=phoenix_argv(resolve_phoenix_bin(options.phoenix_bin)),
         ports=[
             PortClaim(ports.phoenix, options.host, "--phoenix-port"),
-            # Phoenix's gRPC server binds every interface whatever PHOENIX_HOST says
-            PortClaim(ports.phoenix_grpc, "0.0.0.0", "--phoenix-grpc-port"),
+            # bound to the host too, by phoenix_launcher (Phoenix alone binds every interface)
+            PortClaim(ports.phoenix_grpc, options.host, "--phoenix-grpc-port"),
         ],
         health_url=f"{urls.phoenix}/healthz",
         env={
