@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from spanguard.sidecar.ingest import MAX_RETRY_AFTER_S, retry_after_s
 from support_sidecar import (
@@ -73,10 +74,18 @@ def test_a_chunked_body_over_the_limit_is_413_while_reading(sidecar: SidecarProc
 
 
 def test_the_bearer_scheme_is_case_insensitive(sidecar: SidecarProcess) -> None:
-    assert _post(sidecar, [make_request([10])], auth=f"bearer {TOKEN}").status == 200
-    assert _post(sidecar, [make_request([11])], auth=f"BEARER {TOKEN}").status == 200
-    assert _post(sidecar, [make_request([12])], auth=f"Basic {TOKEN}").status == 401
-    assert _post(sidecar, [make_request([13])], auth="bearer wrong").status == 401
+    # One write per request (not chunked): a refusal answers before the body is read, and a
+    # client still writing a second chunk then would see a broken pipe instead of the 401.
+    url = f"http://{sidecar.http_address}/v1/traces"
+
+    def status(seq: int, auth: str) -> int:
+        headers = {"Content-Type": PROTOBUF, "Authorization": auth}
+        return httpx.post(url, content=make_request([seq]), headers=headers, timeout=10).status_code
+
+    assert status(10, f"bearer {TOKEN}") == 200
+    assert status(11, f"BEARER {TOKEN}") == 200
+    assert status(12, f"Basic {TOKEN}") == 401
+    assert status(13, "bearer wrong") == 401
 
 
 def test_every_gzip_member_is_read_and_trailing_garbage_is_400(sidecar: SidecarProcess) -> None:
