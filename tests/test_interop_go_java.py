@@ -29,11 +29,8 @@ def _command(client: str, protocol: str, address: str) -> list[str]:
 @pytest.mark.parametrize("client", ["go", "java"])
 @pytest.mark.parametrize("protocol", [
     "grpc",
-    # Go's otlptracehttp and Java's OtlpHttpSpanExporter send a gzipped body chunked; the
-    # sidecar answers chunked bodies 400 until issue 12 lands ("Accept chunked bodies").
-    # strict: this fails the day the sidecar accepts them, so the marker goes then.
-    pytest.param("http", marks=pytest.mark.xfail(
-        strict=True, raises=AssertionError, reason="issue 12: the sidecar refuses chunked HTTP bodies")),
+    # Go's otlptracehttp and Java's OtlpHttpSpanExporter send a gzipped body chunked.
+    "http",
 ])
 def test_client_spans_arrive_with_their_ids_redacted(
     client: str, protocol: str, tmp_path: Path, start_sidecar: Any
