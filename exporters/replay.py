@@ -13,7 +13,6 @@ the rest is still sent.
 
 from __future__ import annotations
 
-import gzip
 import re
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -23,6 +22,7 @@ from pathlib import Path
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans
+from spanguard.exporters import gzip_codec
 from spanguard.exporters.otlp import (
     GRPC_MAX_REQUEST_BYTES,
     PROJECT_ATTRIBUTE,
@@ -174,7 +174,7 @@ class _HttpSender:
         import httpx
 
         try:
-            response = self.client.post(self.url, content=gzip.compress(body), headers=self.headers)
+            response = self.client.post(self.url, content=gzip_codec.compress(body), headers=self.headers)
         except httpx.HTTPError as exc:
             return f"{type(exc).__name__} from {self.shown_url}"
         if 200 <= response.status_code < 300:

@@ -10,7 +10,6 @@ and API-key rules are the exporters package's (`resolve_phoenix`, `http_traces_u
 from __future__ import annotations
 
 import enum
-import gzip
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ import grpc
 import httpx
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
+from spanguard.exporters import gzip_codec
 from spanguard.exporters.jsonl_file import RotatingJsonlFile
 from spanguard.exporters.otlp import (
     GRPC_MAX_REQUEST_BYTES,
@@ -126,7 +126,7 @@ class OtlpHttpForwarder:
     def send(self, body: bytes) -> SendResult:
         if self._resource_attributes:
             body = stamp_resource(body, self._resource_attributes)
-        data = gzip.compress(body, compresslevel=1) if self._gzip else body
+        data = gzip_codec.compress(body) if self._gzip else body
         try:
             response = self._client.post(self.url, content=data)
         except httpx.HTTPError as exc:

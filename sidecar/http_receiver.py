@@ -14,13 +14,13 @@ import logging
 import socket
 import ssl
 import threading
-import zlib
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from google.rpc import status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from spanguard.exporters import gzip_codec
 from spanguard.sidecar.ingest import Ingestor, Reason, Rejected, decode_json, decode_protobuf
 from spanguard.sidecar.listen import BearerAuth, ExportSlots
 
@@ -49,17 +49,14 @@ _STATUS: dict[Reason, HTTPStatus] = {
 
 
 def inflate_gzip(body: bytes, limit: int) -> bytes:
-    """Gunzip at most `limit` bytes; more is TOO_LARGE, a broken stream BAD_ENCODING."""
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    """Gunzip (every member, ISA-L) at most `limit` bytes; more is TOO_LARGE, a broken or
+    truncated stream or trailing garbage BAD_ENCODING."""
     try:
-        out = inflater.decompress(body, limit + 1)
-    except zlib.error as exc:
-        raise Rejected(Reason.BAD_ENCODING, "body is not valid gzip") from exc
-    if len(out) > limit or inflater.unconsumed_tail:
-        raise Rejected(Reason.TOO_LARGE, "decompressed body exceeds max_request_bytes")
-    if not inflater.eof:
-        raise Rejected(Reason.BAD_ENCODING, "gzip body is truncated")
-    return out
+        return gzip_codec.decompress(body, limit)
+    except gzip_codec.GzipTooLarge as exc:
+        raise Rejected(Reason.TOO_LARGE, "decompressed body exceeds max_request_bytes") from exc
+    except gzip_codec.GzipError as exc:
+        raise Rejected(Reason.BAD_ENCODING, str(exc)) from exc
 
 
 class SidecarHttpState:
