@@ -1,8 +1,8 @@
 """Phoenix and generic OTLP exporters: the SDK's OTLP exporters with spanguard's rules.
 
-We wrap `opentelemetry.exporter.otlp.proto.{http,grpc}` rather than write a client:
-they already do protobuf encoding, gzip, retries inside the timeout and TLS. What the
-wrapper adds:
+The inner exporter is `wire_exporter.WireSpanExporter`: the fast encoder and ISA-L
+gzip over the same OTLP senders the sidecar uses (retries inside the timeout and TLS
+as the SDK exporters do them). What the wrapper adds:
 
 - endpoint rules (`/v1/traces` appended for HTTP; Phoenix's env vars and defaults),
 - the `openinference.project.name` resource attribute Phoenix files spans under. The
@@ -29,6 +29,7 @@ from spanguard.exporters.span_copy import copy_span
 from spanguard.config.model import OtlpExporterConfig, PhoenixExporterConfig
 
 PROJECT_ATTRIBUTE = "openinference.project.name"
+ENCODER = "spanguard span_encoder (wire format)"  # what the OTLP exporters encode with
 PHOENIX_DEFAULT_ENDPOINT = "http://localhost:6006"
 PHOENIX_DEFAULT_GRPC_PORT = 4317
 TRACES_PATH = "/v1/traces"
@@ -117,7 +118,7 @@ def resolve_phoenix(
 
 
 class OtlpSpanExporter(SpanExporter):
-    """An SDK OTLP exporter plus resource attributes to stamp and a request size limit."""
+    """An OTLP exporter plus resource attributes to stamp and a request size limit."""
 
     def __init__(
         self,
@@ -175,27 +176,15 @@ def _sdk_exporter(
     protocol: str, endpoint: str, headers: Mapping[str, str], compression: str, timeout_s: float,
     insecure: bool,
 ) -> SpanExporter:
+    """spanguard's wire exporter (fast encoder, ISA-L gzip) over the shared OTLP senders."""
+    from spanguard.exporters.wire_exporter import WireSpanExporter
+    from spanguard.sidecar.forwarders import OtlpGrpcForwarder, OtlpHttpForwarder
+
     if protocol == "grpc":
-        import grpc
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
-
-        return GrpcExporter(
-            endpoint=endpoint,
-            insecure=insecure,
-            # gRPC metadata keys must be lower case
-            headers={key.lower(): value for key, value in headers.items()},
-            timeout=timeout_s,
-            compression=grpc.Compression.Gzip if compression == "gzip" else grpc.Compression.NoCompression,
+        return WireSpanExporter(
+            OtlpGrpcForwarder("otlp", endpoint, insecure, headers, compression, timeout_s), timeout_s
         )
-    from opentelemetry.exporter.otlp.proto.http import Compression
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
-
-    return HttpExporter(
-        endpoint=endpoint,
-        headers=dict(headers),
-        timeout=timeout_s,
-        compression=Compression.Gzip if compression == "gzip" else Compression.NoCompression,
-    )
+    return WireSpanExporter(OtlpHttpForwarder("otlp", endpoint, headers, compression, timeout_s), timeout_s)
 
 
 def build_phoenix_exporter(
