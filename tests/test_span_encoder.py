@@ -12,7 +12,6 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
-
 from spanguard.exporters.span_encoder import encode_spans_bytes
 
 text = st.text(max_size=30)  # includes lone surrogates: both encoders must leave those out
@@ -49,7 +48,8 @@ def spans(draw: Any) -> ReadableSpan:
         attributes=draw(attributes),
         events=[Event(draw(text), draw(attributes), timestamp=draw(st.integers(0, 2**63)))
                 for _ in range(draw(st.integers(0, 2)))],
-        links=[Link(context(draw, draw(st.booleans())), draw(attributes)) for _ in range(draw(st.integers(0, 2)))],
+        links=[Link(context(draw, draw(st.booleans())), draw(attributes))
+               for _ in range(draw(st.integers(0, 2)))],
         kind=draw(st.sampled_from(list(SpanKind))),
         status=Status(code, draw(text) if code is StatusCode.ERROR else None),
         start_time=start,
@@ -69,7 +69,8 @@ def test_the_request_means_what_the_sdk_encoder_says(batch: list[ReadableSpan]) 
 def test_reference_llm_spans_match_too() -> None:
     from support_spans import finished_spans
 
-    batch = finished_spans(20, **{f"llm.attr.{i}": "x" * 200 for i in range(19)}, **{"input.value": "p" * 8192})
+    llm = {f"llm.attr.{i}": "x" * 200 for i in range(19)}
+    batch = finished_spans(20, **llm, **{"input.value": "p" * 8192})
     assert encode_spans_bytes(batch) and (
         ExportTraceServiceRequest.FromString(encode_spans_bytes(batch))
         == ExportTraceServiceRequest.FromString(encode_spans(batch).SerializeToString())
