@@ -7,9 +7,12 @@ spans a request, for a fixed time. The parse-only OTLP/gRPC receiver runs in its
 process and counts what it parsed. In the same run we measure:
 
   direct    client -> receiver
-  sidecar   client -> spanguard sidecar (default rules, durable queue, OTLP/gRPC out) -> receiver
+  sidecar   client -> spanguard sidecar (default rules, durable queue, OTLP out) -> receiver
 
-for `workers: 1` and `workers: 2`, and print spans/s delivered to the receiver, the ratio
+for `workers: 1` and `workers: 2` and for each way out in `--exports`: OTLP/gRPC with
+the default `compression: gzip` (grpc's own zlib) and with `compression: none`, and
+OTLP/HTTP with gzip (spanguard's codec; the receiver then also serves `/v1/traces`,
+inflating and parsing). It prints spans/s delivered to the receiver, the ratio
 to direct and the sidecar's peak RSS (VmHWM, summed over its processes). For each phase
 it also prints where the CPU went: CPU ms per delivered request in the client, the
 receiver and the sidecar (utime + stime from /proc), and how busy the machine was. From
@@ -17,6 +20,7 @@ those it works out the CPU budget per request that a target ratio leaves the sid
 this machine, next to what the sidecar used and what one RE2 pass over a request costs.
 
     .venv/bin/python benchmarks/sidecar_throughput.py [--seconds 10] [--workers 1 2] [--clients 4]
+        [--exports grpc:gzip grpc:none http:gzip]
 """
 
 from __future__ import annotations
@@ -56,15 +60,57 @@ def free_port() -> int:
 
 # ---- processes -------------------------------------------------------------------------
 
-def receiver_main(port: int, spans: Any, ready: multiprocessing.synchronize.Event,
+def http_receiver(port: int) -> tuple[Any, list[int]]:
+    """OTLP/HTTP next to the gRPC one: inflate (the codec the sidecar uses, else zlib),
+    parse, count; nothing else, as `ParseOnlyReceiver` does for gRPC."""
+    import zlib
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    try:
+        from spanguard.exporters.gzip_codec import decompress
+    except ImportError:  # an older checkout, measured for "before"
+        def decompress(data: bytes) -> bytes:
+            return zlib.decompress(data, 16 + zlib.MAX_WBITS)
+    counted = [0]
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            if (self.headers.get("Content-Encoding") or "").lower() == "gzip":
+                body = decompress(body)
+            request = ExportTraceServiceRequest.FromString(body)
+            with lock:
+                counted[0] += sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
+    return server, counted
+
+
+def receiver_main(port: int, http_port: int, spans: Any, ready: multiprocessing.synchronize.Event,
                   stop: multiprocessing.synchronize.Event) -> None:
     from support_receiver import ParseOnlyReceiver
 
     receiver = ParseOnlyReceiver(port=port, threads=4)
+    server, counted = http_receiver(http_port)
     ready.set()
     while not stop.wait(0.05):
-        spans.value = receiver.spans
-    spans.value = receiver.spans
+        spans.value = receiver.spans + counted[0]
+    spans.value = receiver.spans + counted[0]
+    server.shutdown()
     receiver.stop()
 
 
@@ -144,11 +190,12 @@ def child_pids(pid: int) -> list[int]:
 
 
 class Sidecar:
-    def __init__(self, workdir: Path, workers: int, downstream: str, rules: bool = True) -> None:
+    def __init__(self, workdir: Path, workers: int, downstream: str, rules: bool = True,
+                 protocol: str = "grpc", compression: str = "gzip") -> None:
         self.workdir = workdir
         config: dict[str, Any] = {
-            "exporters": {"otlp": {"endpoint": f"http://{downstream}", "protocol": "grpc",
-                                   "compression": "none"}},
+            "exporters": {"otlp": {"endpoint": f"http://{downstream}", "protocol": protocol,
+                                   "compression": compression}},
             "sidecar": {
                 "grpc": {"endpoint": f"127.0.0.1:{free_port()}"},
                 "http": {"endpoint": f"127.0.0.1:{free_port()}"},
@@ -288,6 +335,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--skip-queue", action="store_true", help="skip the queue append measurement")
     parser.add_argument("--no-rules", action="store_true",
                         help="also run workers=1 with redaction and truncation off (the plumbing's ceiling)")
+    parser.add_argument("--exports", nargs="+", default=["grpc:gzip", "grpc:none", "http:gzip"],
+                        help="ways out, PROTOCOL:COMPRESSION; the first is the one budgeted for")
     args = parser.parse_args(argv)
     if not args.skip_queue:
         measure_queue_appends()
@@ -299,8 +348,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     context = multiprocessing.get_context("spawn")
     receiver_spans = context.Value("q", 0)
     ready, stop = context.Event(), context.Event()
-    port = free_port()
-    receiver = context.Process(target=receiver_main, args=(port, receiver_spans, ready, stop))
+    port, http_port = free_port(), free_port()
+    receiver = context.Process(target=receiver_main, args=(port, http_port, receiver_spans, ready, stop))
     receiver.start()
     ready.wait(60)
     downstream = f"127.0.0.1:{port}"
@@ -308,11 +357,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = [run_phase("direct", downstream, receiver_spans, receiver.pid, bodies, args.seconds,
                          args.clients, args.warmup)]
     print(f"  direct: {results[0]['delivered_per_s']:,.0f} spans/s", flush=True)
-    variants = [(workers, True) for workers in args.workers] + ([(1, False)] if args.no_rules else [])
-    for workers, rules in variants:
+    exports = [tuple(way.split(":", 1)) for way in args.exports]
+    variants = [(workers, True, protocol, compression) for workers in args.workers
+                for protocol, compression in exports]
+    if args.no_rules:
+        variants.append((1, False, *exports[0]))
+    for workers, rules, protocol, compression in variants:
         workdir = Path(tempfile.mkdtemp(prefix=f"spanguard-bench-w{workers}-"))
-        sidecar = Sidecar(workdir, workers, downstream, rules)
-        label = f"sidecar workers={workers}" + ("" if rules else " no rules")
+        out = downstream if protocol == "grpc" else f"127.0.0.1:{http_port}"
+        sidecar = Sidecar(workdir, workers, out, rules, "grpc" if protocol == "grpc" else "http/protobuf",
+                          compression)
+        label = f"w={workers} {protocol} {compression}" + ("" if rules else " no rules")
         try:
             result = run_phase(label, sidecar.grpc_address, receiver_spans, receiver.pid, bodies,
                                args.seconds, args.clients, args.warmup, sidecar)
@@ -326,8 +381,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     direct = results[0]["delivered_per_s"] or 1.0
     print()
-    print(f"{'path':<31}{'delivered spans/s':>18}{'accepted spans/s':>18}{'ratio':>8}{'refused':>9}"
-          f"{'peak RSS MB':>13}")
+    print(f"{'path (sidecar out)':<31}{'delivered spans/s':>18}{'accepted spans/s':>18}{'ratio':>8}"
+          f"{'refused':>9}{'peak RSS MB':>13}")
     for result in results:
         rss = "-" if result["peak_rss_mb"] is None else f"{result['peak_rss_mb']:.0f}"
         print(f"{result['label']:<31}{result['delivered_per_s']:>18,.0f}{result['accepted_per_s']:>18,.0f}"
@@ -340,28 +395,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         sidecar_ms = f"{cpu['sidecar']:.1f}" if "sidecar" in cpu else "-"
         print(f"{result['label']:<31}{cpu['client']:>10.1f}{cpu['receiver']:>10.1f}{sidecar_ms:>10}"
               f"{100 * result['busy']:>13.0f}%")
-    print_budget(results, args.target, os.cpu_count() or 1, scan_cost_ms(bodies[0]))
+    print_budget(results, args.target, os.cpu_count() or 1, scan_cost_ms(bodies[0]),
+                 "w=1 {} {}".format(*exports[0]))
     return 0
 
 
-def print_budget(results: list[dict[str, Any]], target: float, cores: int, scan: tuple[float, float]) -> None:
+def print_budget(results: list[dict[str, Any]], target: float, cores: int, scan: tuple[float, float],
+                 budgeted: str) -> None:
     """The CPU per request a target ratio leaves the sidecar: all cores' time over the
     requests/s the target needs, less what the client and the receiver take. Given at
     100% busy (the ceiling) and at the busy share one worker actually reached."""
     direct = results[0]["delivered_per_s"]
-    one = next((r for r in results if r["label"] == "sidecar workers=1"), None)
+    one = next((r for r in results if r["label"] == budgeted), None)
     if not direct or one is None:
         return
     needed = target * direct / SPANS_PER_REQUEST
     others = one["cpu_ms"]["client"] + one["cpu_ms"]["receiver"]
     plumbing = next((r for r in results if r["label"].endswith("no rules")), None)
     print()
-    print(f"CPU budget for {target:.2f}x of direct: {needed:.1f} requests/s on {cores} cores; "
+    print(f"CPU budget for {target:.2f}x of direct ({budgeted}): {needed:.1f} requests/s on {cores} cores; "
           f"client + receiver take {others:.1f} ms of each request")
-    for busy, why in ((1.0, "every core busy all the time"), (one["busy"], "as busy as workers=1 got")):
+    for busy, why in ((1.0, "every core busy all the time"), (one["busy"], f"as busy as {budgeted} got")):
         left = busy * cores * 1000 / needed - others
         print(f"  {100 * busy:3.0f}% busy ({why}): {left:5.1f} ms per request left for the sidecar")
-    used = f"  sidecar workers=1 used {one['cpu_ms']['sidecar']:.1f} ms"
+    used = f"  sidecar {budgeted} used {one['cpu_ms']['sidecar']:.1f} ms"
     if plumbing is not None:
         used += f"; with rules off (receive, queue, deliver) {plumbing['cpu_ms']['sidecar']:.1f} ms"
     print(used)

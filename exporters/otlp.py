@@ -1,8 +1,8 @@
 """Phoenix and generic OTLP exporters: the SDK's OTLP exporters with spanguard's rules.
 
-We wrap `opentelemetry.exporter.otlp.proto.{http,grpc}` rather than write a client:
-they already do protobuf encoding, gzip, retries inside the timeout and TLS. What the
-wrapper adds:
+The inner exporter is `wire_exporter.WireSpanExporter`: the fast encoder and ISA-L
+gzip over the same OTLP senders the sidecar uses (retries inside the timeout and TLS
+as the SDK exporters do them). What the wrapper adds:
 
 - endpoint and project rules, resolved in `endpoints.py` (shared with the sidecar),
 - the `openinference.project.name` resource attribute Phoenix files spans under. The
@@ -16,6 +16,7 @@ Nothing here imports the Phoenix server package: Phoenix is just an OTLP endpoin
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 
 from opentelemetry.sdk.resources import Resource
@@ -24,6 +25,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from spanguard.exporters.endpoints import (
     GRPC_MAX_REQUEST_BYTES,
     HTTP_MAX_REQUEST_BYTES,
+    NO_RESOURCE_RULES,
     PROJECT_ATTRIBUTE,
     OtlpTarget,
     ResolvedPhoenix,
@@ -39,7 +41,7 @@ from spanguard.config.model import OtlpExporterConfig, PhoenixExporterConfig
 
 
 class OtlpSpanExporter(SpanExporter):
-    """An SDK OTLP exporter plus resource attributes to stamp and a request size limit."""
+    """An OTLP exporter plus resource attributes to stamp and a request size limit."""
 
     def __init__(
         self,
@@ -93,37 +95,18 @@ class OtlpSpanExporter(SpanExporter):
         return f"{type(self).__name__}(endpoint={display_url(self.endpoint)!r}, protocol={self.protocol!r})"
 
 
-def _sdk_exporter(
-    protocol: str, endpoint: str, headers: Mapping[str, str], compression: str, timeout_s: float,
-    insecure: bool,
-) -> SpanExporter:
-    if protocol == "grpc":
-        import grpc
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+def _wire_exporter(target: OtlpTarget, compression: str, timeout_s: float) -> SpanExporter:
+    """spanguard's wire exporter (fast encoder, ISA-L gzip) over the one OTLP sender. The
+    sender gets no resource rules: `OtlpSpanExporter` applies them to the spans first."""
+    from spanguard.exporters.senders import build_sender
+    from spanguard.exporters.wire_exporter import WireSpanExporter
 
-        return GrpcExporter(
-            endpoint=endpoint,
-            insecure=insecure,
-            # gRPC metadata keys must be lower case
-            headers={key.lower(): value for key, value in headers.items()},
-            timeout=timeout_s,
-            compression=grpc.Compression.Gzip if compression == "gzip" else grpc.Compression.NoCompression,
-        )
-    from opentelemetry.exporter.otlp.proto.http import Compression
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
-
-    return HttpExporter(
-        endpoint=endpoint,
-        headers=dict(headers),
-        timeout=timeout_s,
-        compression=Compression.Gzip if compression == "gzip" else Compression.NoCompression,
-    )
+    bare = dataclasses.replace(target, resource=NO_RESOURCE_RULES)
+    return WireSpanExporter(build_sender("otlp", bare, compression, timeout_s), timeout_s)
 
 
 def _from_target(target: OtlpTarget, compression: str, timeout_s: float) -> OtlpSpanExporter:
-    inner = _sdk_exporter(
-        target.protocol, target.endpoint, target.headers, compression, timeout_s, target.insecure,
-    )
+    inner = _wire_exporter(target, compression, timeout_s)
     return OtlpSpanExporter(
         inner,
         endpoint=target.endpoint,
@@ -146,7 +129,10 @@ def build_otlp_exporter(config: OtlpExporterConfig) -> OtlpSpanExporter:
     return _from_target(resolve_otlp(config), config.compression, config.timeout_s)
 
 
+ENCODER = "spanguard span_encoder (wire format)"  # what the OTLP exporters encode with
+
 __all__ = [  # the endpoint names were defined here before `endpoints.py`; kept importable
+    "ENCODER",
     "GRPC_MAX_REQUEST_BYTES",
     "HTTP_MAX_REQUEST_BYTES",
     "PROJECT_ATTRIBUTE",

@@ -9,13 +9,13 @@ Whether and when to try again is the caller's `RetryPolicy`, not the sender's.
 
 from __future__ import annotations
 
-import gzip
 from collections.abc import Mapping
 
 import grpc
 import httpx
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
+from spanguard.exporters import gzip_codec
 from spanguard.exporters.endpoints import OtlpTarget
 from spanguard.exporters.retry import OK, SendResult, classify_grpc, classify_http, transport_error
 from spanguard.exporters.urls import display_url
@@ -90,7 +90,7 @@ class OtlpHttpSender(_Sender):
 
     def send(self, body: bytes) -> SendResult:
         body = self._stamped(body)
-        data = gzip.compress(body, compresslevel=1) if self._gzip else body
+        data = gzip_codec.compress(body) if self._gzip else body
         try:
             response = self._client.post(self.url, content=data)
         except httpx.HTTPError as exc:

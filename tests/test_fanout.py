@@ -320,3 +320,29 @@ def test_a_forked_child_exports_its_own_spans(tmp_path: Path) -> None:
     finally:
         fanout.shutdown()
     assert _span_ids_in_file(path) == {span.context.span_id.to_bytes(8, "big") for span in spans}
+
+
+def test_default_batch_settings_absorb_a_burst_of_4000_spans() -> None:
+    """Worst case for a healthy exporter: its first export is still in flight while the
+    whole burst is made (the old default, 2048, dropped 1,440 of such a burst)."""
+    gated = BlockingExporter()
+    memory = InMemorySpanExporter()
+
+    class GatedThenMemory(SpanExporter):
+        def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+            gated.export(spans)
+            return memory.export(spans)
+
+        def force_flush(self, timeout_millis: int = 30000) -> bool:
+            return True
+
+    fanout = FanOutSpanProcessor({"phoenix": GatedThenMemory()}, BatchConfig())
+    spans = finished_spans(4000)
+    for span in spans:
+        fanout.on_end(span)
+    assert fanout.stats["phoenix"].dropped == 0
+    gated.release.set()
+    assert fanout.force_flush(30_000)
+    fanout.shutdown()
+    assert fanout.stats["phoenix"].exported == 4000
+    assert len(memory.get_finished_spans()) == 4000

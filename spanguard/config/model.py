@@ -290,9 +290,15 @@ class TruncationConfig(_Strict):
 
 
 class BatchConfig(_Strict):
-    """Per-exporter batching queue, as the SDK's BatchSpanProcessor knows it."""
+    """Per-exporter batching queue, as the SDK's BatchSpanProcessor knows it.
 
-    max_queue_size: int = Field(default=2048, ge=1)
+    `max_queue_size` is twice the SDK's 2048 so that a burst of 4,000 spans (an agent run
+    fanning out) is absorbed even before the exporter sends anything: 2048 dropped 1,440
+    of such a burst. Full of reference LLM spans (12.5 KB of text each, ~15.7 KiB in
+    memory) the queue holds about 63 MiB; it is only that full during a burst.
+    """
+
+    max_queue_size: int = Field(default=4096, ge=1)
     schedule_delay_ms: int = Field(default=1000, ge=1)
     max_export_batch_size: int = Field(default=512, ge=1)
     export_timeout_ms: int = Field(default=30000, ge=1)
