@@ -12,8 +12,9 @@ import pytest
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace.export import SpanExportResult
+from spanguard.exporters.endpoints import otlp_target
+from spanguard.exporters.senders import OtlpHttpSender
 from spanguard.exporters.wire_exporter import WireSpanExporter
-from spanguard.sidecar.forwarders import OtlpHttpForwarder
 from support_spans import finished_spans
 
 
@@ -54,7 +55,9 @@ def backend() -> Iterator[Backend]:
 
 
 def exporter_for(backend: Backend, timeout_s: float = 10.0) -> WireSpanExporter:
-    return WireSpanExporter(OtlpHttpForwarder("otlp", backend.url, {}, "gzip", timeout_s), timeout_s)
+    return WireSpanExporter(
+        OtlpHttpSender("otlp", otlp_target("http/protobuf", backend.url), "gzip", timeout_s), timeout_s
+    )
 
 
 def test_retryable_statuses_are_retried_and_the_body_means_what_the_sdk_sends(backend: Backend) -> None:
