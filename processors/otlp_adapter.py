@@ -24,40 +24,25 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
-from spanguard.processors.changes import (
-    ACTION_LABELS,
-    BLOCKED,
-    DROPPED,
-    DROPPED_ACTION,
-    MASKED,
-    TRUNCATED,
-    Change,
-)
+from spanguard.processors.changes import DROPPED
+from spanguard.processors.engine import AnyEngine, Counts, Engine, NoopEngine, is_summary_key, merge_summary
 from spanguard.processors.otlp_prefilter import OVERSIZED, prefilter_for
 from spanguard.processors.otlp_units import unit_bounds
 from spanguard.processors.protowire import read_varint
-from spanguard.processors.redaction import Redactor, summary_attributes
+from spanguard.processors.redaction import Redactor
 from spanguard.processors.truncation import Truncator
 
 # slot kinds: where a collected value lives and how to write it back
 _STRING, _BYTES, _ARRAY, _NAME, _STATUS = range(5)
 
 
-@dataclass
-class RequestOutcome:
-    """What one request went through. Counts are values (attributes, names, messages),
-    except `spans`.
-
+@dataclass(slots=True)
+class RequestCounts(Counts):
+    """`Counts` for one request (values, and `spans` in it), and where the edits are:
     `changed_spans` (indexes in request order) and `changed_other` (a resource or scope
-    changed) say where the edits are, so the sidecar can re-serialize only those spans and
-    keep the client's bytes for the rest."""
+    changed), so the sidecar can re-serialize only those spans and keep the client's
+    bytes for the rest."""
 
-    changed: bool = False
-    spans: int = 0
-    redacted: int = 0
-    truncated: int = 0
-    dropped: int = 0
-    failed: int = 0
     changed_spans: frozenset[int] = frozenset()
     changed_other: bool = False
 
@@ -81,17 +66,10 @@ class _Slots:
 
 
 class _Collector:
-    def __init__(self, redactor: Redactor | None, truncator: Truncator | None, debug: bool) -> None:
+    def __init__(self, engine: AnyEngine) -> None:
         self.slots = _Slots()
-        self._redactor = redactor
-        self._truncator = truncator
-        self._debug = debug
-
-    def _dropped_by_rule(self, key: str) -> bool:
-        return bool(
-            (self._redactor is not None and self._redactor.drops(key))
-            or (self._truncator is not None and self._truncator.drops(key))
-        )
+        self._dropped_by_rule = engine.drops
+        self._debug = engine.debug
 
     def attributes(
         self, container: Any, owner: int, prefix: str = "", label: str = "", only: Sequence[int] | None = None
@@ -287,19 +265,6 @@ def _write(kind: int, target: Any, value: Any) -> None:
                 elements[index].bytes_value = element
 
 
-def _run(engine: Any, slots: _Slots, values: list[Any]) -> list[Change | None]:
-    """Run one engine over the slots still alive; DROPPED slots are hidden from it."""
-    alive = [i for i, v in enumerate(values) if v is not DROPPED]
-    if len(alive) == len(values):
-        return list(engine(slots.keys, values))
-    changes: list[Change | None] = [None] * len(values)
-    for index, change in zip(
-        alive, engine([slots.keys[i] for i in alive], [values[i] for i in alive]), strict=True
-    ):
-        changes[index] = change
-    return changes
-
-
 def transform_export_request(
     request: ExportTraceServiceRequest,
     redactor: Redactor | None,
@@ -307,15 +272,29 @@ def transform_export_request(
     *,
     exhaustive: bool = False,
     original: bytes | None = None,
-) -> RequestOutcome:
+) -> RequestCounts:
+    """`apply_to_request` with an `Engine(redactor, truncator)`."""
+    engine: AnyEngine = NoopEngine()
+    if redactor is not None or truncator is not None:
+        engine = Engine(redactor, truncator)
+    return apply_to_request(request, engine, exhaustive=exhaustive, original=original)
+
+
+def apply_to_request(
+    request: ExportTraceServiceRequest,
+    engine: AnyEngine,
+    *,
+    exhaustive: bool = False,
+    original: bytes | None = None,
+) -> RequestCounts:
     """Redact then truncate everything in `request`, editing it in place.
 
     Only spans (and resources/scopes) the prefilter flags are visited, and in a flagged
     span only the attributes its hits touch; `exhaustive=True` visits everything (the
     tests compare both ways). `original`: the bytes `request` was parsed from, if at
     hand; the prefilter then scans them instead of re-serializing every unit."""
-    debug = any(e is not None and e.config.summary == "debug" for e in (redactor, truncator))
-    collector = _Collector(redactor, truncator, debug)
+    if not engine.enabled:  # nothing to do: count, without a Python object per span
+        return RequestCounts(spans=sum(len(s.spans) for r in request.resource_spans for s in r.scope_spans))
     spans: list[Any] = []
     units: list[Any] = []  # resources, scopes and spans, in request order
     for resource_spans in request.resource_spans:
@@ -324,8 +303,8 @@ def transform_export_request(
             units.append(scope_spans.scope)
             units.extend(scope_spans.spans)
             spans.extend(scope_spans.spans)
-    if redactor is None and truncator is None:
-        return RequestOutcome(spans=len(spans))
+    collector = _Collector(engine)
+    redactor, truncator = engine.redactor, engine.truncator
     bounds: list[tuple[bytes, int, int]] = []  # where each unit's serialized bytes lie
     located: list[list[tuple[int, int]] | None]
     min_limit: int | None = None
@@ -370,83 +349,66 @@ def transform_export_request(
         for index, link in enumerate(span.links):
             if link.attributes:
                 collector.attributes(link.attributes, owner, label=f"links.{index}.")
-    outcome = RequestOutcome(spans=len(spans))
     slots = collector.slots
     if not slots.values:
-        return outcome
-    values = list(slots.values)
-    final: list[Change | None] = [None] * len(values)
-    per_span: dict[int, dict[str, dict[str, list[str]]]] = {}
-    stages: list[tuple[Any, str]] = []
-    if redactor is not None:
-        stages.append((redactor.redact, "redaction"))
-    if truncator is not None:
-        stages.append((truncator.truncate, "truncation"))
-    for engine, stage in stages:
-        changes = _run(engine, slots, values)
-        for index, change in enumerate(changes):
-            if change is None:
-                continue
-            values[index] = change.value
-            previous = final[index]
-            final[index] = (
-                change
-                if previous is None or change.value is DROPPED
-                else Change(change.value, previous.action, previous.detectors)
-            )
-            action = change.action
-            if action in (MASKED, BLOCKED):
-                outcome.redacted += 1
-            elif action == TRUNCATED:
-                outcome.truncated += 1
-            elif action == DROPPED_ACTION:
-                outcome.dropped += 1
-            else:
-                outcome.failed += 1
-            owner = slots.run_of(index)[1]
-            if owner >= 0:
-                labels = per_span.setdefault(owner, {}).setdefault(stage, {})
-                labels.setdefault(ACTION_LABELS[action], []).append(slots.labels[index] if debug else "")
-            else:
-                outcome.changed_other = True
-    if not any(final):
-        return outcome
-    outcome.changed = True
-    outcome.changed_spans = frozenset(per_span)
+        return RequestCounts(spans=len(spans))
+    staged = engine.run(slots.keys, slots.values)
+    counts = staged.counts
+    final = staged.changes
+    if not counts.changed:
+        return RequestCounts(spans=len(spans), failed=counts.failed)
+    per_span: dict[int, list[int]] = {}
+    changed_other = False
     removals: list[tuple[Any, KeyValue]] = []
     for index, change in enumerate(final):
         if change is None:
             continue
+        run, owner = slots.run_of(index)
+        if owner >= 0:
+            per_span.setdefault(owner, []).append(index)
+        else:
+            changed_other = True
         if change.value is DROPPED:
             kv = slots.kvs[index]
             if kv is not None:
-                removals.append((slots.run_of(index)[0], kv))
+                removals.append((run, kv))
             else:  # names and status messages cannot go; empty them
                 _write(slots.kinds[index], slots.targets[index], "")
         else:
             _write(slots.kinds[index], slots.targets[index], change.value)
     for container, kv in removals:
         container.remove(kv)
-    for span_index, span_stages in per_span.items():
-        _add_summary(spans[span_index], span_stages, redactor, truncator)
-    return outcome
+    labels = slots.labels if engine.debug else None
+    for span_index, indexes in per_span.items():
+        _add_summary(spans[span_index], engine.summary(staged, labels, indexes))
+    return RequestCounts(
+        spans=len(spans),
+        redacted=counts.redacted,
+        truncated=counts.truncated,
+        dropped=counts.dropped,
+        failed=counts.failed,
+        changed_spans=frozenset(per_span),
+        changed_other=changed_other,
+    )
 
 
-def _add_summary(
-    span: Any, stages: dict[str, dict[str, list[str]]], redactor: Redactor | None, truncator: Truncator | None
-) -> None:
-    summary: dict[str, Any] = {}
-    for stage, engine, prefix in (
-        ("redaction", redactor, "spanguard.redacted"),
-        ("truncation", truncator, "spanguard.truncated"),
-    ):
-        changed = stages.get(stage)
-        if changed and engine is not None:
-            total = sum(len(keys) for keys in changed.values())
-            summary.update(summary_attributes(engine.config.summary, changed, total, prefix))
-    for key, value in summary.items():
-        kv = span.attributes.add()
-        kv.key = key
+def _add_summary(span: Any, summary: dict[str, Any]) -> None:
+    """Write `summary` onto `span`, merged into any summary attributes already there
+    (a span changed at an earlier spanguard hop): OTLP forbids duplicate keys."""
+    if not summary:
+        return
+    existing: dict[str, Any] = {}
+    found: dict[str, Any] = {}
+    for kv in span.attributes:
+        if kv.key in summary and is_summary_key(kv.key):
+            found[kv.key] = kv
+            existing[kv.key] = _plain(kv.value)
+    for key, value in merge_summary(existing, summary).items():
+        kv = found.get(key)
+        if kv is None:
+            kv = span.attributes.add()
+            kv.key = key
+        kv.value.Clear()
         if isinstance(value, int):
             kv.value.int_value = value
         else:
@@ -454,5 +416,30 @@ def _add_summary(
                 kv.value.array_value.values.add().string_value = item
 
 
+def _plain(value: Any) -> Any:
+    """An existing summary value as the engine writes it (int, or tuple of strings);
+    anything else as None, which the merge replaces."""
+    which = value.WhichOneof("value")
+    if which == "int_value":
+        return value.int_value
+    elements = value.array_value.values
+    if which == "array_value" and all(v.WhichOneof("value") == "string_value" for v in elements):
+        return tuple(v.string_value for v in elements)
+    return None
+
+
 def _as_strings(value: Sequence[str]) -> list[str]:
     return [str(item) for item in value]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "RequestOutcome":  # the one counter type is `engine.Counts` now
+        import warnings
+
+        warnings.warn(
+            "RequestOutcome is deprecated; use RequestCounts (a spanguard.Counts)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return RequestCounts
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

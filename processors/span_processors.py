@@ -1,26 +1,30 @@
-"""SDK span processors that redact or truncate a finished span and pass it on.
+"""The SDK span processor: redact and truncate a finished span, then pass it on.
 
-The SDK freezes a span before `on_end`, so a processor that changes it builds a new
-`ReadableSpan` and hands that to the next processor. Everything but the changed
-values is kept: context, parent, kind, resource, scope, times, status code, events,
-links and the dropped attribute/event/link counts (held by the SDK's bounded
-containers, so the copies are bounded containers with the same counts). A span with
-nothing to change is passed on as it is: no copy.
+`SpanguardSpanProcessor(next_processor, engine)` runs the one engine step
+(`processors/engine.py`) over a span and hands the result to `next_processor` (the
+fan-out, in `build_span_processor`). The SDK freezes a span before `on_end`, so a span
+that changes is rebuilt as a new `ReadableSpan`. Everything but the changed values is
+kept: context, parent, kind, resource, scope, times, status code, events, links and the
+dropped attribute/event/link counts (held by the SDK's bounded containers, so the copies
+are bounded containers with the same counts). A span with nothing to change is passed
+on as it is: no copy.
 
 One span is one engine call: its name, status description and the attributes of the
-span, its events and its links go to the Redactor/Truncator as one batch, so RE2 scans
-one buffer per span.
+span, its events and its links go to the engine as one batch, so RE2 scans one buffer
+per span.
 
-Never raise into the app. If the redaction adapter itself fails (a bug, not a
-detector: detectors fail closed per value inside the Redactor), the span is dropped,
-because exporting it could leak; a failed truncation passes the span on unchanged.
+Never raise into the app. If the processor itself fails (a bug, not a detector:
+detectors fail closed per value inside the Redactor), the span is dropped, because
+exporting it could leak; with truncation alone (nothing to leak), it is passed on
+unchanged, and a failed truncation after a good redaction passes the redacted span on.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping, Sequence
+import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,106 +35,61 @@ from opentelemetry.sdk.trace import Span as SdkSpan
 from opentelemetry.sdk.util import BoundedList
 from opentelemetry.trace import Link, Status
 from opentelemetry.util.types import AttributeValue
-from spanguard.processors.changes import (
-    ACTION_LABELS,
-    BLOCKED,
-    DROPPED,
-    DROPPED_ACTION,
-    FAILED,
-    MASKED,
-    TRUNCATED,
-    Change,
-)
-from spanguard.processors.redaction import Redactor, summary_attributes
+from spanguard.processors.changes import DROPPED, Change
+from spanguard.processors.engine import AnyEngine, Counts, Engine, merge_summary
+from spanguard.processors.redaction import Redactor
 from spanguard.processors.truncation import Truncator
 from spanguard.processors.values import bounded_attributes
 
 _log = logging.getLogger(__name__)
 
-Transform = Callable[[Sequence[str | None], Sequence[Any]], list[Change | None]]
+
+@dataclass(slots=True)
+class SpanguardStats(Counts):
+    """A processor's counts (spans seen, values redacted/truncated/dropped, failures) and,
+    by name, the `ExporterStats` of each exporter of the fan-out it feeds."""
+
+    exporters: Mapping[str, Any] = field(default_factory=dict)
 
 
-@dataclass
-class ProcessorStats:
-    """Counters a processor keeps: spans seen, values redacted/truncated/dropped, failures."""
-
-    spans: int = 0
-    redacted: int = 0
-    truncated: int = 0
-    dropped: int = 0
-    failed: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
-
-    def add(
-        self, *, spans: int = 0, redacted: int = 0, truncated: int = 0, dropped: int = 0, failed: int = 0
-    ) -> None:
-        with self._lock:
-            self.spans += spans
-            self.redacted += redacted
-            self.truncated += truncated
-            self.dropped += dropped
-            self.failed += failed
-
-    def count_span(self) -> None:
-        with self._lock:
-            self.spans += 1
-
-    def as_dict(self) -> dict[str, int]:
-        return {
-            "spans": self.spans,
-            "redacted": self.redacted,
-            "truncated": self.truncated,
-            "dropped": self.dropped,
-            "failed": self.failed,
-        }
-
-
-_last_slots = threading.local()
-
-
-def _span_slots(span: ReadableSpan) -> tuple[list[str | None], list[Any], list[str]]:
-    """Keys, values and summary labels of everything in a span the engine may change.
-
-    Order: span attributes, name, status description, then per event and per link
-    their attributes. `_rebuild` walks the same order. A span the redactor passed on
-    unchanged reaches the truncator as the same object on the same thread: its slots
-    are remembered (per thread, one span) instead of being collected twice.
-    """
-    last = getattr(_last_slots, "entry", None)
-    if last is not None and last[0] is span:
-        return last[1]
-    slots = _collect_slots(span)
-    _last_slots.entry = (span, slots)
-    return slots
-
-
-def _collect_slots(span: ReadableSpan) -> tuple[list[str | None], list[Any], list[str]]:
+def _span_slots(
+    span: ReadableSpan, with_labels: bool
+) -> tuple[list[str | None], list[Any], list[str] | None]:
+    """Keys, values and (for debug summaries only) labels of everything in a span the
+    engine may change. Order: span attributes, name, status description, then per event
+    and per link their attributes. `_rebuild` walks the same order."""
     keys: list[str | None] = []
     values: list[Any] = []
-    labels: list[str] = []
     attributes = _attribute_dict(span)
     keys.extend(attributes)
     values.extend(attributes.values())
-    labels.extend(attributes)
     keys.append(None)
     values.append(span.name)
-    labels.append("span.name")
     description = span.status.description
     if description:
         keys.append(None)
         values.append(description)
-        labels.append("status.description")
     # the private containers: the public properties copy them into tuples under a lock
-    for index, event in enumerate(getattr(span, "_events", None) or span.events):
-        for key, value in (event.attributes or {}).items():
-            keys.append(key)
-            values.append(value)
-            labels.append(f"events.{index}.{key}")
-    for index, link in enumerate(getattr(span, "_links", None) or span.links):
-        for key, value in (link.attributes or {}).items():
-            keys.append(key)
-            values.append(value)
-            labels.append(f"links.{index}.{key}")
+    events = getattr(span, "_events", None) or span.events
+    links = getattr(span, "_links", None) or span.links
+    for event in events:
+        if event.attributes:
+            keys.extend(event.attributes)
+            values.extend(event.attributes.values())
+    for link in links:
+        if link.attributes:
+            keys.extend(link.attributes)
+            values.extend(link.attributes.values())
+    if not with_labels:
+        return keys, values, None
+    labels: list[str] = [str(key) for key in attributes]
+    labels.append("span.name")
+    if description:
+        labels.append("status.description")
+    for index, event in enumerate(events):
+        labels.extend(f"events.{index}.{key}" for key in event.attributes or {})
+    for index, link in enumerate(links):
+        labels.extend(f"links.{index}.{key}" for key in link.attributes or {})
     return keys, values, labels
 
 
@@ -161,7 +120,9 @@ def _rebuild(
     span: ReadableSpan, changes: list[Change | None], summary: dict[str, AttributeValue]
 ) -> ReadableSpan:
     attributes, offset = _apply(_attribute_dict(span), changes, 0)
-    attributes.update(summary)
+    if summary:  # added to any a previous spanguard hop left: one key each
+        earlier = {key: attributes[key] for key in summary if key in attributes}
+        attributes.update(merge_summary(earlier, summary))
     name = span.name
     if changes[offset] is not None and changes[offset].value is not DROPPED:  # type: ignore[union-attr]
         name = str(changes[offset].value)  # type: ignore[union-attr]
@@ -219,26 +180,46 @@ def _bounded_list(items: list[Any], dropped: int) -> BoundedList:
     return bounded
 
 
-class _TransformingSpanProcessor(SpanProcessor):
-    """Shared plumbing: batch the span's values through one engine call, rebuild if changed."""
+class SpanguardSpanProcessor(SpanProcessor):
+    """Redacts and truncates every finished span with `engine`, then hands it to
+    `next_processor`. `stats`: what it did, and the exporters' stats when
+    `next_processor` is the fan-out."""
 
-    _summary_prefix = "spanguard.redacted"
-    _fail_open = False  # on an adapter bug: True passes the span on, False drops it
-
-    def __init__(self, next_processor: SpanProcessor, transform: Transform, summary_level: str) -> None:
+    def __init__(self, next_processor: SpanProcessor, engine: AnyEngine) -> None:
         self.next_processor = next_processor
-        self._transform = transform
-        self._summary_level = summary_level
-        self.stats = ProcessorStats()
+        self.engine = engine
+        # with nothing to leak (no redaction), an adapter bug passes the span on
+        self._fail_open = engine.redactor is None
+        self._counts = Counts()
+        self._lock = threading.Lock()
+
+    @property
+    def stats(self) -> SpanguardStats:
+        """A snapshot of the counts and of each exporter's stats."""
+        with self._lock:
+            counts = self._counts.copy()
+        exporters = getattr(self.next_processor, "stats", None)
+        return SpanguardStats(
+            spans=counts.spans,
+            redacted=counts.redacted,
+            truncated=counts.truncated,
+            dropped=counts.dropped,
+            failed=counts.failed,
+            exporters=dict(exporters) if isinstance(exporters, Mapping) else {},
+        )
 
     def on_start(self, span: SdkSpan, parent_context: Context | None = None) -> None:
         self.next_processor.on_start(span, parent_context=parent_context)
 
     def on_end(self, span: ReadableSpan) -> None:
+        if not self.engine.enabled:
+            self.next_processor.on_end(span)
+            return
         try:
             processed = self.process(span)
         except Exception:
-            self.stats.add(spans=1, failed=1, dropped=0 if self._fail_open else 1)
+            with self._lock:
+                self._counts.add(Counts(spans=1, failed=1, dropped=0 if self._fail_open else 1))
             _log.exception(
                 "spanguard: %s failed on a span; it was %s",
                 type(self).__name__,
@@ -250,31 +231,19 @@ class _TransformingSpanProcessor(SpanProcessor):
         self.next_processor.on_end(processed)
 
     def process(self, span: ReadableSpan) -> ReadableSpan:
-        """The span to pass on: `span` itself when nothing changed."""
-        keys, values, labels = _span_slots(span)
-        changes = self._transform(keys, values)
+        """The span to pass on: `span` itself when nothing changed. Counts it."""
+        engine = self.engine
+        keys, values, labels = _span_slots(span, engine.debug)
+        staged = engine.run(keys, values)
+        counts = staged.counts
+        counts.spans = 1
+        with self._lock:
+            self._counts.add(counts)
+        changes = staged.changes
         if not any(changes):  # the common case: nothing to do, no copy
-            self.stats.count_span()
             return span
-        counts = {MASKED: 0, BLOCKED: 0, DROPPED_ACTION: 0, FAILED: 0, TRUNCATED: 0}
-        changed_keys: dict[str, list[str]] = {}
-        for label, change in zip(labels, changes, strict=True):
-            if change is not None:
-                counts[change.action] += 1
-                changed_keys.setdefault(ACTION_LABELS[change.action], []).append(label)
-        total = sum(counts.values())
-        if total == 0:
-            self.stats.add(spans=1)
-            return span
-        self.stats.add(
-            spans=1,
-            redacted=counts[MASKED] + counts[BLOCKED],
-            truncated=counts[TRUNCATED],
-            dropped=counts[DROPPED_ACTION],
-            failed=counts[FAILED],
-        )
-        summary = summary_attributes(self._summary_level, changed_keys, total, self._summary_prefix)
-        return _rebuild(span, changes, summary)
+        changed = [index for index, change in enumerate(changes) if change is not None]
+        return _rebuild(span, changes, engine.summary(staged, labels, changed))
 
     def shutdown(self) -> None:
         self.next_processor.shutdown()
@@ -283,20 +252,36 @@ class _TransformingSpanProcessor(SpanProcessor):
         return self.next_processor.force_flush(timeout_millis)
 
 
-class RedactingSpanProcessor(_TransformingSpanProcessor):
-    """Masks sensitive text in every finished span, then hands it to `next_processor`."""
+class RedactingSpanProcessor(SpanguardSpanProcessor):
+    """Deprecated: `SpanguardSpanProcessor(next_processor, Engine(redactor, truncator))`
+    does redaction and truncation in one processor. Kept for one release."""
 
     def __init__(self, next_processor: SpanProcessor, redactor: Redactor) -> None:
-        super().__init__(next_processor, redactor.redact, redactor.config.summary)
+        warnings.warn(
+            "RedactingSpanProcessor is deprecated; use SpanguardSpanProcessor with an Engine",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        super().__init__(next_processor, Engine(redactor, None))
         self.redactor = redactor
 
 
-class TruncatingSpanProcessor(_TransformingSpanProcessor):
-    """Cuts oversized values of every finished span, then hands it to `next_processor`."""
-
-    _summary_prefix = "spanguard.truncated"
-    _fail_open = True  # size control is not a privacy guarantee: never lose a span over it
+class TruncatingSpanProcessor(SpanguardSpanProcessor):
+    """Deprecated: `SpanguardSpanProcessor(next_processor, Engine(redactor, truncator))`
+    does redaction and truncation in one processor. Kept for one release."""
 
     def __init__(self, next_processor: SpanProcessor, truncator: Truncator) -> None:
-        super().__init__(next_processor, truncator.truncate, truncator.config.summary)
+        warnings.warn(
+            "TruncatingSpanProcessor is deprecated; use SpanguardSpanProcessor with an Engine",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        super().__init__(next_processor, Engine(None, truncator, truncation_fails_open=True))
         self.truncator = truncator
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ProcessorStats":  # the one counter type is `engine.Counts` now
+        warnings.warn("ProcessorStats is deprecated; use spanguard.Counts", DeprecationWarning, stacklevel=2)
+        return Counts
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -7,63 +7,29 @@ one YAML file means the same thing in both front doors.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import warnings
 from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from spanguard.processors.engine import AnyEngine, Engine
+from spanguard.processors.otlp_adapter import RequestCounts, apply_to_request
 from spanguard.sidecar.wire_split import splice_spans
 
 from spanguard.config.model import RedactionConfig, TruncationConfig
-from spanguard.errors import SpanguardError
-
-
-@dataclass(frozen=True, slots=True)
-class TransformCounts:
-    changed: bool
-    spans: int
-    redacted: int = 0
-    truncated: int = 0
-    dropped: int = 0
-    failed: int = 0
-    changed_spans: frozenset[int] = frozenset()  # span indexes in request order
-    changed_other: bool = False  # a resource or scope changed
 
 
 class RequestTransformer:
-    """Applies the configured redaction and truncation to one request at a time."""
+    """Applies the configured redaction and truncation to one request at a time.
+
+    With both off the engine is a `NoopEngine`: requests pass as they came. A bad
+    pattern raises `ConfigError` here, when the sidecar starts."""
 
     def __init__(self, redaction: RedactionConfig, truncation: TruncationConfig) -> None:
-        self._transform: Any = None
-        self._redactor: Any = None
-        self._truncator: Any = None
-        if not (redaction.enabled or truncation.enabled):
-            return  # both off: requests pass as they came, no engine needed
-        try:
-            from spanguard.processors.otlp_adapter import transform_export_request
-            from spanguard.processors.redaction import Redactor
-            from spanguard.processors.truncation import Truncator
-        except ImportError as exc:
-            # Fail closed: never forward unredacted spans because the engine is missing.
-            raise SpanguardError(f"the redaction engine cannot be loaded ({exc.name})") from exc
-        self._transform = transform_export_request
-        self._redactor = Redactor(redaction) if redaction.enabled else None
-        self._truncator = Truncator(truncation) if truncation.enabled else None
+        self.engine: AnyEngine = Engine.from_config(redaction, truncation)
 
-    def apply(self, request: ExportTraceServiceRequest, original: bytes | None = None) -> TransformCounts:
+    def apply(self, request: ExportTraceServiceRequest, original: bytes | None = None) -> RequestCounts:
         """`original`: the bytes `request` was parsed from, when the client sent protobuf."""
-        if self._transform is None:
-            return TransformCounts(changed=False, spans=count_spans(request))
-        outcome = self._transform(request, self._redactor, self._truncator, original=original)
-        return TransformCounts(
-            changed=bool(outcome.changed),
-            spans=int(outcome.spans),
-            redacted=int(outcome.redacted),
-            truncated=int(outcome.truncated),
-            dropped=int(outcome.dropped),
-            failed=int(outcome.failed),
-            changed_spans=frozenset(outcome.changed_spans),
-            changed_other=bool(outcome.changed_other),
-        )
+        return apply_to_request(request, self.engine, original=original)
 
 
 def count_spans(request: ExportTraceServiceRequest) -> int:
@@ -71,7 +37,7 @@ def count_spans(request: ExportTraceServiceRequest) -> int:
 
 
 def encode_request(
-    request: ExportTraceServiceRequest, original: bytes | None, counts: TransformCounts
+    request: ExportTraceServiceRequest, original: bytes | None, counts: RequestCounts
 ) -> list[bytes | memoryview]:
     """The bytes to queue for a transformed `request` that arrived as `original`, as
     buffers to write back to back (at most `MAX_PARTS`, so one `writev` takes them).
@@ -103,3 +69,10 @@ def encode_request(
 
 # writev takes at most IOV_MAX (1024 on Linux) buffers; the queue adds its own headers
 MAX_PARTS = 512
+
+
+def __getattr__(name: str) -> Any:
+    if name == "TransformCounts":  # one counter type now: `RequestCounts`, a `Counts`
+        warnings.warn("TransformCounts is deprecated; use RequestCounts", DeprecationWarning, stacklevel=2)
+        return RequestCounts
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -3,37 +3,73 @@
 The public API is what `__all__` lists; everything else is internal and may change.
 The reference pipeline (`spanguard.pipeline`) is deliberately not imported here: it
 would make `import spanguard` load LiteLLM and Chroma.
+
+Names that left `__all__` in the engine refactor (the chained pair of processors,
+`fanout_of`, `RequestOutcome`, ...) still import from here for one release, with a
+`DeprecationWarning` that names the replacement.
 """
 
 from __future__ import annotations
 
-from spanguard.api import build_span_processor, fanout_of
+import importlib
+import warnings
+from typing import Any
+
+from spanguard.api import build_span_processor
 from spanguard.config import load_config
 from spanguard.config.model import SpanguardConfig
 from spanguard.errors import ConfigError, SpanguardError
 from spanguard.exporters.entry_point import SpanguardSpanExporter
 from spanguard.exporters.factory import build_exporters
-from spanguard.exporters.fanout import ExporterStats, FanOutSpanProcessor
-from spanguard.processors.otlp_adapter import RequestOutcome, transform_export_request
+from spanguard.exporters.fanout import ExporterStats
+from spanguard.processors.engine import Counts, Engine, NoopEngine
 from spanguard.processors.redaction import Redactor
-from spanguard.processors.span_processors import RedactingSpanProcessor, TruncatingSpanProcessor
+from spanguard.processors.span_processors import SpanguardSpanProcessor, SpanguardStats
 from spanguard.processors.truncation import Truncator
 
 __all__ = [
     "ConfigError",
+    "Counts",
+    "Engine",
     "ExporterStats",
-    "FanOutSpanProcessor",
-    "RedactingSpanProcessor",
+    "NoopEngine",
     "Redactor",
-    "RequestOutcome",
     "SpanguardConfig",
     "SpanguardError",
     "SpanguardSpanExporter",
-    "TruncatingSpanProcessor",
+    "SpanguardSpanProcessor",
+    "SpanguardStats",
     "Truncator",
     "build_exporters",
     "build_span_processor",
-    "fanout_of",
     "load_config",
-    "transform_export_request",
 ]
+
+# old public name -> (module, name there, what to use instead); one release long
+_DEPRECATED = {
+    "FanOutSpanProcessor": ("spanguard.exporters.fanout", "FanOutSpanProcessor", "build_span_processor"),
+    "RedactingSpanProcessor": (
+        "spanguard.processors.span_processors", "RedactingSpanProcessor", "SpanguardSpanProcessor"
+    ),
+    "TruncatingSpanProcessor": (
+        "spanguard.processors.span_processors", "TruncatingSpanProcessor", "SpanguardSpanProcessor"
+    ),
+    "RequestOutcome": ("spanguard.processors.otlp_adapter", "RequestCounts", "Counts"),
+    "transform_export_request": (
+        "spanguard.processors.otlp_adapter", "transform_export_request", "Engine"
+    ),
+    "fanout_of": ("spanguard.api", "fanout_of", "build_span_processor(...).stats.exporters"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    moved = _DEPRECATED.get(name)
+    if moved is None:
+        raise AttributeError(f"module 'spanguard' has no attribute {name!r}")
+    module, attribute, instead = moved
+    warnings.warn(
+        f"spanguard.{name} is deprecated and leaves in the next release; use {instead}",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return getattr(importlib.import_module(module), attribute)

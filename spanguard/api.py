@@ -1,11 +1,11 @@
 """`build_span_processor`: the one call that puts spanguard into any TracerProvider.
 
-The chain is redact -> truncate -> fan-out (one queue and worker per exporter), in that
-order so a secret cut in half by truncation has already been caught whole. Each stage
-is an SDK `SpanProcessor` wrapping the next, so the chain is itself a processor:
-`provider.add_span_processor(build_span_processor())` is all an app needs.
+It returns one `SpanguardSpanProcessor`: the engine (redact, then truncate, so a secret
+cut in half by truncation has already been caught whole) in front of the fan-out (one
+queue and worker per exporter). `provider.add_span_processor(build_span_processor())`
+is all an app needs; its `.stats` says what redaction, truncation and each exporter did.
 
-`SPANGUARD_ENABLED=false` leaves out redaction and truncation (spans go to the
+`SPANGUARD_ENABLED=false` gives the processor a `NoopEngine` (spans go to the
 exporters as they are, at no scanning cost). It is meant for debugging on a laptop;
 production should leave it unset.
 """
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -24,6 +25,7 @@ from spanguard.config.model import SpanguardConfig
 
 if TYPE_CHECKING:
     from spanguard.exporters.fanout import FanOutSpanProcessor
+    from spanguard.processors.span_processors import SpanguardSpanProcessor
 
 ENABLED_ENV_VAR = "SPANGUARD_ENABLED"
 _FALSE_VALUES = frozenset({"false", "0", "no", "off"})
@@ -56,8 +58,8 @@ def build_span_processor(
     config: SpanguardConfig | None = None,
     *,
     exporters: Sequence[SpanExporter] | Mapping[str, SpanExporter] | None = None,
-) -> SpanProcessor:
-    """Redacting -> Truncating -> FanOut over the configured (or given) exporters.
+) -> SpanguardSpanProcessor:
+    """The engine over a fan-out to the configured (or given) exporters.
 
     `config=None` loads it the usual way (`$SPANGUARD_CONFIG`, `./spanguard.yaml`,
     defaults). `exporters=` replaces the configured exporters (custom sinks, tests).
@@ -65,43 +67,38 @@ def build_span_processor(
     """
     from spanguard.exporters.factory import build_exporters
     from spanguard.exporters.fanout import FanOutSpanProcessor
+    from spanguard.processors.engine import AnyEngine, Engine, NoopEngine
+    from spanguard.processors.span_processors import SpanguardSpanProcessor
 
     if config is None:
         from spanguard.config import load_config
 
         config = load_config(None)
     enabled = spanguard_enabled()
-    redactor = truncator = None
+    engine: AnyEngine = NoopEngine()
     if enabled:
         # Build the engine first: a bad pattern must fail before files are opened.
-        if config.redaction.enabled:
-            from spanguard.processors.redaction import Redactor
-
-            redactor = Redactor(config.redaction)
-        if config.truncation.enabled:
-            from spanguard.processors.truncation import Truncator
-
-            truncator = Truncator(config.truncation)
+        # Size control is not a privacy guarantee: a truncation bug passes spans on.
+        engine = Engine.from_config(config.redaction, config.truncation, truncation_fails_open=True)
     named = build_exporters(config.exporters) if exporters is None else _named_exporters(exporters)
-    processor: SpanProcessor = FanOutSpanProcessor(named, config.exporters.batch)
+    fanout = FanOutSpanProcessor(named, config.exporters.batch)
     if not enabled:
         _log.warning(
             "spanguard: %s=false: spans are exported WITHOUT redaction or truncation", ENABLED_ENV_VAR
         )
-        return processor
-    from spanguard.processors.span_processors import RedactingSpanProcessor, TruncatingSpanProcessor
-
-    if truncator is not None:
-        processor = TruncatingSpanProcessor(processor, truncator)
-    if redactor is not None:
-        processor = RedactingSpanProcessor(processor, redactor)
-    return processor
+    return SpanguardSpanProcessor(fanout, engine)
 
 
 def fanout_of(processor: SpanProcessor) -> FanOutSpanProcessor | None:
-    """The fan-out at the end of a chain from `build_span_processor` (for its `.stats`)."""
+    """Deprecated: `build_span_processor(...).stats.exporters` has each exporter's stats.
+    The fan-out at the end of a chain from `build_span_processor`; kept for one release."""
     from spanguard.exporters.fanout import FanOutSpanProcessor
 
+    warnings.warn(
+        "fanout_of is deprecated; use build_span_processor(...).stats.exporters",
+        DeprecationWarning,
+        stacklevel=2,
+    )
     current: object = processor
     for _ in range(8):  # the chain is short; never loop on a cycle
         if isinstance(current, FanOutSpanProcessor):

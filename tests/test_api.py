@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from spanguard.exporters.fanout import FanOutSpanProcessor
+from spanguard.processors.engine import Engine, NoopEngine
 from support_spans import LONG_DOCUMENT_CHARS, PLANTED_SECRETS, make_rag_trace, provider_with
 
 from spanguard.api import build_span_processor, fanout_of, spanguard_enabled
@@ -38,13 +39,13 @@ def test_disable_switch_passes_spans_through_untouched(monkeypatch: pytest.Monke
     monkeypatch.setenv("SPANGUARD_ENABLED", "false")
     memory = InMemorySpanExporter()
     processor = build_span_processor(load_config({}), exporters={"memory": memory})
-    assert isinstance(processor, FanOutSpanProcessor)  # no redaction or truncation stage at all
+    assert isinstance(processor.engine, NoopEngine)  # no redaction or truncation at all
     provider = provider_with(processor)
     make_rag_trace(provider)
     provider.shutdown()
     text = _exported_text(memory)
     assert all(secret in text for secret in PLANTED_SECRETS)
-    assert processor.stats["memory"].exported == 3
+    assert processor.stats.exporters["memory"].exported == 3
 
 
 @pytest.mark.parametrize(("value", "expected"), [("", True), ("true", True), ("1", True),
@@ -74,8 +75,7 @@ def test_bad_pattern_fails_before_files_are_opened(tmp_path: object) -> None:
 def test_sequence_exporters_get_unique_names() -> None:
     first, second = InMemorySpanExporter(), InMemorySpanExporter()
     processor = build_span_processor(load_config({}), exporters=[first, second])
-    fanout = fanout_of(processor)
-    assert fanout is not None and fanout.exporter_names == ["InMemorySpanExporter", "InMemorySpanExporter-2"]
+    assert list(processor.stats.exporters) == ["InMemorySpanExporter", "InMemorySpanExporter-2"]
     processor.shutdown()
 
 
@@ -103,3 +103,70 @@ def test_moved_config_model_still_imports_for_one_release() -> None:
 
     assert old.SpanguardConfig is SpanguardConfig
     assert old.RedactionConfig is RedactionConfig
+
+
+def test_stats_say_what_redaction_truncation_and_each_exporter_did(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SPANGUARD_ENABLED", raising=False)
+    memory = InMemorySpanExporter()
+    config = load_config({"truncation": {"max_length": 2048}})
+    processor = build_span_processor(config, exporters={"memory": memory})
+    assert isinstance(processor.engine, Engine)
+    provider = provider_with(processor)
+    make_rag_trace(provider)
+    provider.shutdown()
+    stats = processor.stats
+    assert stats.spans == 3
+    assert stats.redacted >= len(PLANTED_SECRETS)  # each planted secret masked at least once
+    assert stats.truncated >= 1  # the long retrieved document
+    assert stats.failed == 0
+    assert stats.exporters["memory"].exported == 3
+
+
+def test_names_moved_by_the_engine_refactor_still_import_for_one_release() -> None:
+    """The chained pair, its counters, `fanout_of` and `RequestOutcome` left `__all__`;
+    old imports warn and still work."""
+    import spanguard.processors
+    from spanguard.processors.engine import Counts
+    from spanguard.processors.otlp_adapter import RequestCounts
+    from spanguard.processors.span_processors import SpanguardSpanProcessor
+    from support_spans import provider_with as new_provider
+
+    import spanguard
+
+    for name in ("RedactingSpanProcessor", "TruncatingSpanProcessor", "RequestOutcome",
+                 "transform_export_request", "fanout_of", "FanOutSpanProcessor"):
+        assert name not in spanguard.__all__
+        with pytest.warns(DeprecationWarning, match=name):
+            getattr(spanguard, name)
+    assert {"Engine", "NoopEngine", "Counts", "SpanguardSpanProcessor", "SpanguardSpanExporter",
+            "ConfigError", "SpanguardError", "load_config", "build_span_processor"} <= set(spanguard.__all__)
+    with pytest.warns(DeprecationWarning):
+        assert spanguard.RequestOutcome is RequestCounts
+    with pytest.warns(DeprecationWarning):
+        assert spanguard.processors.ProcessorStats is Counts
+    with pytest.warns(DeprecationWarning):
+        from spanguard.sidecar.transform import TransformCounts
+    assert TransformCounts is RequestCounts
+    # the old chained pair still works, as one engine stage each
+    memory = InMemorySpanExporter()
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from spanguard.processors.redaction import Redactor
+    from spanguard.processors.truncation import Truncator
+
+    with pytest.warns(DeprecationWarning, match="TruncatingSpanProcessor"):
+        truncating = spanguard.processors.span_processors.TruncatingSpanProcessor(
+            SimpleSpanProcessor(memory), Truncator())
+    with pytest.warns(DeprecationWarning, match="RedactingSpanProcessor"):
+        redacting = spanguard.processors.span_processors.RedactingSpanProcessor(truncating, Redactor())
+    assert isinstance(redacting, SpanguardSpanProcessor)
+    provider = new_provider(redacting)
+    make_rag_trace(provider)
+    provider.shutdown()
+    assert all(secret not in _exported_text(memory) for secret in PLANTED_SECRETS)
+    assert redacting.stats.spans == 3 and redacting.stats.redacted >= len(PLANTED_SECRETS)
+    # fanout_of still finds the fan-out behind the one processor
+    processor = build_span_processor(load_config({}), exporters={"memory": InMemorySpanExporter()})
+    with pytest.warns(DeprecationWarning, match="fanout_of"):
+        fanout = fanout_of(processor)
+    assert isinstance(fanout, FanOutSpanProcessor) and fanout.exporter_names == ["memory"]
+    processor.shutdown()

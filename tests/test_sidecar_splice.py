@@ -9,7 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from spanguard.exporters.splitting import split_request_wire
-from spanguard.sidecar.transform import RequestTransformer, TransformCounts, encode_request
+from spanguard.processors.otlp_adapter import RequestCounts
+from spanguard.sidecar.transform import RequestTransformer, encode_request
 from spanguard.sidecar.wire_split import splice_spans
 
 from spanguard.config.model import RedactionConfig, TruncationConfig
@@ -126,7 +127,7 @@ def test_splice_refuses_a_wrong_span_count_or_garbage() -> None:
     assert splice_spans(body, {0: b""}, 2) is None
     assert splice_spans(b"\x0a\xff\xff\xff\xff\x0f" + b"x" * 10, {}, 0) is None
     assert b"".join(splice_spans(body, {}, 1) or [b"?"]) == body
-    counts = TransformCounts(changed=True, spans=2, changed_spans=frozenset({0}))
+    counts = RequestCounts(spans=2, redacted=1, changed_spans=frozenset({0}))
     parsed = ExportTraceServiceRequest.FromString(body)
     # a span re-encoded from canonical input: the same bytes
     assert b"".join(encode_request(parsed, body, counts)) == parsed.SerializeToString()

@@ -12,8 +12,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 from spanguard.processors.detectors import Detector
+from spanguard.processors.engine import Engine
 from spanguard.processors.redaction import Redactor
-from spanguard.processors.span_processors import RedactingSpanProcessor, TruncatingSpanProcessor
+from spanguard.processors.span_processors import SpanguardSpanProcessor
 from spanguard.processors.truncation import Truncator
 
 from spanguard.config.model import RedactionConfig, TruncationConfig
@@ -30,14 +31,16 @@ class Pipeline:
         redactor: Redactor | None = None,
     ) -> None:
         self.exporter = InMemorySpanExporter()
-        self.truncating = TruncatingSpanProcessor(
-            SimpleSpanProcessor(self.exporter), Truncator(truncation or TruncationConfig(max_length=64))
+        engine = Engine(
+            redactor or Redactor(redaction),
+            Truncator(truncation or TruncationConfig(max_length=64)),
+            truncation_fails_open=True,
         )
-        self.redacting = RedactingSpanProcessor(self.truncating, redactor or Redactor(redaction))
+        self.processor = SpanguardSpanProcessor(SimpleSpanProcessor(self.exporter), engine)
         self.provider = TracerProvider(
             resource=Resource.create({"service.name": "svc", "team": "t"}), span_limits=limits
         )
-        self.provider.add_span_processor(self.redacting)
+        self.provider.add_span_processor(self.processor)
         self.tracer = self.provider.get_tracer("test.scope", "1.2.3")
 
     def spans(self) -> dict[str, ReadableSpan]:
@@ -99,9 +102,9 @@ def test_exported_span_is_redacted_and_truncated_with_everything_else_intact(pip
     )
     # the parent had nothing to change: passed on as the very same object, no copy
     assert "spanguard.redacted.count" not in (pipeline.spans()["parent"].attributes or {})
-    assert pipeline.redacting.stats.spans == 2
-    assert pipeline.redacting.stats.redacted == 6
-    assert pipeline.truncating.stats.truncated == 1
+    assert pipeline.processor.stats.spans == 2
+    assert pipeline.processor.stats.redacted == 6
+    assert pipeline.processor.stats.truncated == 1
 
 
 def test_child_keeps_its_parent(pipeline: Pipeline) -> None:
@@ -158,7 +161,7 @@ def test_drop_and_block_keys_and_debug_summary() -> None:
     assert attributes["spanguard.redacted.keys"] == ("note",)
     assert attributes["spanguard.blocked.keys"] == ("user.name",)
     assert attributes["spanguard.dropped.keys"] == ("http.request.header.cookie",)
-    assert built.redacting.stats.dropped == 1
+    assert built.processor.stats.dropped == 1
     built.provider.shutdown()
 
 
@@ -185,7 +188,7 @@ def test_fail_closed_span_still_exported_and_counted() -> None:
     attributes = dict(exported.attributes or {})
     assert attributes["bad"] == "[REDACTED:error]"
     assert attributes["good"] == "fine"
-    assert built.redacting.stats.failed == 1
+    assert built.processor.stats.failed == 1
     built.provider.shutdown()
 
 
@@ -209,7 +212,7 @@ class _Recorder(SpanProcessor):
 
 def test_lifecycle_calls_go_through_and_adapter_bugs_never_reach_the_app() -> None:
     recorder = _Recorder()
-    chain = RedactingSpanProcessor(TruncatingSpanProcessor(recorder, Truncator()), Redactor())
+    chain = SpanguardSpanProcessor(recorder, Engine(Redactor(), Truncator(), truncation_fails_open=True))
     provider = TracerProvider()
     provider.add_span_processor(chain)
     with provider.get_tracer("t").start_as_current_span("s"):

@@ -22,8 +22,7 @@ from typing import Any
 from spanguard.config import CONFIG_ENV_VAR, DEFAULT_CONFIG_FILE, load_config
 from spanguard.errors import SpanguardError
 from spanguard.processors.changes import DROPPED
-from spanguard.processors.redaction import Redactor
-from spanguard.processors.truncation import Truncator
+from spanguard.processors.engine import AnyEngine, Engine
 
 DEFAULT_KEY = "input.value"
 _SCALARS = (str, int, float, bool)
@@ -50,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    preview = ExportPreview(Redactor(config.redaction), Truncator(config.truncation))
+    preview = ExportPreview(Engine.from_config(config.redaction, config.truncation))
     data = sys.stdin.buffer.read()
     if args.jsonl:
         keys, values = parse_jsonl(data)
@@ -71,26 +70,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 class ExportPreview:
-    """Redaction then truncation over plain values, as the span processors chain them."""
+    """The engine the span processors and the sidecar run, over plain values."""
 
-    def __init__(self, redactor: Redactor, truncator: Truncator) -> None:
-        self.redactor = redactor
-        self.truncator = truncator
+    def __init__(self, engine: AnyEngine) -> None:
+        self.engine = engine
 
     def apply(self, keys: Sequence[str], values: Sequence[Any]) -> list[Any]:
-        """The exported value per input, or `DROPPED`; one engine call per stage."""
-        present = [index for index, value in enumerate(values) if value is not None]
-        results: list[Any] = list(values)
-        redacted = self.redactor.redact([keys[i] for i in present], [values[i] for i in present])
-        for index, change in zip(present, redacted, strict=True):
-            if change is not None:
-                results[index] = change.value
-        kept = [index for index in present if results[index] is not DROPPED]
-        truncated = self.truncator.truncate([keys[i] for i in kept], [results[i] for i in kept])
-        for index, change in zip(kept, truncated, strict=True):
-            if change is not None:
-                results[index] = change.value
-        return results
+        """The exported value per input, or `DROPPED`; one engine call for all."""
+        changes, _ = self.engine.apply(keys, values)
+        pairs = zip(values, changes, strict=True)
+        return [value if change is None else change.value for value, change in pairs]
 
 
 def parse_jsonl(data: bytes) -> tuple[list[str], list[Any]]:
