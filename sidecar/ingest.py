@@ -123,14 +123,7 @@ class Ingestor:
         m = self.metrics
         m.requests_received.labels(protocol).inc()
         m.spans_received.labels(protocol).inc(counts.spans)
-        if counts.redacted:
-            m.redacted.inc(counts.redacted)
-        if counts.truncated:
-            m.truncated.inc(counts.truncated)
-        if counts.dropped:
-            m.dropped.inc(counts.dropped)
-        if counts.failed:
-            m.transform_failed.inc(counts.failed)
+        m.count_values(counts)
         return counts.spans
 
     def retry_after_s(self, reason: Reason) -> int:

@@ -9,9 +9,13 @@ Label values are fixed names (protocol, exporter, reason), never request content
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
+
+if TYPE_CHECKING:
+    from spanguard.processors.engine import Counts
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -62,6 +66,17 @@ class SidecarMetrics:
         self.loop_errors = Counter(p + "loop_errors",
                                    "Unexpected errors in a long-running loop (it resumes after a pause)",
                                    ["loop"], registry=r)
+
+    def count_values(self, counts: Counts) -> None:
+        """Add what the engine did to one request (`Counts`, as every front door reports)."""
+        if counts.redacted:
+            self.redacted.inc(counts.redacted)
+        if counts.truncated:
+            self.truncated.inc(counts.truncated)
+        if counts.dropped:
+            self.dropped.inc(counts.dropped)
+        if counts.failed:
+            self.transform_failed.inc(counts.failed)
 
     def exposition(self) -> bytes:
         if multiprocess_enabled():
