@@ -343,3 +343,42 @@ def test_the_prefilter_drops_capture_groups_but_matches_the_same_text() -> None:
         assert stripped.groups == 0, pattern
         for text in [*samples, "a(b)(d)(x", "]x", "zy"]:
             assert [m.span() for m in original.finditer(text)] == [m.span() for m in stripped.finditer(text)]
+
+
+@pytest.mark.parametrize("summary", ["info", "debug"])
+@pytest.mark.parametrize("exhaustive", [False, True])
+def test_second_hop_merges_the_summary_into_one_key_each(summary: str, exhaustive: bool) -> None:
+    """Bug 3: the app redacts (emails), then the sidecar redacts more (API keys). OTLP forbids
+    duplicate keys: the span carries each summary key once, counts added, key lists joined,
+    as the Collector's redaction processor does."""
+    span_request = ExportTraceServiceRequest()
+    span = span_request.resource_spans.add().scope_spans.add().spans.add()
+    span.name = "op"
+    span.attributes.append(key_value("user.contact", EMAIL))
+    span.attributes.append(key_value("input.value", f"my key is {KEY}"))
+    span.attributes.append(key_value("clean", "nothing here"))
+    app = Redactor(RedactionConfig(detectors=["email"], summary=summary))  # type: ignore[arg-type]
+    sidecar = Redactor(RedactionConfig(detectors=["email", "api_key"], summary=summary))  # type: ignore[arg-type]
+    first = transform_export_request(span_request, app, None, exhaustive=exhaustive)
+    assert first.redacted == 1
+    wire = span_request.SerializeToString()  # what the app exports, as the sidecar receives it
+    received = ExportTraceServiceRequest.FromString(wire)
+    second = transform_export_request(received, sidecar, None, exhaustive=exhaustive, original=wire)
+    assert second.redacted == 1 and second.changed_spans == frozenset({0})
+    attributes = received.resource_spans[0].scope_spans[0].spans[0].attributes
+    keys = [kv.key for kv in attributes]
+    summary_keys = [key for key in keys if key.startswith("spanguard.")]
+    assert len(summary_keys) == len(set(summary_keys)), summary_keys  # each summary key once
+    by_key = _attributes(attributes)
+    assert by_key["spanguard.redacted.count"] == 2
+    if summary == "debug":
+        assert [item["stringValue"] for item in by_key["spanguard.redacted.keys"]] == [
+            "input.value", "user.contact"
+        ]
+    else:
+        assert "spanguard.redacted.keys" not in by_key
+    assert EMAIL not in str(received) and KEY not in str(received)
+    # a third hop that finds nothing leaves the merged summary as it is
+    again = transform_export_request(received, sidecar, None, exhaustive=exhaustive)
+    assert not again.changed
+    assert _attributes(received.resource_spans[0].scope_spans[0].spans[0].attributes) == by_key

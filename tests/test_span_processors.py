@@ -222,3 +222,18 @@ def test_lifecycle_calls_go_through_and_adapter_bugs_never_reach_the_app() -> No
     provider.shutdown()
     assert recorder.calls == ["start", "end", "flush:1234", "shutdown"]
     assert chain.stats.failed == 1 and chain.stats.dropped == 1  # fail closed: dropped, not exported
+
+
+def test_summary_adds_to_one_an_earlier_hop_left() -> None:
+    """Bug 3, SDK side: a span already carrying spanguard's summary (an earlier hop's) gets
+    the counts added and the key lists joined, not overwritten."""
+    built = Pipeline(RedactionConfig(summary="debug"))
+    with built.tracer.start_as_current_span("s") as span:
+        span.set_attribute("spanguard.redacted.count", 2)
+        span.set_attribute("spanguard.redacted.keys", ("earlier.key", "note"))
+        span.set_attribute("note", EMAIL)
+    attributes = dict(built.spans()["s"].attributes or {})
+    assert attributes["spanguard.redacted.count"] == 3
+    assert attributes["spanguard.redacted.keys"] == ("earlier.key", "note")
+    assert attributes["note"] == "[REDACTED:email]"
+    built.provider.shutdown()
