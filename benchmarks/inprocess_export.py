@@ -100,14 +100,11 @@ def spanguard_provider(url: str, compression: str) -> Any:
 
 def fanout_dropped(provider: Any) -> int | None:
     """Spans spanguard's fan-out dropped (None for register: the SDK does not count them)."""
-    from spanguard.exporters.fanout import FanOutSpanProcessor
+    from spanguard.processors.span_processors import SpanguardSpanProcessor
 
     for processor in provider._active_span_processor._span_processors:
-        inner = processor
-        while inner is not None and not isinstance(inner, FanOutSpanProcessor):
-            inner = getattr(inner, "next_processor", None)
-        if inner is not None:
-            return sum(stats.dropped for stats in inner.stats.values())
+        if isinstance(processor, SpanguardSpanProcessor):
+            return sum(stats.dropped for stats in processor.stats.exporters.values())
     return None
 
 

@@ -13,7 +13,7 @@ work counts) are printed: on a shared machine CPU time is the steadier of the tw
 ratio is the median of per-round ratios, each round measured back to back.
 
 Then the same spans as 512-span OTLP requests through the sidecar's engine step
-(`transform_export_request`), next to the cost of parsing the request.
+(`apply_to_request`), next to the cost of parsing the request.
 
     .venv/bin/python benchmarks/processor_overhead.py [--spans 2000] [--rounds 5] [--skip-otlp]
 """
@@ -30,9 +30,10 @@ from typing import Any
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
-from spanguard.processors.otlp_adapter import transform_export_request
+from spanguard.processors.engine import Engine
+from spanguard.processors.otlp_adapter import apply_to_request
 from spanguard.processors.redaction import Redactor
-from spanguard.processors.span_processors import RedactingSpanProcessor, TruncatingSpanProcessor
+from spanguard.processors.span_processors import SpanguardSpanProcessor
 from spanguard.processors.truncation import Truncator
 
 from spanguard.config.model import RedactionConfig, TruncationConfig
@@ -151,8 +152,8 @@ def logfire_chain(next_processor: SpanProcessor) -> SpanProcessor | None:
 
 
 def spanguard_chain(next_processor: SpanProcessor) -> SpanProcessor:
-    truncating = TruncatingSpanProcessor(next_processor, Truncator(TruncationConfig()))
-    return RedactingSpanProcessor(truncating, Redactor(RedactionConfig()))
+    engine = Engine(Redactor(RedactionConfig()), Truncator(TruncationConfig()), truncation_fails_open=True)
+    return SpanguardSpanProcessor(next_processor, engine)
 
 
 def run_once(
@@ -264,10 +265,10 @@ def otlp_request(mixed: bool, seed: int = 7) -> bytes:
 
 
 def otlp_adapter_numbers(rounds: int) -> None:
-    """The sidecar's engine step alone: parse vs transform_export_request, CPU ms per request,
+    """The sidecar's engine step alone: parse vs apply_to_request, CPU ms per request,
     with the request's own bytes at hand (the sidecar's path: the prefilter scans them)
     and without (each unit re-serialized for the scan, the path for OTLP JSON input)."""
-    redactor, truncator = Redactor(RedactionConfig()), Truncator(TruncationConfig())
+    engine = Engine(Redactor(RedactionConfig()), Truncator(TruncationConfig()))
     print("\nOTLP adapter (sidecar engine step), one 512-span request, CPU ms, median of rounds")
     print(f"{'workload':<8} {'MB':>5} {'parse':>8} {'transform':>10} {'spans/s':>9} "
           f"{'re-serialized':>14} {'spans/s':>9}")
@@ -280,7 +281,7 @@ def otlp_adapter_numbers(rounds: int) -> None:
                 start = time.process_time()
                 request = ExportTraceServiceRequest.FromString(data)
                 parsed = time.process_time()
-                transform_export_request(request, redactor, truncator, original=data if with_bytes else None)
+                apply_to_request(request, engine, original=data if with_bytes else None)
                 done = time.process_time()
                 parse_ms.append((parsed - start) * 1e3)
                 timings[with_bytes].append((done - parsed) * 1e3)

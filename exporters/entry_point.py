@@ -3,7 +3,7 @@
 The SDK's auto-configuration looks the name up in the `opentelemetry_traces_exporter`
 entry points, instantiates the class with no arguments and wraps it in its own
 `BatchSpanProcessor`. An exporter sits *after* every processor, so this exporter
-carries the whole spanguard chain inside it: each span it receives goes through
+carries spanguard's whole processor inside it: each span it receives goes through
 redaction, truncation and the fan-out to the exporters `SPANGUARD_CONFIG` names
 (the SDK batch queue in front just hands spans over in bulk, off the app thread).
 
@@ -27,7 +27,7 @@ _log = logging.getLogger("spanguard")
 
 
 class SpanguardSpanExporter(SpanExporter):
-    """An SDK exporter that is spanguard's processor chain (redact -> truncate -> fan-out)."""
+    """An SDK exporter that is spanguard's processor (redact -> truncate -> fan-out)."""
 
     def __init__(self, config: SpanguardConfig | None = None, **_sdk_args: object) -> None:
         from spanguard.api import build_span_processor

@@ -170,49 +170,11 @@ class Prefilter:
             except re2.error:
                 self.exhaustive = True
 
-    def flag(self, segments: list[bytes]) -> list[bool]:
-        """For each serialized unit: might the engine change something in it?"""
-        if self.exhaustive:
-            return [True] * len(segments)
-        flags = [False] * len(segments)
-        if self.min_limit is not None:
-            limit = self.min_limit
-            for index, segment in enumerate(segments):
-                if len(segment) > limit:
-                    flags[index] = True
-        if self._regex is None:
-            return flags
-        buffer = b"".join(segments)
-        starts: list[int] = []
-        position = 0
-        for segment in segments:
-            starts.append(position)
-            position += len(segment)
-        ends = [*starts[1:], position]
-        match = self._regex._regexp.Match
-        unanchored = re2._Anchor.UNANCHORED
-        pos = 0
-        index = 0
-        while pos < len(buffer):
-            m_start, m_end = match(unanchored, buffer, pos, len(buffer))[0]
-            if m_start < 0:
-                break
-            while ends[index] <= m_start:
-                index += 1
-            flags[index] = True
-            last = index
-            while last + 1 < len(ends) and starts[last + 1] < m_end:  # a hit across units: both
-                last += 1
-                flags[last] = True
-            pos = max(ends[index], m_end)  # the unit is flagged; look at the next one
-        return flags
-
-
     def locate(self, segments: list[bytes]) -> list[list[tuple[int, int]] | None]:
         """For each serialized unit: None when nothing in it can change, else where the hits
         are ([start, end) offsets into the unit; an oversized unit also gets OVERSIZED).
 
-        Unlike `flag`, scanning goes on after a unit's first hit, so the caller can visit
+        Scanning goes on after a unit's first hit, so the caller can visit
         only the attributes the hits touch. Why that is exact: scanning resumes at each
         hit's end, and RE2 returns the leftmost match, so any match lying wholly inside a
         stretch no reported hit overlaps would have been reported. A value's bytes lie

@@ -93,13 +93,6 @@ class Redactor:
                 )
         self.hash_fallbacks = 0  # tokens written as markers because the hash key was missing
 
-    @property
-    def active(self) -> bool:
-        """False when nothing could ever change (disabled, or no detectors and no key rules)."""
-        return self.config.enabled and bool(
-            not self._scanner.empty or self._drop or self._block or self._secret_names
-        )
-
     # ------------------------------------------------------------------ keys
 
     def _decide(self, key: str) -> int:
