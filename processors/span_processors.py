@@ -46,8 +46,9 @@ _log = logging.getLogger(__name__)
 
 @dataclass(slots=True)
 class SpanguardStats(Counts):
-    """A processor's counts (spans seen, values redacted/truncated/dropped, failures) and,
-    by name, the `ExporterStats` of each exporter of the fan-out it feeds."""
+    """A processor's counts (spans its engine saw, values redacted/truncated/dropped,
+    failures; a `NoopEngine` counts nothing) and, by name, the `ExporterStats` of each
+    exporter of the fan-out it feeds."""
 
     exporters: Mapping[str, Any] = field(default_factory=dict)
 

@@ -1,6 +1,6 @@
 """`spanguard redact`: show what a value becomes when exported, before deploying rules.
 
-It runs the same engine as the span processors and the sidecar (redaction, then
+It runs the same engine as the span processor and the sidecar (redaction, then
 truncation, with the key rules of the attribute named by `--key`), so the preview is
 what Phoenix would receive. Plain mode reads one value from stdin; `--jsonl` reads many
 `{"key": ..., "value": ...}` lines and processes them as one batch, in order.
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 class ExportPreview:
-    """The engine the span processors and the sidecar run, over plain values."""
+    """The engine the span processor and the sidecar run, over plain values."""
 
     def __init__(self, engine: AnyEngine) -> None:
         self.engine = engine
