@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from spanguard.processors.changes import (
@@ -73,9 +73,6 @@ class Counts:
         self.truncated += other.truncated
         self.dropped += other.dropped
         self.failed += other.failed
-
-    def copy(self) -> Counts:
-        return Counts(**{f.name: getattr(self, f.name) for f in fields(Counts)})
 
     def count(self, action: str) -> None:
         """Count one value changed by `action` (a `Change.action`)."""

@@ -381,15 +381,9 @@ def apply_to_request(
     labels = slots.labels if engine.debug else None
     for span_index, indexes in per_span.items():
         _add_summary(spans[span_index], engine.summary(staged, labels, indexes))
-    return RequestCounts(
-        spans=len(spans),
-        redacted=counts.redacted,
-        truncated=counts.truncated,
-        dropped=counts.dropped,
-        failed=counts.failed,
-        changed_spans=frozenset(per_span),
-        changed_other=changed_other,
-    )
+    result = RequestCounts(spans=len(spans), changed_spans=frozenset(per_span), changed_other=changed_other)
+    result.add(counts)
+    return result
 
 
 def _add_summary(span: Any, summary: dict[str, Any]) -> None:

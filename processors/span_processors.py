@@ -197,17 +197,11 @@ class SpanguardSpanProcessor(SpanProcessor):
     @property
     def stats(self) -> SpanguardStats:
         """A snapshot of the counts and of each exporter's stats."""
-        with self._lock:
-            counts = self._counts.copy()
         exporters = getattr(self.next_processor, "stats", None)
-        return SpanguardStats(
-            spans=counts.spans,
-            redacted=counts.redacted,
-            truncated=counts.truncated,
-            dropped=counts.dropped,
-            failed=counts.failed,
-            exporters=dict(exporters) if isinstance(exporters, Mapping) else {},
-        )
+        stats = SpanguardStats(exporters=dict(exporters) if isinstance(exporters, Mapping) else {})
+        with self._lock:
+            stats.add(self._counts)
+        return stats
 
     def on_start(self, span: SdkSpan, parent_context: Context | None = None) -> None:
         self.next_processor.on_start(span, parent_context=parent_context)
