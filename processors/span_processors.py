@@ -237,11 +237,15 @@ class _TransformingSpanProcessor(SpanProcessor):
     def on_end(self, span: ReadableSpan) -> None:
         try:
             processed = self.process(span)
-        except Exception:
+        except Exception as exc:
             self.stats.add(spans=1, failed=1, dropped=0 if self._fail_open else 1)
-            _log.exception(
-                "spanguard: %s failed on a span; it was %s",
+            # the type and the counter only: the message or traceback of an exception
+            # raised with span content in hand may quote that content
+            _log.error(
+                "spanguard: %s failed on a span (%s, %d failures so far); it was %s",
                 type(self).__name__,
+                type(exc).__name__,
+                self.stats.failed,
                 "passed on unchanged" if self._fail_open else "dropped (fail closed)",
             )
             if not self._fail_open:

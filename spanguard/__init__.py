@@ -14,6 +14,7 @@ from spanguard.errors import ConfigError, SpanguardError
 from spanguard.exporters.entry_point import SpanguardSpanExporter
 from spanguard.exporters.factory import build_exporters
 from spanguard.exporters.fanout import ExporterStats, FanOutSpanProcessor
+from spanguard.guarding import GuardHandle, guard
 from spanguard.processors.otlp_adapter import RequestOutcome, transform_export_request
 from spanguard.processors.redaction import Redactor
 from spanguard.processors.span_processors import RedactingSpanProcessor, TruncatingSpanProcessor
@@ -23,6 +24,7 @@ __all__ = [
     "ConfigError",
     "ExporterStats",
     "FanOutSpanProcessor",
+    "GuardHandle",
     "RedactingSpanProcessor",
     "Redactor",
     "RequestOutcome",
@@ -34,6 +36,7 @@ __all__ = [
     "build_exporters",
     "build_span_processor",
     "fanout_of",
+    "guard",
     "load_config",
     "transform_export_request",
 ]

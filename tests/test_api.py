@@ -1,11 +1,17 @@
-"""`build_span_processor`: the chain, custom exporters, and the SPANGUARD_ENABLED switch."""
+"""`build_span_processor`: the chain, config sources, custom exporters, and the two switches."""
 
 from __future__ import annotations
 
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from spanguard.exporters.fanout import FanOutSpanProcessor
-from support_spans import LONG_DOCUMENT_CHARS, PLANTED_SECRETS, make_rag_trace, provider_with
+from support_spans import (
+    LONG_DOCUMENT_CHARS,
+    PLANTED_SECRETS,
+    SECRET_CARD,
+    SECRET_EMAIL,
+    make_rag_trace,
+    provider_with,
+)
 
 from spanguard.api import build_span_processor, fanout_of, spanguard_enabled
 from spanguard.config import load_config
@@ -34,17 +40,52 @@ def test_chain_redacts_truncates_and_keeps_the_trace_shape(monkeypatch: pytest.M
     assert len(document) < 2200 < LONG_DOCUMENT_CHARS
 
 
-def test_disable_switch_passes_spans_through_untouched(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_export_off_switch_exports_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`SPANGUARD_ENABLED=false` is the seeds' auto-setup switch: tracing export off, never raw data."""
     monkeypatch.setenv("SPANGUARD_ENABLED", "false")
     memory = InMemorySpanExporter()
     processor = build_span_processor(load_config({}), exporters={"memory": memory})
-    assert isinstance(processor, FanOutSpanProcessor)  # no redaction or truncation stage at all
     provider = provider_with(processor)
     make_rag_trace(provider)
     provider.shutdown()
-    text = _exported_text(memory)
-    assert all(secret in text for secret in PLANTED_SECRETS)
-    assert processor.stats["memory"].exported == 3
+    assert memory.get_finished_spans() == ()
+    assert processor.stats == {"discarded": 3}  # type: ignore[attr-defined]
+
+
+def test_redaction_off_only_explicitly_and_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    memory = InMemorySpanExporter()
+    with caplog.at_level("WARNING", logger="spanguard"):
+        processor = build_span_processor({"redaction": {"enabled": False}}, exporters=[memory])
+    assert "spans are exported WITHOUT redaction" in caplog.text
+    provider = provider_with(processor)
+    make_rag_trace(provider)
+    provider.shutdown()
+    assert all(secret in _exported_text(memory) for secret in PLANTED_SECRETS)
+
+
+def test_redaction_switch_cannot_come_from_the_environment(tmp_path: object,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from pathlib import Path
+
+    monkeypatch.setenv("REDACT", "false")
+    path = Path(str(tmp_path)) / "spanguard.yaml"
+    path.write_text("redaction:\n  enabled: ${REDACT:-true}\n")
+    with pytest.raises(ConfigError, match=r"redaction\.enabled.*environment variable"):
+        load_config(path)
+
+
+def test_config_may_be_a_mapping_or_a_path(tmp_path: object) -> None:
+    from pathlib import Path
+
+    path = Path(str(tmp_path)) / "spanguard.yaml"
+    path.write_text("redaction:\n  detectors: [email]\n")
+    for source in ({"redaction": {"detectors": ["email"]}}, path, str(path)):
+        memory = InMemorySpanExporter()
+        provider = provider_with(build_span_processor(source, exporters=[memory]))  # type: ignore[arg-type]
+        make_rag_trace(provider)
+        provider.shutdown()
+        text = _exported_text(memory)
+        assert SECRET_EMAIL not in text and SECRET_CARD in text  # only the email detector is on
 
 
 @pytest.mark.parametrize(("value", "expected"), [("", True), ("true", True), ("1", True),
