@@ -21,7 +21,8 @@ def test_config_exporters_win_over_the_environment() -> None:
 
 @pytest.mark.parametrize(("environ", "expected"), [
     ({}, "console"),
-    ({"PHOENIX_COLLECTOR_ENDPOINT": "http://phx:6006"}, "phoenix http://phx:6006/v1/traces (project default)"),
+    ({"PHOENIX_COLLECTOR_ENDPOINT": "http://phx:6006"},
+     "phoenix http://phx:6006/v1/traces (project default)"),
     ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://user:pw@c:4318?token=t"}, "otlp http://***@c:4318/v1/traces"),
     ({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "c:4317", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
       "PHOENIX_COLLECTOR_ENDPOINT": "http://phx:6006"}, "otlp c:4317"),
@@ -58,8 +59,11 @@ def test_spans_reach_the_otlp_endpoint_from_the_environment(
         receiver.stop()
 
 
-def test_console_fallback_is_a_warning(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "PHOENIX_COLLECTOR_ENDPOINT"):
+def test_console_fallback_is_a_warning(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                 "PHOENIX_COLLECTOR_ENDPOINT"):
         monkeypatch.delenv(name, raising=False)
     with caplog.at_level(logging.INFO, logger="spanguard"):
         build_span_processor({}).shutdown()
