@@ -71,7 +71,7 @@ def ensure_uv() -> str:
 
 
 def sync(uv: str) -> None:
-    subprocess.check_call([uv, "sync", "--frozen"], cwd=ROOT)
+    subprocess.check_call([uv, "sync", "--frozen", "--all-extras"], cwd=ROOT)
 
 
 def sync_phoenix(uv: str) -> None:

@@ -92,14 +92,14 @@ def _guarded_on_end(self: Any, span: ReadableSpan) -> None:
     self.__dict__[_HANDLE_ATTRIBUTE].chain.on_end(span)
 
 
-def _guarded_class(base: type) -> type:
-    with _lock:
-        cls = _classes.get(base)
-        if cls is None:
-            namespace = {"on_end": _guarded_on_end, "__module__": __name__}
-            cls = type(f"Guarded{base.__name__}", (base,), namespace)
-            _classes[base] = cls
-        return cls
+def _guarded_class_locked(base: type) -> type:
+    """The guarded subclass of `base` (one per base); the caller holds `_lock`."""
+    cls = _classes.get(base)
+    if cls is None:
+        namespace = {"on_end": _guarded_on_end, "__module__": __name__}
+        cls = type(f"Guarded{base.__name__}", (base,), namespace)
+        _classes[base] = cls
+    return cls
 
 
 def _multi_of(provider: object) -> SpanProcessor:
@@ -132,22 +132,36 @@ def guard(provider: object, config: ConfigSource = None) -> GuardHandle:
             _log.warning("spanguard: this provider is already guarded; the new config is ignored")
         return existing
     loaded = load_config(config)
-    base = type(multi)
-    chain: SpanProcessor
-    if export_enabled():
-        chain = wrap(_Deliver(multi, base.on_end), build_engines(loaded))
-    else:
+    if not export_enabled():
         warn_export_off()
-        chain = DiscardingSpanProcessor()
-    handle = GuardHandle(provider, chain, export_enabled())
+        return _install(provider, multi, DiscardingSpanProcessor(), exporting=False)
+    chain = wrap(_Deliver(multi, type(multi).on_end), build_engines(loaded))
+    return _install(provider, multi, chain, exporting=True)
+
+
+def guard_discarding(provider: object) -> GuardHandle:
+    """Make `provider` discard every span: what a front door does when it cannot guard
+    (a broken config) rather than let its processors export raw spans. A provider
+    already guarded (or discarding) is left as it is."""
+    multi = _multi_of(provider)
+    existing = multi.__dict__.get(_HANDLE_ATTRIBUTE)
+    if isinstance(existing, GuardHandle):
+        return existing
+    return _install(provider, multi, DiscardingSpanProcessor(), exporting=False)
+
+
+def _install(provider: object, multi: SpanProcessor, chain: SpanProcessor, *, exporting: bool) -> GuardHandle:
+    handle = GuardHandle(provider, chain, exporting)
     with _lock:
-        if isinstance(multi.__dict__.get(_HANDLE_ATTRIBUTE), GuardHandle):  # lost a race
-            return multi.__dict__[_HANDLE_ATTRIBUTE]
+        current = multi.__dict__.get(_HANDLE_ATTRIBUTE)
+        if isinstance(current, GuardHandle):  # lost a race with another guard() call
+            return current
         multi.__dict__[_HANDLE_ATTRIBUTE] = handle
-    multi.__class__ = _guarded_class(base)
+        multi.__class__ = _guarded_class_locked(type(multi))
     names = [type(p).__name__ for p in multi._span_processors]  # type: ignore[attr-defined]
     _log.info(
-        "spanguard: guarding the provider's span processors (%s, and any added later)",
+        "spanguard: %s the provider's span processors (%s, and any added later)",
+        "guarding" if exporting else "discarding every span for",
         ", ".join(names) or "none yet",
     )
     return handle
