@@ -42,7 +42,8 @@ print(json.dumps({
     "spans": len(spans),
     "values": [span.attributes["input.value"] for span in spans],
     "owners": [span.resource.attributes["owner"] for span in spans],
-    "heavy": [m for m in ("litellm", "chromadb", "numpy", "fastapi", "spanguard.pipeline") if m in sys.modules],
+    "heavy": [m for m in ("litellm", "chromadb", "numpy", "fastapi", "spanguard.pipeline")
+              if m in sys.modules],
     "stats": handle.stats,
 }))
 '''
