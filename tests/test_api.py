@@ -144,3 +144,17 @@ def test_moved_config_model_still_imports_for_one_release() -> None:
 
     assert old.SpanguardConfig is SpanguardConfig
     assert old.RedactionConfig is RedactionConfig
+
+
+def test_import_spanguard_is_lazy_and_every_public_name_resolves(tmp_path: object) -> None:
+    """`import spanguard` loads no engine, exporter or pipeline; each name in __all__ imports."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, spanguard\n"
+             "loaded = sorted(m for m in sys.modules if m.startswith(('spanguard.', 'pydantic', 'litellm')))\n"
+             "print(loaded)\n"
+             "assert all(getattr(spanguard, name) is not None for name in spanguard.__all__)\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
