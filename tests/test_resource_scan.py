@@ -49,3 +49,23 @@ def test_one_scan_per_resource_not_per_span() -> None:
     assert first.attributes["contact"] == "[REDACTED:email]" and scanner.snapshot().redacted == 1
     clean = Resource({"service.name": "svc"})
     assert scanner.resource(clean) is clean  # nothing to change: the same object
+
+
+def test_the_processor_counts_a_resource_once_in_its_stats(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scan runs inside the one engine processor: its `.stats` counts the resource's
+    changed value once, however many spans share that resource."""
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    monkeypatch.delenv("SPANGUARD_ENABLED", raising=False)
+    memory = InMemorySpanExporter()
+    processor = build_span_processor({}, exporters={"memory": memory})
+    provider = TracerProvider(resource=Resource.create({"team.contact": SECRET_EMAIL}))
+    provider.add_span_processor(processor)
+    for index in range(3):
+        with provider.get_tracer("t").start_as_current_span(f"s{index}"):
+            pass
+    provider.shutdown()
+    spans = memory.get_finished_spans()
+    assert [span.resource.attributes["team.contact"] for span in spans] == ["[REDACTED:email]"] * 3
+    stats = processor.stats
+    assert stats.spans == 3 and stats.redacted == 1 and stats.exporters["memory"].exported == 3
