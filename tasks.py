@@ -5,7 +5,7 @@
     python3 tasks.py test    # lint, type-check and the whole test suite
 
 Both bootstrap what they need: uv (pinned, in .tools/), spanguard's locked environment
-(`uv sync --frozen`), and for the tests the Phoenix server's own locked environment, the
+(`uv sync --frozen --all-extras`), and for the tests the Phoenix server's own locked environment, the
 system Chromium, and three builds the interop tests run: spanguard's own OpenTelemetry
 Collector (deploy/otelcol/collector, Go) and the Go and Java OTLP clients
 (tests/interop/). Each build lands in .tools/ under a hash of its sources and lock
@@ -71,7 +71,7 @@ def ensure_uv() -> str:
 
 
 def sync(uv: str) -> None:
-    subprocess.check_call([uv, "sync", "--frozen"], cwd=ROOT)
+    subprocess.check_call([uv, "sync", "--frozen", "--all-extras"], cwd=ROOT)
 
 
 def sync_phoenix(uv: str) -> None:

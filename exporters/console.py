@@ -5,20 +5,24 @@ root ends (roots end last), then printed as a tree with kind, duration, status a
 few shortened attributes that say what happened. Traces whose root never arrives
 (the root is in another process, or still running at exit) are printed as they are on
 flush, on shutdown, or when too many are pending. `json` writes each span as one
-compact JSON line (the SDK's span JSON) for piping into `jq`.
+compact JSON line (the SDK's span JSON) for piping into `jq`; `bytes` values, which the
+SDK accepts but cannot write as JSON, are written base64-encoded as OTLP JSON does.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
-from opentelemetry.trace import StatusCode
+from opentelemetry.trace import Link, StatusCode
 
 # Attributes worth a line in the tree, in this order.
 HIGHLIGHT_KEYS = (
@@ -93,6 +97,49 @@ def render_trace(spans: Sequence[ReadableSpan]) -> str:
     return "\n".join(lines)
 
 
+def _jsonable(value: Any) -> Any:
+    """An attribute value JSON can carry: bytes as base64 (as OTLP JSON writes `bytesValue`)."""
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, list | tuple):
+        return [_jsonable(item) for item in value]
+    return value
+
+
+def _clean(attributes: Any) -> dict[str, Any]:
+    return {key: _jsonable(value) for key, value in (attributes or {}).items()}
+
+
+def json_line(span: ReadableSpan) -> str:
+    """The SDK's span JSON on one line. A span the SDK cannot serialize (a `bytes`
+    attribute, which the SDK accepts) is written with JSON-safe values instead, and one
+    that still fails is replaced by a line saying so: one span never costs the batch."""
+    try:
+        return span.to_json(indent=None) + "\n"
+    except (TypeError, ValueError):
+        pass
+    try:
+        safe = ReadableSpan(
+            name=span.name,
+            context=span.context,
+            parent=span.parent,
+            resource=Resource(_clean(span.resource.attributes), span.resource.schema_url),
+            attributes=_clean(span.attributes),
+            events=[Event(e.name, _clean(e.attributes), e.timestamp) for e in span.events],
+            links=[Link(link.context, _clean(link.attributes)) for link in span.links],
+            kind=span.kind,
+            status=span.status,
+            start_time=span.start_time,
+            end_time=span.end_time,
+            instrumentation_scope=span.instrumentation_scope,
+        )
+        return safe.to_json(indent=None) + "\n"
+    except (TypeError, ValueError) as exc:
+        span_id = f"0x{span.context.span_id:016x}" if span.context else None
+        note = {"span_id": span_id, "spanguard.error": f"not renderable ({type(exc).__name__})"}
+        return json.dumps(note) + "\n"
+
+
 class ConsoleSpanExporter(SpanExporter):
     def __init__(self, format: str = "pretty", out: TextIO | None = None) -> None:
         if format not in ("pretty", "json"):
@@ -110,7 +157,7 @@ class ConsoleSpanExporter(SpanExporter):
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         with self._lock:
             if self.format == "json":
-                text = "".join(span.to_json(indent=None) + "\n" for span in spans)
+                text = "".join(json_line(span) for span in spans)
             else:
                 text = self._collect_finished(spans)
             if text:

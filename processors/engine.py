@@ -10,8 +10,9 @@ final value and the redaction's action and detectors.
 The SDK processor, the OTLP adapter (the sidecar's), `spanguard redact` and the
 sidecar's metrics all use this step and this counter type, so one YAML file means the
 same thing everywhere. `NoopEngine` is the engine for "nothing to do" (both stages
-off, or `SPANGUARD_ENABLED=false`): callers test `engine.enabled` once and skip the
-work, rather than checking for None at every step.
+off in the config file; `SPANGUARD_ENABLED=false` exports nothing instead): callers
+test `engine.enabled` once and skip the work, rather than checking for None at every
+step.
 
 Summary attributes (`spanguard.redacted.count`, `spanguard.<action>.keys`) come from
 `Engine.summary`, and `merge_summary` adds them to any a span already carries (a span
@@ -173,10 +174,14 @@ class Engine:
         if self.truncator is not None:
             try:
                 truncation = _run_stage(self.truncator.truncate, keys, current, redacted)
-            except Exception:
+            except Exception as exc:
                 if not self.truncation_fails_open:
                     raise
-                _log.exception("spanguard: truncation failed on a batch; its values were passed on uncut")
+                # the type only: the message or traceback may quote a value
+                _log.error(
+                    "spanguard: truncation failed on a batch (%s); its values were passed on uncut",
+                    type(exc).__name__,
+                )
                 counts.failed += 1
                 truncation = None
             else:

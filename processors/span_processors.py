@@ -9,6 +9,8 @@ dropped attribute/event/link counts (held by the SDK's bounded containers, so th
 are bounded containers with the same counts). A span with nothing to change is passed
 on as it is: no copy.
 
+The span's resource and instrumentation scope attributes go through the same engine
+first (`processors/resource_scan.py`, cached per resource/scope), as the sidecar does.
 One span is one engine call: its name, status description and the attributes of the
 span, its events and its links go to the engine as one batch, so RE2 scans one buffer
 per span.
@@ -38,6 +40,7 @@ from opentelemetry.util.types import AttributeValue
 from spanguard.processors.changes import DROPPED, Change
 from spanguard.processors.engine import AnyEngine, Counts, Engine, merge_summary
 from spanguard.processors.redaction import Redactor
+from spanguard.processors.resource_scan import AttributeOwnerScanner
 from spanguard.processors.truncation import Truncator
 from spanguard.processors.values import bounded_attributes
 
@@ -47,7 +50,8 @@ _log = logging.getLogger(__name__)
 @dataclass(slots=True)
 class SpanguardStats(Counts):
     """A processor's counts (spans its engine saw, values redacted/truncated/dropped,
-    failures; a `NoopEngine` counts nothing) and, by name, the `ExporterStats` of each
+    failures; resource and scope values once per distinct resource/scope; a
+    `NoopEngine` counts nothing) and, by name, the `ExporterStats` of each
     exporter of the fan-out it feeds."""
 
     exporters: Mapping[str, Any] = field(default_factory=dict)
@@ -193,6 +197,7 @@ class SpanguardSpanProcessor(SpanProcessor):
         self._fail_open = engine.redactor is None
         self._counts = Counts()
         self._lock = threading.Lock()
+        self._owners = AttributeOwnerScanner(engine)
 
     @property
     def stats(self) -> SpanguardStats:
@@ -201,6 +206,7 @@ class SpanguardSpanProcessor(SpanProcessor):
         stats = SpanguardStats(exporters=dict(exporters) if isinstance(exporters, Mapping) else {})
         with self._lock:
             stats.add(self._counts)
+        stats.add(self._owners.snapshot())
         return stats
 
     def on_start(self, span: SdkSpan, parent_context: Context | None = None) -> None:
@@ -212,12 +218,17 @@ class SpanguardSpanProcessor(SpanProcessor):
             return
         try:
             processed = self.process(span)
-        except Exception:
+        except Exception as exc:
             with self._lock:
                 self._counts.add(Counts(spans=1, failed=1, dropped=0 if self._fail_open else 1))
-            _log.exception(
-                "spanguard: %s failed on a span; it was %s",
+                failed = self._counts.failed
+            # the type and the counter only: the message or traceback of an exception
+            # raised with span content in hand may quote that content
+            _log.error(
+                "spanguard: %s failed on a span (%s, %d failures so far); it was %s",
                 type(self).__name__,
+                type(exc).__name__,
+                failed,
                 "passed on unchanged" if self._fail_open else "dropped (fail closed)",
             )
             if not self._fail_open:
@@ -228,6 +239,7 @@ class SpanguardSpanProcessor(SpanProcessor):
     def process(self, span: ReadableSpan) -> ReadableSpan:
         """The span to pass on: `span` itself when nothing changed. Counts it."""
         engine = self.engine
+        span = self._with_clean_owners(span)
         keys, values, labels = _span_slots(span, engine.debug)
         staged = engine.run(keys, values)
         counts = staged.counts
@@ -239,6 +251,27 @@ class SpanguardSpanProcessor(SpanProcessor):
             return span
         changed = [index for index, change in enumerate(changes) if change is not None]
         return _rebuild(span, changes, engine.summary(staged, labels, changed))
+
+    def _with_clean_owners(self, span: ReadableSpan) -> ReadableSpan:
+        """`span` with its resource and scope attributes cleaned (itself when clean)."""
+        resource = self._owners.resource(span.resource)
+        scope = self._owners.scope(span.instrumentation_scope)
+        if resource is span.resource and scope is span.instrumentation_scope:
+            return span
+        return ReadableSpan(
+            name=span.name,
+            context=span.context,
+            parent=span.parent,
+            resource=resource,
+            attributes=getattr(span, "_attributes", span.attributes),
+            events=getattr(span, "_events", span.events),
+            links=getattr(span, "_links", span.links),
+            kind=span.kind,
+            status=span.status,
+            start_time=span.start_time,
+            end_time=span.end_time,
+            instrumentation_scope=scope,
+        )
 
     def shutdown(self) -> None:
         self.next_processor.shutdown()

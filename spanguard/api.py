@@ -1,19 +1,22 @@
-"""`build_span_processor`: the one call that puts spanguard into any TracerProvider.
+"""`build_span_processor`: spanguard's own chain with its own exporters, as one processor.
 
-It returns one `SpanguardSpanProcessor`: the engine (redact, then truncate, so a secret
-cut in half by truncation has already been caught whole) in front of the fan-out (one
-queue and worker per exporter). `provider.add_span_processor(build_span_processor())`
-is all an app needs; its `.stats` says what redaction, truncation and each exporter did.
+The processor is one `SpanguardSpanProcessor`: the engine (resource/scope scan,
+redact, then truncate, so a secret cut in half by truncation has already been caught
+whole) in front of the fan-out (one queue and worker per exporter).
+`provider.add_span_processor(build_span_processor())` is all an app with a plain
+`TracerProvider` needs; its `.stats` says what redaction, truncation and each exporter
+did. A provider that already has its own exporting processors
+(`phoenix.otel.register`) wants `spanguard.guard(provider)` instead.
 
-`SPANGUARD_ENABLED=false` gives the processor a `NoopEngine` (spans go to the
-exporters as they are, at no scanning cost). It is meant for debugging on a laptop;
-production should leave it unset.
+With no `exporters:` in the config, spans go where the standard variables say
+(`OTEL_EXPORTER_OTLP_*`, `PHOENIX_COLLECTOR_ENDPOINT`), else to the console; one log
+line at start says where. `SPANGUARD_ENABLED=false` turns export off (nothing leaves);
+see `spanguard.switches`.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
@@ -21,22 +24,19 @@ from typing import TYPE_CHECKING
 from opentelemetry.sdk.trace import SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter
 
-from spanguard.config.model import SpanguardConfig
+from spanguard.config.loader import ConfigSource
+from spanguard.switches import ENABLED_ENV_VAR, DiscardingSpanProcessor, export_enabled
 
 if TYPE_CHECKING:
     from spanguard.exporters.fanout import FanOutSpanProcessor
     from spanguard.processors.span_processors import SpanguardSpanProcessor
 
-ENABLED_ENV_VAR = "SPANGUARD_ENABLED"
-_FALSE_VALUES = frozenset({"false", "0", "no", "off"})
+__all__ = ["ENABLED_ENV_VAR", "build_span_processor", "fanout_of", "spanguard_enabled"]
 
 _log = logging.getLogger("spanguard")
 
-
-def spanguard_enabled(environ: Mapping[str, str] | None = None) -> bool:
-    """False only when `SPANGUARD_ENABLED` says so (`false`, `0`, `no`, `off`)."""
-    value = (os.environ if environ is None else environ).get(ENABLED_ENV_VAR, "")
-    return value.strip().lower() not in _FALSE_VALUES
+# the old name of the switch's reader, kept for callers
+spanguard_enabled = export_enabled
 
 
 def _named_exporters(
@@ -55,38 +55,42 @@ def _named_exporters(
 
 
 def build_span_processor(
-    config: SpanguardConfig | None = None,
+    config: ConfigSource = None,
     *,
     exporters: Sequence[SpanExporter] | Mapping[str, SpanExporter] | None = None,
-) -> SpanguardSpanProcessor:
-    """The engine over a fan-out to the configured (or given) exporters.
+) -> SpanguardSpanProcessor | DiscardingSpanProcessor:
+    """The engine over a fan-out to the configured (or given) exporters (with
+    `SPANGUARD_ENABLED=false`, a processor that discards every span).
 
-    `config=None` loads it the usual way (`$SPANGUARD_CONFIG`, `./spanguard.yaml`,
-    defaults). `exporters=` replaces the configured exporters (custom sinks, tests).
-    Raises `ConfigError` for a config that cannot work (bad pattern, unwritable file).
+    `config`: a `SpanguardConfig`, a mapping, a path, or None for the usual places
+    (`$SPANGUARD_CONFIG`, `./spanguard.yaml`, defaults). `exporters=` replaces the
+    configured exporters (custom sinks, tests). Raises `ConfigError` for a config that
+    cannot work (bad pattern, unwritable file).
     """
+    from spanguard.chain import build_engine, wrap
+    from spanguard.config import load_config
+    from spanguard.exporters.destinations import describe, effective_exporters
     from spanguard.exporters.factory import build_exporters
     from spanguard.exporters.fanout import FanOutSpanProcessor
-    from spanguard.processors.engine import AnyEngine, Engine, NoopEngine
-    from spanguard.processors.span_processors import SpanguardSpanProcessor
+    from spanguard.switches import warn_export_off
 
-    if config is None:
-        from spanguard.config import load_config
-
-        config = load_config(None)
-    enabled = spanguard_enabled()
-    engine: AnyEngine = NoopEngine()
-    if enabled:
-        # Build the engine first: a bad pattern must fail before files are opened.
-        # Size control is not a privacy guarantee: a truncation bug passes spans on.
-        engine = Engine.from_config(config.redaction, config.truncation, truncation_fails_open=True)
-    named = build_exporters(config.exporters) if exporters is None else _named_exporters(exporters)
-    fanout = FanOutSpanProcessor(named, config.exporters.batch)
-    if not enabled:
-        _log.warning(
-            "spanguard: %s=false: spans are exported WITHOUT redaction or truncation", ENABLED_ENV_VAR
-        )
-    return SpanguardSpanProcessor(fanout, engine)
+    loaded = load_config(config)
+    if not export_enabled():
+        warn_export_off()
+        return DiscardingSpanProcessor()
+    # Build the engine first: a bad pattern must fail before files are opened.
+    engine = build_engine(loaded)
+    if exporters is None:
+        chosen, source = effective_exporters(loaded)
+        named = build_exporters(chosen)
+        # a warning for the fallback: a config-less app exporting to the console only
+        # must not be a silent surprise
+        level = logging.INFO if chosen.console is None or source == "config" else logging.WARNING
+        _log.log(level, "spanguard: spans go to %s (%s)", describe(chosen), source)
+    else:
+        named = _named_exporters(exporters)
+        _log.info("spanguard: spans go to %s (given exporters)", ", ".join(named) or "nowhere")
+    return wrap(FanOutSpanProcessor(named, loaded.exporters.batch), engine)
 
 
 def fanout_of(processor: SpanProcessor) -> FanOutSpanProcessor | None:

@@ -1,12 +1,19 @@
-"""`build_span_processor`: the chain, custom exporters, and the SPANGUARD_ENABLED switch."""
+"""`build_span_processor`: the chain, config sources, custom exporters, and the two switches."""
 
 from __future__ import annotations
 
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from spanguard.exporters.fanout import FanOutSpanProcessor
-from spanguard.processors.engine import Engine, NoopEngine
-from support_spans import LONG_DOCUMENT_CHARS, PLANTED_SECRETS, make_rag_trace, provider_with
+from spanguard.processors.engine import Engine
+from support_spans import (
+    LONG_DOCUMENT_CHARS,
+    PLANTED_SECRETS,
+    SECRET_CARD,
+    SECRET_EMAIL,
+    make_rag_trace,
+    provider_with,
+)
 
 from spanguard.api import build_span_processor, fanout_of, spanguard_enabled
 from spanguard.config import load_config
@@ -35,17 +42,53 @@ def test_chain_redacts_truncates_and_keeps_the_trace_shape(monkeypatch: pytest.M
     assert len(document) < 2200 < LONG_DOCUMENT_CHARS
 
 
-def test_disable_switch_passes_spans_through_untouched(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_export_off_switch_exports_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`SPANGUARD_ENABLED=false` is the seeds' auto-setup switch: tracing export off, never raw data."""
     monkeypatch.setenv("SPANGUARD_ENABLED", "false")
     memory = InMemorySpanExporter()
     processor = build_span_processor(load_config({}), exporters={"memory": memory})
-    assert isinstance(processor.engine, NoopEngine)  # no redaction or truncation at all
     provider = provider_with(processor)
     make_rag_trace(provider)
     provider.shutdown()
-    text = _exported_text(memory)
-    assert all(secret in text for secret in PLANTED_SECRETS)
-    assert processor.stats.exporters["memory"].exported == 3
+    assert memory.get_finished_spans() == ()
+    stats = processor.stats  # the engine's stats type: every span seen and dropped
+    assert stats.spans == 3 and stats.dropped == 3 and stats.exporters == {}
+
+
+def test_redaction_off_only_explicitly_and_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    memory = InMemorySpanExporter()
+    with caplog.at_level("WARNING", logger="spanguard"):
+        processor = build_span_processor({"redaction": {"enabled": False}}, exporters=[memory])
+    assert "spans are exported WITHOUT redaction" in caplog.text
+    provider = provider_with(processor)
+    make_rag_trace(provider)
+    provider.shutdown()
+    assert all(secret in _exported_text(memory) for secret in PLANTED_SECRETS)
+
+
+def test_redaction_switch_cannot_come_from_the_environment(tmp_path: object,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from pathlib import Path
+
+    monkeypatch.setenv("REDACT", "false")
+    path = Path(str(tmp_path)) / "spanguard.yaml"
+    path.write_text("redaction:\n  enabled: ${REDACT:-true}\n")
+    with pytest.raises(ConfigError, match=r"redaction\.enabled.*environment variable"):
+        load_config(path)
+
+
+def test_config_may_be_a_mapping_or_a_path(tmp_path: object) -> None:
+    from pathlib import Path
+
+    path = Path(str(tmp_path)) / "spanguard.yaml"
+    path.write_text("redaction:\n  detectors: [email]\n")
+    for source in ({"redaction": {"detectors": ["email"]}}, path, str(path)):
+        memory = InMemorySpanExporter()
+        provider = provider_with(build_span_processor(source, exporters=[memory]))  # type: ignore[arg-type]
+        make_rag_trace(provider)
+        provider.shutdown()
+        text = _exported_text(memory)
+        assert SECRET_EMAIL not in text and SECRET_CARD in text  # only the email detector is on
 
 
 @pytest.mark.parametrize(("value", "expected"), [("", True), ("true", True), ("1", True),
@@ -170,3 +213,18 @@ def test_names_moved_by_the_engine_refactor_still_import_for_one_release() -> No
         fanout = fanout_of(processor)
     assert isinstance(fanout, FanOutSpanProcessor) and fanout.exporter_names == ["memory"]
     processor.shutdown()
+
+
+def test_import_spanguard_is_lazy_and_every_public_name_resolves(tmp_path: object) -> None:
+    """`import spanguard` loads no engine, exporter or pipeline; each name in __all__ imports."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, spanguard\n"
+             "heavy = ('spanguard.', 'pydantic', 'litellm')\n"
+             "loaded = sorted(m for m in sys.modules if m.startswith(heavy))\n"
+             "print(loaded)\n"
+             "assert all(getattr(spanguard, name) is not None for name in spanguard.__all__)\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -165,3 +165,17 @@ def test_example_config_passes_check() -> None:
     result = spanguard("check", str(EXAMPLE), env={"SPANGUARD_HASH_KEY": "k"})
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
+
+
+def test_check_says_where_a_config_without_exporters_sends_in_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from spanguard.cli import main as cli_main
+
+    config = tmp_path / "spanguard.yaml"
+    config.write_text("redaction:\n  detectors: [email]\n")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://user:secret@collector:4318")
+    assert cli_main(["check", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "in process (build_span_processor): otlp http://***@collector:4318/v1/traces" in out
+    assert "secret" not in out

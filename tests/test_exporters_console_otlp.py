@@ -63,6 +63,41 @@ def test_json_console_prints_one_object_per_span() -> None:
     assert [o["name"] for o in objects] == ["retrieve", "llm.completion", "rag.query"]
 
 
+def test_json_console_writes_every_attribute_type_the_sdk_accepts() -> None:
+    """A `bytes` attribute (the SDK accepts it, its `to_json` cannot write it) loses neither
+    its span nor the rest of the batch."""
+    import base64
+
+    from opentelemetry.sdk.trace.export import SpanExportResult
+
+    out = io.StringIO()
+    exporter = ConsoleSpanExporter("json", out)
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    memory = InMemorySpanExporter()
+    provider = provider_with(SimpleSpanProcessor(memory))
+    tracer = provider.get_tracer("t")
+    with tracer.start_as_current_span("plain") as span:
+        span.set_attribute("n", 1)
+    with tracer.start_as_current_span("binary") as span:
+        span.set_attribute("raw", b"\x00\xff")
+        span.set_attribute("many", [b"a", b"b"])
+        span.set_attribute("flags", [True, False])
+        span.set_attribute("ratio", 0.5)
+        span.add_event("blob", {"data": b"\x01"})
+    with tracer.start_as_current_span("after") as span:
+        span.set_attribute("s", "x")
+    provider.shutdown()
+    assert exporter.export(memory.get_finished_spans()) is SpanExportResult.SUCCESS
+    objects = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [o["name"] for o in objects] == ["plain", "binary", "after"]
+    binary = objects[1]
+    assert binary["attributes"]["raw"] == base64.b64encode(b"\x00\xff").decode()
+    assert binary["attributes"]["many"] == ["YQ==", "Yg=="]
+    assert binary["attributes"]["flags"] == [True, False] and binary["attributes"]["ratio"] == 0.5
+    assert binary["events"][0]["attributes"]["data"] == "AQ=="
+
+
 def test_shorten_keeps_one_line() -> None:
     assert shorten("a\nb" * 100, 20) == ("a⏎b" * 100)[:19] + "…"
 

@@ -80,8 +80,18 @@ def summarize(config: SpanguardConfig) -> list[str]:
         *_redaction_lines(config.redaction),
         *_truncation_lines(config.truncation),
         *_exporter_lines(config.exporters),
+        *_environment_exporter_lines(config),
         *_sidecar_lines(config.sidecar),
     ]
+
+
+def _environment_exporter_lines(config: SpanguardConfig) -> Iterator[str]:
+    """With no `exporters:` key, `build_span_processor` follows the OTLP/Phoenix variables."""
+    from spanguard.exporters.destinations import describe, effective_exporters
+
+    chosen, source = effective_exporters(config)
+    if source != "config" and chosen.console is None:
+        yield f"  in process (build_span_processor): {describe(chosen)} (from {source})"
 
 
 def _redaction_lines(redaction: RedactionConfig) -> Iterator[str]:

@@ -27,6 +27,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench-pipeline": ("spanguard.cli.bench_pipeline", "run every benchmark query and chart latency"),
     "stack": ("spanguard.cli.stack", "run Phoenix, the sidecar and the chat service locally"),
 }
+# commands that run the reference pipeline: `spanguard[pipeline]`
+PIPELINE_COMMANDS = frozenset({"ingest", "ask", "serve", "bench-pipeline", "stack"})
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -53,11 +55,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.argv = [sys.argv[0], *argv]
     parser = _build_parser()
     args = parser.parse_args(sys.argv[1:])
+    from spanguard.extras import extra_of, install_hint, missing_modules
+
+    what = f"`spanguard {args.command}`"
+    if args.command in PIPELINE_COMMANDS and (missing := missing_modules("pipeline")):
+        print(f"spanguard: error: {install_hint(what, 'pipeline', missing)}", file=sys.stderr)
+        return 1
     try:
         module = importlib.import_module(args._module)
         return int(module.run(args) or 0)
     except SpanguardError as exc:
         print(f"spanguard: error: {exc}", file=sys.stderr)
+        return 1
+    except ModuleNotFoundError as exc:
+        extra = extra_of(exc.name)
+        if extra is None:
+            raise
+        print(f"spanguard: error: {install_hint(what, extra, str(exc.name))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

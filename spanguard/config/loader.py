@@ -40,6 +40,7 @@ _SUBSTITUTION = re.compile(r"\$(?:(\$)|\{([^}]*)\})")
 _VARIABLE = re.compile(r"^(?:env:)?([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$", re.DOTALL)
 _PLAIN_COLLECTIONS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+_REDACTION_SWITCH: KeyPath = ("redaction", "enabled")
 
 
 @dataclass
@@ -178,6 +179,12 @@ def _construct(loader: yaml.SafeLoader, node: yaml.Node, path: KeyPath, document
         return items
     value = loader.construct_object(node, deep=True)
     if isinstance(value, str):
+        if path == _REDACTION_SWITCH and _SUBSTITUTION.search(value):
+            # turning redaction off lets raw data out: only a literal in the file may do it
+            raise ConfigError(
+                "redaction.enabled cannot come from an environment variable: write true or false",
+                path=document.source_name, line=node.start_mark.line + 1, key="redaction.enabled",
+            )
         return _substitute(value, path, document, node.start_mark.line + 1)
     return value
 

@@ -1,0 +1,150 @@
+"""Zero-code, the standard way: `opentelemetry-instrument` with spanguard as the distro,
+a real OTLP/gRPC receiver downstream, and only cleaned spans arriving.
+
+`OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=*` keeps the installed instrumentors (the
+LiteLLM one imports LiteLLM) out, so the app can check that spanguard's own path
+imports no LiteLLM, Chroma or pipeline.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from google.protobuf.json_format import MessageToJson
+from support_receiver import ParseOnlyReceiver
+from support_spans import SECRET_CARD, SECRET_EMAIL
+
+pytestmark = pytest.mark.slow
+
+INSTRUMENT = Path(sys.executable).parent / "opentelemetry-instrument"
+HEAVY = ("litellm", "chromadb", "spanguard.pipeline", "fastapi", "matplotlib")
+APP = f'''
+import json, sys
+from opentelemetry import trace
+
+tracer = trace.get_tracer("tiny-app")
+with tracer.start_as_current_span("handle-request") as span:
+    span.set_attribute("input.value", "reach me at {SECRET_EMAIL}, card {SECRET_CARD}")
+    with tracer.start_as_current_span("child") as child:
+        child.add_event("note", {{"text": "cc {SECRET_EMAIL}"}})
+print("HEAVY=" + json.dumps([name for name in {HEAVY!r} if name in sys.modules]))
+print("app done")
+'''
+
+
+def _run(tmp_path: Path, receiver: ParseOnlyReceiver, **overrides: str) -> subprocess.CompletedProcess[str]:
+    (tmp_path / "app.py").write_text(APP)
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith(("OTEL_", "SPANGUARD_", "PHOENIX_"))}
+    env.update({
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://{receiver.address}",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+        "OTEL_EXPORTER_OTLP_INSECURE": "true",
+        "OTEL_BSP_SCHEDULE_DELAY": "100",
+        "OTEL_SERVICE_NAME": "tiny-app",
+        "OTEL_RESOURCE_ATTRIBUTES": f"owner.contact={SECRET_EMAIL}",
+        "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "*",
+        **overrides,
+    })
+    result = subprocess.run([str(INSTRUMENT), sys.executable, "app.py"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "app done" in result.stdout
+    return result
+
+
+def _received(receiver: ParseOnlyReceiver) -> str:
+    return "".join(MessageToJson(request) for request in receiver.requests)
+
+
+def _assert_clean(*outputs: str) -> None:
+    for output in outputs:
+        assert SECRET_EMAIL not in output
+        assert SECRET_CARD not in output
+
+
+def test_distro_guards_otlp_and_console(tmp_path: Path) -> None:
+    receiver = ParseOnlyReceiver(keep=True)
+    try:
+        result = _run(tmp_path, receiver, OTEL_PYTHON_DISTRO="spanguard",
+                      OTEL_PYTHON_CONFIGURATOR="spanguard", OTEL_TRACES_EXPORTER="otlp,console")
+        received = _received(receiver)
+    finally:
+        receiver.stop()
+    assert receiver.spans == 2
+    _assert_clean(received, result.stdout, result.stderr)
+    assert "[REDACTED:email]" in received and "[REDACTED:credit_card]" in received
+    assert '"handle-request"' in result.stdout and "[REDACTED:email]" in result.stdout  # SDK console
+    assert json.loads(result.stdout.split("HEAVY=", 1)[1].splitlines()[0]) == []
+
+
+def test_distro_alone_implies_the_configurator_and_otlp(tmp_path: Path) -> None:
+    receiver = ParseOnlyReceiver(keep=True)
+    try:
+        result = _run(tmp_path, receiver, OTEL_PYTHON_DISTRO="spanguard")
+        received = _received(receiver)
+    finally:
+        receiver.stop()
+    assert receiver.spans == 2
+    _assert_clean(received, result.stdout, result.stderr)
+    assert "[REDACTED:email]" in received
+
+
+def _plain_sdk_configurator(tmp_path: Path) -> Path:
+    """A dist-info that registers the SDK's own configurator (what opentelemetry-distro
+    does), so the run below is the SDK's setup with no spanguard configurator."""
+    site = tmp_path / "plain-sdk"
+    info = site / "plain_sdk_configurator-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: plain-sdk-configurator\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(
+        "[opentelemetry_configurator]\nplainsdk = opentelemetry.sdk._configuration:_OTelSDKConfigurator\n"
+    )
+    return site
+
+
+@pytest.mark.parametrize("exporters", ["spanguard,otlp", "otlp,spanguard"])
+def test_spanguard_next_to_otlp_never_delivers_raw_spans(tmp_path: Path, exporters: str) -> None:
+    config = tmp_path / "spanguard.yaml"
+    config.write_text("exporters:\n  file: {path: " + str(tmp_path / "spans.jsonl") + "}\n"
+                      "  batch: {schedule_delay_ms: 100}\n")
+    receiver = ParseOnlyReceiver(keep=True)
+    try:
+        result = _run(tmp_path, receiver, OTEL_TRACES_EXPORTER=exporters, SPANGUARD_CONFIG=str(config),
+                      OTEL_PYTHON_DISTRO="none", OTEL_PYTHON_CONFIGURATOR="plainsdk",
+                      PYTHONPATH=str(_plain_sdk_configurator(tmp_path)))
+        received = _received(receiver)
+    finally:
+        receiver.stop()
+    assert receiver.spans == 2  # guarded, not refused: otlp still gets the (clean) spans
+    _assert_clean(received, result.stdout, result.stderr, (tmp_path / "spans.jsonl").read_text())
+    assert "[REDACTED:email]" in received
+
+
+def test_a_broken_config_exports_nothing_anywhere(tmp_path: Path) -> None:
+    bad = tmp_path / "spanguard.yaml"
+    bad.write_text("redaction:\n  detectors: [no_such_detector]\n")
+    receiver = ParseOnlyReceiver(keep=True)
+    try:
+        result = _run(tmp_path, receiver, OTEL_PYTHON_DISTRO="spanguard", SPANGUARD_CONFIG=str(bad),
+                      OTEL_TRACES_EXPORTER="otlp,console")
+    finally:
+        receiver.stop()
+    assert receiver.spans == 0
+    assert "tracing export is off until this is fixed" in result.stderr
+    _assert_clean(result.stdout, result.stderr)
+
+
+def test_export_off_switch(tmp_path: Path) -> None:
+    receiver = ParseOnlyReceiver(keep=True)
+    try:
+        result = _run(tmp_path, receiver, OTEL_PYTHON_DISTRO="spanguard", SPANGUARD_ENABLED="false")
+    finally:
+        receiver.stop()
+    assert receiver.spans == 0
+    _assert_clean(result.stdout, result.stderr)
