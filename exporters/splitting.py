@@ -168,9 +168,12 @@ def split_by_size(spans: Sequence[ReadableSpan], limit: int) -> Iterator[list[Re
         yield chunk
 
 
-def json_lines(body: bytes, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> list[str]:
-    """One request as OTLP JSON lines (no newlines) of at most `max_line_bytes` UTF-8 bytes
-    each, every span in order; `max_line_bytes <= 0`: one line, whatever its size.
+def json_lines(
+    request: bytes | ExportTraceServiceRequest, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+) -> list[str]:
+    """One request (its bytes, or parsed) as OTLP JSON lines (no newlines) of at most
+    `max_line_bytes` UTF-8 bytes each, every span in order; `max_line_bytes <= 0`: one line,
+    whatever its size.
 
     JSON is larger than protobuf by a factor that depends on the content (hex ids, base64
     bytes, escaped text), so the protobuf is cut at the limit scaled by the factor this
@@ -178,10 +181,15 @@ def json_lines(body: bytes, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> lis
     A single span whose line is over the limit goes alone on its line (truncation is what
     bounds one span).
     """
-    line = encode_traces_json_line(ExportTraceServiceRequest.FromString(body))
-    size = len(line.encode("utf-8", errors="surrogatepass"))
-    if max_line_bytes <= 0 or size <= max_line_bytes:
+    parsed = ExportTraceServiceRequest.FromString(request) if isinstance(request, bytes) else request
+    line = encode_traces_json_line(parsed)
+    # a UTF-8 character is at most 4 bytes: most lines need no encoding to be measured
+    if max_line_bytes <= 0 or len(line) * 4 <= max_line_bytes:
         return [line]
+    size = len(line.encode("utf-8", errors="surrogatepass"))
+    if size <= max_line_bytes:
+        return [line]
+    body = request if isinstance(request, bytes) else request.SerializeToString()
     limit = max(1, int(len(body) * max_line_bytes / size * _LINE_MARGIN))
     pieces = split_request_wire([body], limit)
     if len(pieces) == 1:

@@ -312,6 +312,8 @@ class FileExporterConfig(_Strict):
     path: str = "traces/spans.jsonl"
     max_bytes: ByteSize = 100 * 1000**2
     backups: int = Field(default=5, ge=0)
+    # the Collector's `otlpjsonfile` receiver reads lines of up to 1 MiB by default
+    max_line_bytes: ByteSize = 1024**2
 
 
 class RetryOnFailureConfig(_Strict):
