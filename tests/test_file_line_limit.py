@@ -54,8 +54,9 @@ def test_the_sdk_file_exporter_splits_a_large_batch(tmp_path: Path) -> None:
     sizes = _line_sizes(path)
     assert len(sizes) > 3 and max(sizes) <= limit
     lines = path.read_bytes().split(b"\n")[:-1]
+    sent = encode_spans(spans)
     assert sorted(_span_ids(lines)) == sorted(
-        span.span_id for rs in encode_spans(spans).resource_spans for ss in rs.scope_spans for span in ss.spans)
+        span.span_id for rs in sent.resource_spans for ss in rs.scope_spans for span in ss.spans)
 
 
 def test_the_sidecar_file_exporter_writes_a_large_delivery_as_lines_under_one_mebibyte(
