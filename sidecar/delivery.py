@@ -75,6 +75,10 @@ class DeliveryWorker:
         self.idle = threading.Event()
         self._state = threading.Condition()  # guards the two counts below
         self._in_flight = 0  # batches handed out and not yet committed
+        # ... and their bytes: batches are cut at the request limit, but one queued request
+        # larger than that is read whole; `consumers` such requests in flight at once would
+        # hold several times the memory the limit suggests, so bytes are bounded too
+        self._in_flight_bytes = 0  # at most `consumers` x the request limit, or one batch
         self._retrying = 0  # of those, how many failed and wait to be retried
         self._work: queue.SimpleQueue[Batch | None] = queue.SimpleQueue()
         thread_name = f"{EXPORT_THREAD_PREFIX}{forwarder.name}"
@@ -113,6 +117,7 @@ class DeliveryWorker:
                     self._stop.wait(IDLE_POLL_S)
                     continue
                 self._hand_out(batch)
+                batch = None  # not held while waiting for room: a sender owns it now
         finally:
             for _ in self._senders:
                 self._work.put(None)
@@ -126,7 +131,11 @@ class DeliveryWorker:
                     timeout = self._drain_deadline - time.monotonic()
                     if timeout <= 0:
                         return False
-                if self._in_flight < self.consumers and self._retrying == 0:
+                limit = self.forwarder.max_request_bytes
+                room = self._in_flight == 0 or (
+                    self._in_flight < self.consumers
+                    and self._in_flight_bytes + limit <= self.consumers * limit)
+                if room and self._retrying == 0:
                     return True
                 self._state.wait(timeout)
             return False
@@ -141,6 +150,7 @@ class DeliveryWorker:
     def _hand_out(self, batch: Batch) -> None:
         with self._state:
             self._in_flight += 1
+            self._in_flight_bytes += batch.nbytes
             self.idle.clear()
         self._work.put(batch)
 
@@ -165,11 +175,13 @@ class DeliveryWorker:
                 break
             if not delivered:
                 return  # stopped mid-retry: the batch stays queued
-            self._change_counts(in_flight=-1)
+            self._change_counts(in_flight=-1, in_flight_bytes=-batch.nbytes)
+            del batch  # before waiting for the next: its bytes are counted free
 
-    def _change_counts(self, *, in_flight: int = 0, retrying: int = 0) -> None:
+    def _change_counts(self, *, in_flight: int = 0, in_flight_bytes: int = 0, retrying: int = 0) -> None:
         with self._state:
             self._in_flight += in_flight
+            self._in_flight_bytes += in_flight_bytes
             self._retrying += retrying
             self._state.notify_all()
 

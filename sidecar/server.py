@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 
+from spanguard.sidecar.admission import MemoryBudget
 from spanguard.sidecar.dead_letter import DeadLetterFile
 from spanguard.sidecar.delivery import DeliveryWorker, Janitor
 from spanguard.sidecar.forwarders import Forwarder, build_forwarders
@@ -93,7 +94,7 @@ def start_receivers(config: SpanguardConfig, metrics: SidecarMetrics, stream: st
     transformer = RequestTransformer(config.redaction, config.truncation)
     with _explained("sidecar.queue.directory", side.queue.directory):
         writer = QueueWriter(Path(side.queue.directory), stream, side.queue.max_bytes)
-    ingestor = Ingestor(transformer, writer, metrics)
+    ingestor = Ingestor(transformer, writer, metrics, MemoryBudget(side.max_in_flight_memory))
     auth = BearerAuth(side.auth.bearer_token)
     grpc_receiver: GrpcReceiver | None = None
     http_receiver: HttpReceiver | None = None

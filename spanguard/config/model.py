@@ -467,6 +467,9 @@ class SidecarConfig(_Strict):
     tls: TlsConfig | None = None
     queue: QueueConfig = Field(default_factory=QueueConfig)
     max_request_bytes: ByteSize = 16 * 1000**2
+    # estimated memory of the requests decoded, redacted and queued at once, per process
+    # (each costs 8x its bytes; one alone is always admitted); 0 = no budget
+    max_in_flight_memory: ByteSize = 128 * 1024**2
     workers: int = Field(default=1, ge=1, le=64)
     shutdown_timeout_s: float = Field(default=10.0, gt=0)
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
