@@ -283,10 +283,12 @@ class Sidecar:
 
 def receiver_process_main(config: SpanguardConfig, index: int, ready: Connection) -> None:
     """Entry point of one receiving process (`workers: N`): receive, queue, ack; no delivery."""
+    from spanguard.sidecar.allocator import keep_large_buffers_on_heap
     from spanguard.sidecar.gc_tuning import tune_for_serving
     from spanguard.sidecar.logs import configure_logging
 
     configure_logging()
+    keep_large_buffers_on_heap()  # before the serving threads: it caps their malloc arenas
     stop = threading.Event()
     terms: list[int] = []
 
