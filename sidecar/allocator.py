@@ -16,8 +16,9 @@ another holds the lock an arena of its own (up to 8 per core), and memory freed 
 arena serves only that arena's threads: a buffer received on one gRPC thread, freed, and
 the next one received on another thread does not reuse it. With every handler, sender and
 committer thread in its own arena, four 15.5 MB requests at once raised peak RSS by
-380-400 MB; with two arenas, by 155-170 MB, and they were answered sooner (the work is
-under one GIL anyway, so the threads hardly contend for the malloc lock).
+about 380 MB; with four arenas by about 225 MB, at the same CPU per request in the
+throughput benchmark (two arenas: about 205 MB, but 20-30 % more CPU per request, the
+threads then contending for the malloc locks).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ log = logging.getLogger("spanguard.sidecar")
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 _M_ARENA_MAX = -8
-ARENA_MAX = 2
+ARENA_MAX = 4
 MMAP_THRESHOLD_BYTES = 32 * 1024 * 1024  # glibc's upper bound (HEAP_MAX_SIZE / 2 on 64-bit)
 TRIM_THRESHOLD_BYTES = 256 * 1024 * 1024
 
