@@ -22,7 +22,7 @@ from spanguard.sidecar.admission import MAX_WAIT_S, MemoryBudget, OverBudget
 from spanguard.sidecar.allocator import keep_large_buffers_on_heap
 from spanguard.sidecar.json_request import decode_request_json
 from spanguard.sidecar.metrics import SidecarMetrics
-from spanguard.sidecar.queue_writer import QueueClosed, QueueFull, QueueWriter
+from spanguard.sidecar.queue_writer import QueueClosed, QueueFull, QueueWriter, RecordTooLarge
 from spanguard.sidecar.transform import RequestTransformer, encode_request
 
 log = logging.getLogger("spanguard.sidecar")
@@ -126,6 +126,9 @@ class Ingestor:
             self._writer.append(envelope.header(counts.spans), *cast("list[bytes]", body))
         except QueueFull:
             raise Rejected(Reason.QUEUE_FULL, "queue is full, retry later") from None
+        except RecordTooLarge:
+            # retrying cannot help: answered like a body over max_request_bytes (413)
+            raise Rejected(Reason.TOO_LARGE, "request is larger than the queue's max_bytes") from None
         except QueueClosed:
             raise Rejected(Reason.SHUTTING_DOWN, "sidecar is shutting down") from None
         except OSError as exc:
