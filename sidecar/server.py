@@ -138,7 +138,7 @@ class Delivery:
             retry = getattr(getattr(config.exporters, f.name, None), "retry_on_failure", None)
             elapsed = None if retry is None or not retry.max_elapsed_time_s else retry.max_elapsed_time_s
             dead_letter = None
-            if delivery.dead_letter is not None:
+            if delivery.dead_letter is not None and retry is not None:  # only these give batches up
                 dead_letter = DeadLetterFile.from_config(delivery.dead_letter, f.name)
                 self.dead_letters.append(dead_letter)
             self.workers.append(DeliveryWorker(
