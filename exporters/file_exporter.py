@@ -1,7 +1,9 @@
 """The file exporter: OTLP JSON Lines that the Collector's `otlpjsonfile` receiver reads.
 
-Each exported batch becomes one line holding one `TracesData` (the OTLP file-exporter
-specification), written whole by `RotatingJsonlFile`. The SDK's own OTLP encoder turns
+Each exported batch becomes a line holding one `TracesData` (the OTLP file-exporter
+specification), or several when one would exceed `max_line_bytes` (default 1 MiB, the
+line limit of the Collector's `otlpjsonfile` receiver; cut by the one splitter), all
+written in one go by `RotatingJsonlFile`. The SDK's own OTLP encoder turns
 spans into protobuf, so the file holds exactly what an OTLP exporter would have sent.
 """
 
@@ -15,7 +17,7 @@ from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from spanguard.exporters.jsonl_file import JsonlFileError, RotatingJsonlFile
-from spanguard.exporters.otlp_json import encode_traces_json_line
+from spanguard.exporters.splitting import DEFAULT_MAX_LINE_BYTES, json_lines
 
 from spanguard.config.model import FileExporterConfig
 
@@ -26,20 +28,21 @@ class OtlpJsonFileSpanExporter(SpanExporter):
     """Appends one OTLP JSON line per batch; opening the file happens here, at start-up,
     so an unwritable path is a `JsonlFileError` before the first span, not a lost span."""
 
-    def __init__(self, path: str | os.PathLike[str], max_bytes: int, backups: int) -> None:
+    def __init__(self, path: str | os.PathLike[str], max_bytes: int, backups: int,
+                 max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> None:
         self.file = RotatingJsonlFile(path, max_bytes, backups)
+        self.max_line_bytes = max_line_bytes
         self._shut_down = False
 
     @classmethod
     def from_config(cls, config: FileExporterConfig) -> OtlpJsonFileSpanExporter:
-        return cls(config.path, config.max_bytes, config.backups)
+        return cls(config.path, config.max_bytes, config.backups, config.max_line_bytes)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         if self._shut_down or not spans:
             return SpanExportResult.FAILURE if self._shut_down else SpanExportResult.SUCCESS
         try:
-            line = encode_traces_json_line(encode_spans(spans))
-            self.file.append_lines([line])
+            self.file.append_lines(json_lines(encode_spans(spans), self.max_line_bytes))
         except JsonlFileError as exc:
             _log.error("spanguard: %s", exc)  # path and reason only, never span data
             return SpanExportResult.FAILURE

@@ -13,9 +13,8 @@ OTLP specification's:
   then the least wait).
 
 Everything else is permanent (`Outcome.REJECTED`). Senders classify by the spec; a
-caller's `RetryPolicy.retry_on` says what it retries: the spec's set, the sidecar's
-historical wider set (`SIDECAR`, also HTTP 408/500 and gRPC INTERNAL and
-RESOURCE_EXHAUSTED without RetryInfo), or any failure (`ANY_FAILURE`, for exporters that
+caller's `RetryPolicy.retry_on` says what it retries: the spec's set (`SPEC`: sidecar
+delivery, which gives the rest up) or any failure (`ANY_FAILURE`, for exporters that
 only say SUCCESS or FAILURE). `send_with_retry` is the one loop; callers give it how to
 wait (so a shutdown can cut a wait short) and what to do on each failure.
 """
@@ -51,8 +50,6 @@ OK = SendResult(Outcome.OK)
 SPEC_RETRYABLE_HTTP = frozenset({429, 502, 503, 504})
 SPEC_RETRYABLE_GRPC = frozenset({"CANCELLED", "DEADLINE_EXCEEDED", "ABORTED", "OUT_OF_RANGE", "UNAVAILABLE",
                                  "DATA_LOSS"})
-# What the sidecar retried before it followed the spec (kept until it gives up permanent errors).
-_SIDECAR_ALSO_RETRIED = frozenset({408, 500, "INTERNAL", "RESOURCE_EXHAUSTED"})
 
 
 def classify_http(status: int, headers: Mapping[str, str] | None = None) -> SendResult:
@@ -101,15 +98,12 @@ class RetryOn(enum.Enum):
     """Which failures a caller tries again."""
 
     SPEC = "spec"
-    SIDECAR = "sidecar"  # the spec's set plus what the sidecar has always retried
     ANY_FAILURE = "any_failure"
 
     def retryable(self, result: SendResult) -> bool:
         if result.outcome is Outcome.OK:
             return False
-        if self is RetryOn.ANY_FAILURE or result.outcome is Outcome.RETRY:
-            return True
-        return self is RetryOn.SIDECAR and result.code in _SIDECAR_ALSO_RETRIED
+        return self is RetryOn.ANY_FAILURE or result.outcome is Outcome.RETRY
 
 
 @dataclass(frozen=True)

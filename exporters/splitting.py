@@ -9,7 +9,9 @@ its resource and scope, so spans keep their attribution.
 The job is done on the wire, without parsing: parsing a 6 MB request into Python
 objects and serializing the pieces costs ~20 ms; walking the protobuf framing down to
 the span level is ~1000 varint reads and slices of the original bytes. Sidecar delivery
-(`split_request`) and replay (`pack_requests`) use it. The in-process fan-out hands SDK
+(`split_request`), replay (`pack_requests`) and the JSON Lines writers (`json_lines`: the
+file exporters and the dead-letter file keep each line under the 1 MiB a Collector's
+`otlpjsonfile` receiver reads) use it. The in-process fan-out hands SDK
 spans to the SDK's exporters, which encode them, so it splits before encoding, on an
 estimate of each span's size (`split_by_size`).
 
@@ -21,8 +23,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans
 from opentelemetry.sdk.trace import ReadableSpan
+from spanguard.exporters.otlp_json import encode_traces_json_line
 from spanguard.exporters.oversize import estimate_span_bytes
 from spanguard.processors.protowire import LEN as _LEN
 from spanguard.processors.protowire import encode_varint, fields
@@ -33,6 +37,9 @@ _SCOPE_SPANS = 2
 _SPANS = 2
 _PIECE_OVERHEAD = 32  # tags and lengths added around each piece
 _RESOURCE_SPANS_TAG = encode_varint(_RESOURCE_SPANS << 3 | _LEN)
+# The Collector's `otlpjsonfile` receiver reads lines of up to 1 MiB by default.
+DEFAULT_MAX_LINE_BYTES = 1024 * 1024
+_LINE_MARGIN = 0.9  # aim below the limit: JSON grows unevenly across the pieces
 
 
 def split_request_wire(bodies: Sequence[bytes | memoryview], limit: int) -> list[tuple[bytes, int]]:
@@ -159,3 +166,35 @@ def split_by_size(spans: Sequence[ReadableSpan], limit: int) -> Iterator[list[Re
         chunk_size += size
     if chunk:
         yield chunk
+
+
+def json_lines(
+    request: bytes | ExportTraceServiceRequest, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+) -> list[str]:
+    """One request (its bytes, or parsed) as OTLP JSON lines (no newlines) of at most
+    `max_line_bytes` UTF-8 bytes each, every span in order; `max_line_bytes <= 0`: one line,
+    whatever its size.
+
+    JSON is larger than protobuf by a factor that depends on the content (hex ids, base64
+    bytes, escaped text), so the protobuf is cut at the limit scaled by the factor this
+    request showed, and a piece whose line still comes out too long is cut again, smaller.
+    A single span whose line is over the limit goes alone on its line (truncation is what
+    bounds one span).
+    """
+    parsed = ExportTraceServiceRequest.FromString(request) if isinstance(request, bytes) else request
+    line = encode_traces_json_line(parsed)
+    # a UTF-8 character is at most 4 bytes: most lines need no encoding to be measured
+    if max_line_bytes <= 0 or len(line) * 4 <= max_line_bytes:
+        return [line]
+    size = len(line.encode("utf-8", errors="surrogatepass"))
+    if size <= max_line_bytes:
+        return [line]
+    body = request if isinstance(request, bytes) else request.SerializeToString()
+    limit = max(1, int(len(body) * max_line_bytes / size * _LINE_MARGIN))
+    pieces = split_request_wire([body], limit)
+    if len(pieces) == 1:
+        return [line]  # one span: nothing left to cut
+    lines: list[str] = []
+    for piece, _ in pieces:
+        lines.extend(json_lines(piece, max_line_bytes))
+    return lines

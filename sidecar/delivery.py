@@ -7,11 +7,17 @@ parse-and-answer round trip before the next could leave. Batches are read in ord
 may finish in any order; the reader commits only the finished prefix of each stream, so
 a crash re-sends at most what was in flight (at-least-once: duplicates, never a loss).
 
-Failed sends are retried with capped exponential backoff, forever while running (the
-queue's `max_bytes` and the clients' backpressure are what bound an outage, not a retry
-count), and the outage is logged once when it starts and once when it ends. While any
-batch is failing no new batch is read, so a dead backend sees the batches already in
-flight retried, not `num_consumers` fresh ones every round.
+Sends follow the OTLP specification through the one retry policy (`exporters/retry.py`):
+only retryable answers (HTTP 429/502/503/504, gRPC UNAVAILABLE, RESOURCE_EXHAUSTED with
+RetryInfo, no answer) are retried, with capped exponential backoff and at least the
+backend's Retry-After / RetryInfo; the outage is logged once when it starts and once when
+it ends. While any batch is failing no new batch is read, so a dead backend sees the
+batches already in flight retried, not `num_consumers` fresh ones every round.
+
+A batch refused permanently (HTTP 400, gRPC INVALID_ARGUMENT, ...) or still failing after
+the exporter's `retry_on_failure.max_elapsed_time_s` is given up, as the Collector does:
+counted, logged once (exporter, span count, reason; never content), written to the
+dead-letter file if one is configured, and committed, so delivery moves on to the rest.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from spanguard.exporters.retry import Outcome, RetryOn, RetryPolicy, SendResult,
 from spanguard.exporters.splitting import split_request
 from spanguard.sidecar import envelope
 from spanguard.sidecar.allocator import keep_large_buffers_on_heap
+from spanguard.sidecar.dead_letter import DeadLetterFile
 from spanguard.sidecar.forwarders import Forwarder
 from spanguard.sidecar.metrics import SidecarMetrics
 from spanguard.sidecar.queue_layout import scan_bytes
@@ -45,7 +52,8 @@ class DeliveryWorker:
 
     def __init__(self, forwarder: Forwarder, directory: Path, metrics: SidecarMetrics, *,
                  num_consumers: int = 1, backoff_initial_s: float = 0.1, backoff_max_s: float = 5.0,
-                 new_starts_at_end: bool = False) -> None:
+                 max_elapsed_time_s: float | None = None, retry_enabled: bool = True,
+                 dead_letter: DeadLetterFile | None = None, new_starts_at_end: bool = False) -> None:
         keep_large_buffers_on_heap()  # batches are MBs: reuse heap, not fresh mmaps
         self.forwarder = forwarder
         # the sidecar starts a new exporter at the end of the queue: what is there was meant for others
@@ -53,17 +61,24 @@ class DeliveryWorker:
         # A file or the console takes one write at a time, whatever the config says.
         self.consumers = num_consumers if forwarder.concurrent_sends else 1
         self._metrics = metrics
-        # forever while running, doubling up to the cap; what the sidecar has always retried
+        # the spec's retryable answers, doubling up to the cap, until `max_elapsed_time_s`
+        # (None: while running, for the local writers, whose only failure is a full disk)
         self._retry = RetryPolicy(
-            initial_interval_s=backoff_initial_s, max_interval_s=backoff_max_s, max_elapsed_time_s=None,
-            multiplier=2.0, randomization_factor=0.0, retry_on=RetryOn.SIDECAR,
+            enabled=retry_enabled, initial_interval_s=backoff_initial_s, max_interval_s=backoff_max_s,
+            max_elapsed_time_s=max_elapsed_time_s, multiplier=2.0, randomization_factor=0.0,
+            retry_on=RetryOn.SPEC,
         )
+        self._dead_letter = dead_letter
         self._outage = OutageReporter(forwarder.name)
         self._stop = threading.Event()  # give up now, leave the rest on disk
         self._drain_deadline: float | None = None  # finish what is queued, until then
         self.idle = threading.Event()
         self._state = threading.Condition()  # guards the two counts below
         self._in_flight = 0  # batches handed out and not yet committed
+        # ... and their bytes: batches are cut at the request limit, but one queued request
+        # larger than that is read whole; `consumers` such requests in flight at once would
+        # hold several times the memory the limit suggests, so bytes are bounded too
+        self._in_flight_bytes = 0  # at most `consumers` x the request limit, or one batch
         self._retrying = 0  # of those, how many failed and wait to be retried
         self._work: queue.SimpleQueue[Batch | None] = queue.SimpleQueue()
         thread_name = f"{EXPORT_THREAD_PREFIX}{forwarder.name}"
@@ -102,6 +117,7 @@ class DeliveryWorker:
                     self._stop.wait(IDLE_POLL_S)
                     continue
                 self._hand_out(batch)
+                batch = None  # not held while waiting for room: a sender owns it now
         finally:
             for _ in self._senders:
                 self._work.put(None)
@@ -115,7 +131,11 @@ class DeliveryWorker:
                     timeout = self._drain_deadline - time.monotonic()
                     if timeout <= 0:
                         return False
-                if self._in_flight < self.consumers and self._retrying == 0:
+                limit = self.forwarder.max_request_bytes
+                room = self._in_flight == 0 or (
+                    self._in_flight < self.consumers
+                    and self._in_flight_bytes + limit <= self.consumers * limit)
+                if room and self._retrying == 0:
                     return True
                 self._state.wait(timeout)
             return False
@@ -130,6 +150,7 @@ class DeliveryWorker:
     def _hand_out(self, batch: Batch) -> None:
         with self._state:
             self._in_flight += 1
+            self._in_flight_bytes += batch.nbytes
             self.idle.clear()
         self._work.put(batch)
 
@@ -154,23 +175,31 @@ class DeliveryWorker:
                 break
             if not delivered:
                 return  # stopped mid-retry: the batch stays queued
-            self._change_counts(in_flight=-1)
+            self._change_counts(in_flight=-1, in_flight_bytes=-batch.nbytes)
+            del batch  # before waiting for the next: its bytes are counted free
 
-    def _change_counts(self, *, in_flight: int = 0, retrying: int = 0) -> None:
+    def _change_counts(self, *, in_flight: int = 0, in_flight_bytes: int = 0, retrying: int = 0) -> None:
         with self._state:
             self._in_flight += in_flight
+            self._in_flight_bytes += in_flight_bytes
             self._retrying += retrying
             self._state.notify_all()
 
     def _deliver(self, records: list[bytes]) -> bool:
+        """True when every part is settled (delivered or given up): the batch can be committed."""
         spans, bodies = envelope.bodies(records)
+        all_accepted = True
         for part, part_spans in split_request(bodies, self.forwarder.max_request_bytes, spans):
-            if not self._send_with_retry(part, part_spans):
+            accepted = self._send_with_retry(part, part_spans)
+            if accepted is None:
                 return False
-        self._metrics.batches_exported.labels(self.forwarder.name).inc()
+            all_accepted = all_accepted and accepted
+        if all_accepted:
+            self._metrics.batches_exported.labels(self.forwarder.name).inc()
         return True
 
-    def _send_with_retry(self, body: bytes, spans: int) -> bool:
+    def _send_with_retry(self, body: bytes, spans: int) -> bool | None:
+        """True: delivered; False: given up; None: stopped while retrying (keep it queued)."""
         failing = False
         ticket = 0
 
@@ -190,9 +219,8 @@ class DeliveryWorker:
         try:
             result = send_with_retry(attempt, self._retry, wait=self._pause, on_failure=failed)
             if result is None:
-                return False
-            self._settle(result, spans)
-            return True
+                return None
+            return self._settle(result, body, spans)
         finally:
             if failing:
                 self._change_counts(retrying=-1)
@@ -204,15 +232,30 @@ class DeliveryWorker:
             log.error("exporter %r raised %s", self.forwarder.name, type(exc).__name__)
             return SendResult(Outcome.RETRY, type(exc).__name__)
 
-    def _settle(self, result: SendResult, spans: int) -> None:
-        name = self.forwarder.name
+    def _settle(self, result: SendResult, body: bytes, spans: int) -> bool:
         if result.outcome is Outcome.OK:
             self._outage.success()
-            self._metrics.spans_exported.labels(name).inc(spans)
-            return
-        log.error("exporter %r refused %d spans permanently (%s); they are skipped",
-                  name, spans, result.reason)
+            self._metrics.spans_exported.labels(self.forwarder.name).inc(spans)
+            return True
+        self._give_up(result, body, spans)
+        return False
+
+    def _give_up(self, result: SendResult, body: bytes, spans: int) -> None:
+        """One log line per batch given up; the batch to the dead-letter file, if any."""
+        name = self.forwarder.name
+        why = "refused permanently" if result.outcome is Outcome.REJECTED else "retries exhausted"
+        self._metrics.batches_failed.labels(name).inc()
         self._metrics.spans_failed.labels(name).inc(spans)
+        if self._dead_letter is None:
+            log.error("exporter %r gave up a batch of %d spans (%s: %s); it is dropped",
+                      name, spans, why, result.reason)
+        elif self._dead_letter.write(body):
+            self._metrics.spans_dead_lettered.labels(name).inc(spans)
+            log.error("exporter %r gave up a batch of %d spans (%s: %s); it is in %s",
+                      name, spans, why, result.reason, self._dead_letter.path)
+        else:
+            log.error("exporter %r gave up a batch of %d spans (%s: %s); it is lost",
+                      name, spans, why, result.reason)
 
     def _pause(self, delay: float) -> bool:
         """Wait before the next attempt; False when stopping or the drain deadline has passed."""

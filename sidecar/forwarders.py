@@ -19,7 +19,7 @@ from spanguard.exporters.jsonl_file import RotatingJsonlFile
 from spanguard.exporters.otlp_json import encode_traces_json_line
 from spanguard.exporters.retry import OK, Outcome, SendResult
 from spanguard.exporters.senders import OtlpGrpcSender, OtlpHttpSender, build_sender
-from spanguard.exporters.splitting import split_request
+from spanguard.exporters.splitting import json_lines, split_request
 from spanguard.sidecar.transform import count_spans
 
 from spanguard.config.model import (
@@ -47,7 +47,8 @@ class Forwarder(Protocol):
 
 
 class FileForwarder:
-    """One OTLP-JSON line per request into the rotating JSONL file, synced before the ack."""
+    """A request's OTLP-JSON lines (each under `max_line_bytes`) into the rotating JSONL
+    file in one write, synced before the ack."""
 
     name = "file"
     max_request_bytes = LOCAL_MAX_REQUEST_BYTES
@@ -55,11 +56,12 @@ class FileForwarder:
 
     def __init__(self, config: FileExporterConfig) -> None:
         self._file = RotatingJsonlFile(config.path, config.max_bytes, config.backups)
+        self._max_line_bytes = config.max_line_bytes
 
     def send(self, body: bytes) -> SendResult:
-        request = ExportTraceServiceRequest.FromString(body)
+        lines = json_lines(body, self._max_line_bytes)
         try:
-            self._file.append_lines([encode_traces_json_line(request)])
+            self._file.append_lines(lines)
             self._file.flush()
         except OSError as exc:
             return SendResult(Outcome.RETRY, type(exc).__name__)

@@ -26,6 +26,7 @@ from pathlib import Path
 import grpc
 from google.protobuf import duration_pb2
 from google.rpc import error_details_pb2, status_pb2
+from spanguard.sidecar.admission import MAX_WAIT_S
 from spanguard.sidecar.ingest import Ingestor, Reason, Rejected, decode_protobuf
 from spanguard.sidecar.listen import BearerAuth, ExportSlots, grpc_address
 
@@ -121,8 +122,12 @@ class _ExportHandler:
             # waits for its own message (bounded by the deadline) without blocking others;
             # calls holding a message are at most WAITING, which bounds their memory
             with self._reading:
-                request = decode_protobuf(body)
-                self._ingestor.accept(request, body, "grpc")
+                # waiting for memory past the client's deadline would be work for nobody
+                remaining = context.time_remaining()
+                wait_s = MAX_WAIT_S if remaining is None else min(MAX_WAIT_S, remaining)
+                with self._ingestor.admitted(len(body), wait_s):
+                    request = decode_protobuf(body)
+                    self._ingestor.accept(request, body, "grpc")
         except Rejected as exc:
             self._ingestor.reject("grpc", exc.reason)
             if not context.is_active():

@@ -180,8 +180,9 @@ class _Handler(BaseHTTPRequestHandler):
             body = inflate_gzip(body, state.max_request_bytes)
         elif encoding not in ("identity", ""):
             raise Rejected(Reason.UNSUPPORTED_MEDIA_TYPE, "Content-Encoding must be gzip or identity")
-        request = decode_json(body) if as_json else decode_protobuf(body)
-        state.ingestor.accept(request, None if as_json else body, "http")
+        with state.ingestor.admitted(len(body)):
+            request = decode_json(body) if as_json else decode_protobuf(body)
+            state.ingestor.accept(request, None if as_json else body, "http")
         if as_json:
             self._send(HTTPStatus.OK, b"{}", JSON)
         else:

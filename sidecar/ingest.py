@@ -8,18 +8,21 @@ content: a message that quoted a bad attribute could leak the secret we exist to
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import errno
 import logging
+from collections.abc import Iterator
 from typing import cast
 
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from spanguard.sidecar import envelope
+from spanguard.sidecar.admission import MAX_WAIT_S, MemoryBudget, OverBudget
 from spanguard.sidecar.allocator import keep_large_buffers_on_heap
 from spanguard.sidecar.json_request import decode_request_json
 from spanguard.sidecar.metrics import SidecarMetrics
-from spanguard.sidecar.queue_writer import QueueClosed, QueueFull, QueueWriter
+from spanguard.sidecar.queue_writer import QueueClosed, QueueFull, QueueWriter, RecordTooLarge
 from spanguard.sidecar.transform import RequestTransformer, encode_request
 
 log = logging.getLogger("spanguard.sidecar")
@@ -88,11 +91,23 @@ def decode_json(body: bytes) -> ExportTraceServiceRequest:
 class Ingestor:
     """Decoded request in, durable queue record out; counts every outcome."""
 
-    def __init__(self, transformer: RequestTransformer, writer: QueueWriter, metrics: SidecarMetrics) -> None:
+    def __init__(self, transformer: RequestTransformer, writer: QueueWriter, metrics: SidecarMetrics,
+                 budget: MemoryBudget | None = None) -> None:
         keep_large_buffers_on_heap()  # requests are MBs: no page-fault storm per request
         self._transformer = transformer
         self._writer = writer
         self.metrics = metrics
+        self.budget = budget or MemoryBudget(0)  # 0: admission off
+
+    @contextlib.contextmanager
+    def admitted(self, request_bytes: int, max_wait_s: float = MAX_WAIT_S) -> Iterator[None]:
+        """Decode and accept inside this: the request's estimated memory is charged against
+        `max_in_flight_memory`; refused `overloaded` if it never fits within `max_wait_s`."""
+        try:
+            with self.budget.admit(request_bytes, max_wait_s):
+                yield
+        except OverBudget:
+            raise Rejected(Reason.OVERLOADED, "too much work in progress, retry later") from None
 
     def accept(self, request: ExportTraceServiceRequest, original: bytes | None, protocol: str) -> int:
         """Transform and queue one request; returns once it is on disk. Raises Rejected."""
@@ -111,6 +126,9 @@ class Ingestor:
             self._writer.append(envelope.header(counts.spans), *cast("list[bytes]", body))
         except QueueFull:
             raise Rejected(Reason.QUEUE_FULL, "queue is full, retry later") from None
+        except RecordTooLarge:
+            # retrying cannot help: answered like a body over max_request_bytes (413)
+            raise Rejected(Reason.TOO_LARGE, "request is larger than the queue's max_bytes") from None
         except QueueClosed:
             raise Rejected(Reason.SHUTTING_DOWN, "sidecar is shutting down") from None
         except OSError as exc:

@@ -50,8 +50,14 @@ class SidecarMetrics:
                                        "Export attempts that failed and will be retried",
                                        ["exporter"], registry=r)
         self.spans_failed = Counter(p + "spans_failed",
-                                    "Spans a backend refused permanently (not retried)",
+                                    "Spans given up: refused permanently or retried past max_elapsed_time",
                                     ["exporter"], registry=r)
+        self.batches_failed = Counter(p + "batches_failed",
+                                      "Requests given up (refused permanently or past max_elapsed_time)",
+                                      ["exporter"], registry=r)
+        self.spans_dead_lettered = Counter(p + "spans_dead_lettered",
+                                           "Given-up spans written to the dead-letter file",
+                                           ["exporter"], registry=r)
         self.queue_bytes = Gauge(p + "queue_bytes", "Bytes of queue segments on disk",
                                  registry=r, multiprocess_mode="livemax")
         self.queue_pending_bytes = Gauge(p + "queue_pending_bytes",

@@ -45,6 +45,11 @@ class QueueFull(Exception):
     """The queue is at `max_bytes`: the sender must retry later (429 / RESOURCE_EXHAUSTED)."""
 
 
+class RecordTooLarge(Exception):
+    """The record is larger than the queue can ever hold (`max_bytes`, or the filesystem):
+    retrying cannot help (413 / RESOURCE_EXHAUSTED without a retry hint)."""
+
+
 class QueueClosed(Exception):
     """The writer is shutting down and accepts nothing more."""
 
@@ -85,8 +90,10 @@ class QueueWriter:
                 "give each sidecar its own queue.directory"
             ) from None
         self.max_bytes = max_bytes
-        self._segment_bytes = segment_bytes or segment_bytes_for(
-            min(max_bytes, _filesystem_bytes(self.directory)))
+        filesystem_bytes = _filesystem_bytes(self.directory)
+        # the most one record can ever take: the budget, or the whole filesystem if smaller
+        self.capacity = min(max_bytes, filesystem_bytes)
+        self._segment_bytes = segment_bytes or segment_bytes_for(self.capacity)
         self._fsync = fsync
         self._usage = DiskUsage(self.directory)
         self._cond = threading.Condition()
@@ -134,7 +141,14 @@ class QueueWriter:
         with self._cond:
             if self._closed:
                 raise QueueClosed()
+            if size > self.capacity:
+                raise RecordTooLarge()
             if self._usage.total() + self._pending_bytes + size > self.max_bytes:
+                # What is queued may be delivered already but still in the segment being
+                # written, which is only deleted once sealed: seal it (if it holds data),
+                # so the janitor can free its space and this record fits on a retry.
+                self._seal_wanted = True
+                self._cond.notify()
                 raise QueueFull()
             if self._pending_bytes + size > self._space.available():
                 # The disk fills before max_bytes: same backpressure. Seal the segment being

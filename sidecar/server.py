@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 
+from spanguard.sidecar.admission import MemoryBudget
+from spanguard.sidecar.dead_letter import DeadLetterFile
 from spanguard.sidecar.delivery import DeliveryWorker, Janitor
 from spanguard.sidecar.forwarders import Forwarder, build_forwarders
 from spanguard.sidecar.grpc_receiver import GrpcReceiver
@@ -92,7 +94,7 @@ def start_receivers(config: SpanguardConfig, metrics: SidecarMetrics, stream: st
     transformer = RequestTransformer(config.redaction, config.truncation)
     with _explained("sidecar.queue.directory", side.queue.directory):
         writer = QueueWriter(Path(side.queue.directory), stream, side.queue.max_bytes)
-    ingestor = Ingestor(transformer, writer, metrics)
+    ingestor = Ingestor(transformer, writer, metrics, MemoryBudget(side.max_in_flight_memory))
     auth = BearerAuth(side.auth.bearer_token)
     grpc_receiver: GrpcReceiver | None = None
     http_receiver: HttpReceiver | None = None
@@ -128,12 +130,24 @@ class Delivery:
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.forwarders = build_forwarders(config.exporters) if forwarders is None else forwarders
         delivery = config.sidecar.delivery
-        self.workers = [
-            DeliveryWorker(f, directory, metrics, num_consumers=delivery.num_consumers,
-                           backoff_initial_s=delivery.retry.initial_interval_s,
-                           backoff_max_s=delivery.retry.max_interval_s, new_starts_at_end=True)
-            for f in self.forwarders
-        ]
+        self.dead_letters: list[DeadLetterFile] = []
+        self.workers: list[DeliveryWorker] = []
+        for f in self.forwarders:
+            # network exporters give a batch up as their `retry_on_failure` says; the file
+            # and console writers retry while running (their only failure is a full disk)
+            retry = getattr(getattr(config.exporters, f.name, None), "retry_on_failure", None)
+            elapsed = None if retry is None or not retry.max_elapsed_time_s else retry.max_elapsed_time_s
+            dead_letter = None
+            if delivery.dead_letter is not None and retry is not None:  # only these give batches up
+                dead_letter = DeadLetterFile.from_config(delivery.dead_letter, f.name)
+                self.dead_letters.append(dead_letter)
+            self.workers.append(DeliveryWorker(
+                f, directory, metrics, num_consumers=delivery.num_consumers,
+                backoff_initial_s=delivery.retry.initial_interval_s,
+                backoff_max_s=delivery.retry.max_interval_s, max_elapsed_time_s=elapsed,
+                retry_enabled=retry is None or retry.enabled, dead_letter=dead_letter,
+                new_starts_at_end=True,
+            ))
         self.janitor = Janitor(directory, self.workers, metrics)
         for worker in self.workers:
             worker.start()
@@ -155,6 +169,8 @@ class Delivery:
                 forwarder.close()
             except Exception as exc:
                 log.warning("closing exporter %r failed: %s", forwarder.name, type(exc).__name__)
+        for dead_letter in self.dead_letters:
+            dead_letter.close()
 
 
 class Sidecar:
@@ -267,10 +283,12 @@ class Sidecar:
 
 def receiver_process_main(config: SpanguardConfig, index: int, ready: Connection) -> None:
     """Entry point of one receiving process (`workers: N`): receive, queue, ack; no delivery."""
+    from spanguard.sidecar.allocator import keep_large_buffers_on_heap
     from spanguard.sidecar.gc_tuning import tune_for_serving
     from spanguard.sidecar.logs import configure_logging
 
     configure_logging()
+    keep_large_buffers_on_heap()  # before the serving threads: it caps their malloc arenas
     stop = threading.Event()
     terms: list[int] = []
 

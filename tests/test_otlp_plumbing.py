@@ -75,8 +75,7 @@ def test_grpc_codes_are_classified_by_the_spec() -> None:
 def test_retry_sets_of_each_caller() -> None:
     rejected_500 = classify_http(500)
     assert not RetryOn.SPEC.retryable(rejected_500)
-    assert RetryOn.SIDECAR.retryable(rejected_500)  # what the sidecar has always retried
-    assert not RetryOn.SIDECAR.retryable(classify_http(400))
+    assert RetryOn.SPEC.retryable(classify_http(503))
     assert RetryOn.ANY_FAILURE.retryable(classify_http(400))
     assert not RetryOn.ANY_FAILURE.retryable(OK)
 

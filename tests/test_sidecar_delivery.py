@@ -231,3 +231,45 @@ def test_a_dead_backend_with_four_consumers_loses_nothing_and_the_file_keeps_goi
         delivery.stop(5)
     assert sum("cannot export" in message for message in exporter_warnings) == 1
     assert sum("recovered" in message for message in exporter_warnings) == 1
+
+
+def test_a_grpc_permanent_refusal_gives_the_batch_up_and_resource_exhausted_is_retried_only_with_retry_info(
+    tmp_path: Path,
+) -> None:
+    from spanguard.sidecar.dead_letter import DeadLetterFile
+    from spanguard.sidecar.grpc_receiver import _retry_info_trailer
+
+    seqs, record_bytes = _fill_queue(tmp_path / "queue", requests=4)
+    poisoned, hinted, bare = FIRST_SEQ, FIRST_SEQ + SPANS_PER_REQUEST, FIRST_SEQ + 2 * SPANS_PER_REQUEST
+    hinted_refusals = itertools.count(1)
+
+    def refuse(body: bytes, context: grpc.ServicerContext) -> None:
+        got = request_seqs(body)
+        if poisoned in got:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "bad")
+        if hinted in got and next(hinted_refusals) <= 2:  # overloaded, says when to come back
+            context.set_trailing_metadata(_retry_info_trailer(grpc.StatusCode.RESOURCE_EXHAUSTED, "busy", 0))
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "busy")
+        if bare in got:  # RESOURCE_EXHAUSTED without RetryInfo: permanent by the spec
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "too big")
+
+    receiver = ParseOnlyReceiver(keep=True, on_request=refuse)
+    metrics = SidecarMetrics()
+    dead = DeadLetterFile(tmp_path / "dead", "otlp", max_bytes=0, backups=0)
+    worker = DeliveryWorker(_grpc_forwarder(receiver.address, record_bytes), tmp_path / "queue", metrics,
+                            backoff_initial_s=0.01, backoff_max_s=0.02, max_elapsed_time_s=60,
+                            dead_letter=dead)
+    with _running(worker, receiver):
+        last = seqs[-SPANS_PER_REQUEST:]
+        assert wait_for(lambda: set(last) <= set(received_seqs(receiver)))
+        assert wait_for(lambda: worker.idle.is_set())
+    dead.close()
+    delivered = set(received_seqs(receiver))
+    assert set(range(hinted, hinted + SPANS_PER_REQUEST)) <= delivered  # retried, then accepted
+    assert not delivered & set(range(poisoned, poisoned + SPANS_PER_REQUEST))
+    assert not delivered & set(range(bare, bare + SPANS_PER_REQUEST))
+    given_up = {"exporter": "otlp"}
+    assert metrics.registry.get_sample_value("spanguard_sidecar_batches_failed_total", given_up) == 2
+    assert _failures(metrics) == 2  # only the two hinted refusals were retried
+    assert spans_seqs(tmp_path / "dead" / "otlp.jsonl") == (
+        set(range(poisoned, poisoned + SPANS_PER_REQUEST)) | set(range(bare, bare + SPANS_PER_REQUEST)))

@@ -40,12 +40,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _serve(config: SpanguardConfig) -> int:
+    from spanguard.sidecar.allocator import keep_large_buffers_on_heap
     from spanguard.sidecar.gc_tuning import tune_for_serving
     from spanguard.sidecar.logs import configure_logging
     from spanguard.sidecar.server import Sidecar
     from spanguard.sidecar.supervise import LoopGuard
 
     configure_logging()
+    keep_large_buffers_on_heap()  # before the serving threads: it caps their malloc arenas
     stop = threading.Event()
 
     def _on_signal(signum: int, _frame: object) -> None:

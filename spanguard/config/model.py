@@ -312,6 +312,22 @@ class FileExporterConfig(_Strict):
     path: str = "traces/spans.jsonl"
     max_bytes: ByteSize = 100 * 1000**2
     backups: int = Field(default=5, ge=0)
+    # the Collector's `otlpjsonfile` receiver reads lines of up to 1 MiB by default
+    max_line_bytes: ByteSize = 1024**2
+
+
+class RetryOnFailureConfig(_Strict):
+    """When sidecar delivery gives a batch up, as the Collector's `retry_on_failure`.
+
+    Only retryable answers are retried (the OTLP spec's: HTTP 429/502/503/504, gRPC
+    UNAVAILABLE, RESOURCE_EXHAUSTED with RetryInfo, no answer at all); a permanent one
+    gives the batch up at once. A retried batch is given up once `max_elapsed_time_s`
+    has passed since its first attempt (0: never), so one poisoned or unlucky batch
+    cannot hold back everything queued behind it. The waits between attempts are
+    `sidecar.delivery.retry`."""
+
+    enabled: bool = True
+    max_elapsed_time_s: float = Field(default=300.0, ge=0)
 
 
 OTLP_HTTP_DEFAULT_ENDPOINT = "http://localhost:4318"
@@ -326,6 +342,7 @@ class OtlpExporterConfig(_Strict):
     compression: Literal["gzip", "none"] = "gzip"
     timeout_s: float = Field(default=10.0, gt=0)
     insecure: bool = True
+    retry_on_failure: RetryOnFailureConfig = Field(default_factory=RetryOnFailureConfig)
 
     @model_validator(mode="before")
     @classmethod
@@ -354,6 +371,7 @@ class PhoenixExporterConfig(_Strict):
     headers: dict[str, str] = Field(default_factory=dict)
     compression: Literal["gzip", "none"] = "gzip"
     timeout_s: float = Field(default=10.0, gt=0)
+    retry_on_failure: RetryOnFailureConfig = Field(default_factory=RetryOnFailureConfig)
 
 
 class ExportersConfig(_Strict):
@@ -400,8 +418,8 @@ class QueueConfig(_Strict):
 
 
 class RetryConfig(_Strict):
-    """Backoff of one failing batch, as the Collector's `retry_on_failure` (no retry limit:
-    the queue's `max_bytes` and the clients' backpressure bound an outage)."""
+    """Backoff of one failing batch, as the Collector's `retry_on_failure` intervals; when
+    a batch is given up is each network exporter's `retry_on_failure`."""
 
     initial_interval_s: float = Field(default=0.1, gt=0)
     max_interval_s: float = Field(default=5.0, gt=0)
@@ -424,12 +442,22 @@ class RetryConfig(_Strict):
         return self
 
 
+class DeadLetterConfig(_Strict):
+    """Where given-up batches go: `<directory>/<exporter>.jsonl`, OTLP JSON lines that
+    `spanguard replay` sends again once the backend is fixed."""
+
+    directory: str
+    max_bytes: ByteSize = 100 * 1000**2
+    backups: int = Field(default=5, ge=0)
+
+
 class DeliveryConfig(_Strict):
     """Sends per exporter, as the Collector's `sending_queue.num_consumers`: one request in
     flight would make delivery wait on the backend's round trip for every batch."""
 
     num_consumers: int = Field(default=4, ge=1, le=64)
     retry: RetryConfig = Field(default_factory=RetryConfig)
+    dead_letter: DeadLetterConfig | None = None
 
 
 class SidecarConfig(_Strict):
@@ -439,6 +467,9 @@ class SidecarConfig(_Strict):
     tls: TlsConfig | None = None
     queue: QueueConfig = Field(default_factory=QueueConfig)
     max_request_bytes: ByteSize = 16 * 1000**2
+    # estimated memory of the requests decoded, redacted and queued at once, per process
+    # (each costs 8x its bytes; one alone is always admitted); 0 = no budget
+    max_in_flight_memory: ByteSize = 128 * 1024**2
     workers: int = Field(default=1, ge=1, le=64)
     shutdown_timeout_s: float = Field(default=10.0, gt=0)
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
