@@ -56,8 +56,14 @@ def build_span_processor(
     config: SpanguardConfig | None = None,
     *,
     exporters: Sequence[SpanExporter] | Mapping[str, SpanExporter] | None = None,
+    synchronous: bool = False,
 ) -> SpanProcessor:
     """Redacting -> Truncating -> FanOut over the configured (or given) exporters.
+
+    `synchronous=True` ends the chain in the SDK's `SimpleSpanProcessor` per exporter
+    instead of the queued fan-out, so a span is exported before `end()` returns. That is
+    what an in-memory exporter read right after a span needs (notebooks, tests); never
+    use it with a network exporter inside a server, where it would stall every request.
 
     `config=None` loads it the usual way (`$SPANGUARD_CONFIG`, `./spanguard.yaml`,
     defaults). `exporters=` replaces the configured exporters (custom sinks, tests).
@@ -83,7 +89,11 @@ def build_span_processor(
 
             truncator = Truncator(config.truncation)
     named = build_exporters(config.exporters) if exporters is None else _named_exporters(exporters)
-    processor: SpanProcessor = FanOutSpanProcessor(named, config.exporters.batch)
+    processor: SpanProcessor
+    if synchronous:
+        processor = _synchronous_processor(named)
+    else:
+        processor = FanOutSpanProcessor(named, config.exporters.batch)
     if not enabled:
         _log.warning(
             "spanguard: %s=false: spans are exported WITHOUT redaction or truncation", ENABLED_ENV_VAR
@@ -96,6 +106,19 @@ def build_span_processor(
     if redactor is not None:
         processor = RedactingSpanProcessor(processor, redactor)
     return processor
+
+
+def _synchronous_processor(named: Mapping[str, SpanExporter]) -> SpanProcessor:
+    from opentelemetry.sdk.trace import SynchronousMultiSpanProcessor
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    processors = [SimpleSpanProcessor(exporter) for exporter in named.values()]
+    if len(processors) == 1:
+        return processors[0]
+    multi = SynchronousMultiSpanProcessor()
+    for each in processors:
+        multi.add_span_processor(each)
+    return multi
 
 
 def fanout_of(processor: SpanProcessor) -> FanOutSpanProcessor | None:
