@@ -12,6 +12,8 @@ import pytest
 from support_pipeline import LoopbackHTTPServer
 
 EMAIL = "max.mustermann@example.org"
+# configure_tracing sets the process-wide provider: put the previous one back after each test
+pytestmark = pytest.mark.usefixtures("restore_global_tracer_provider")
 
 
 def _receiver() -> tuple[LoopbackHTTPServer, list[Any]]:
@@ -33,20 +35,6 @@ def _receiver() -> tuple[LoopbackHTTPServer, list[Any]]:
         return 200, "application/x-protobuf", ExportTraceServiceResponse().SerializeToString()
 
     return LoopbackHTTPServer(handle), received
-
-
-@pytest.fixture(autouse=True)
-def _restore_global_provider() -> Iterator[None]:
-    """`configure_tracing` sets the process-wide provider; put the previous one back."""
-    from opentelemetry import trace
-    from opentelemetry.util._once import Once
-
-    saved = trace._TRACER_PROVIDER  # type: ignore[attr-defined]
-    yield
-    trace._TRACER_PROVIDER_SET_ONCE = Once()  # type: ignore[attr-defined]
-    trace._TRACER_PROVIDER = None  # type: ignore[attr-defined]
-    if saved is not None:
-        trace.set_tracer_provider(saved)
 
 
 @pytest.fixture
