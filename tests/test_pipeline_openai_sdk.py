@@ -21,11 +21,11 @@ def _chat_completions(path: str, headers: dict[str, str], body: bytes) -> tuple[
     if path != "/v1/chat/completions" or headers.get("authorization") != f"Bearer {API_KEY}":
         return 404, "application/json", json_body({"error": {"message": "not found"}})
     request = json.loads(body)
-    question = request["messages"][-1]["content"]
+    answer = f"Travel expenses are filed in the portal ({len(request['messages'][-1]['content'])} chars)."
     return 200, "application/json", json_body({
         "id": "chatcmpl-standin", "object": "chat.completion", "created": 1, "model": request["model"],
         "choices": [{"index": 0, "finish_reason": "stop", "message": {
-            "role": "assistant", "content": f"Travel expenses are filed in the portal ({len(question)} chars)."}}],
+            "role": "assistant", "content": answer}}],
         "usage": {"prompt_tokens": 12, "completion_tokens": 9, "total_tokens": 21}})
 
 
