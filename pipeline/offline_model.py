@@ -99,8 +99,19 @@ def _passages(payloads: Sequence[str]) -> list[tuple[str, str]]:
                     source = str(item.get("source") or item.get("id") or "")
                     passages.append((f"{source} § {heading}" if heading else source, item["content"]))
         elif payload.strip():
-            passages.append(("context", payload))
+            passages.extend(_cited_paragraphs(payload))
     return passages
+
+
+_CITED = re.compile(r"^\[([^\]\n]+)\]\s+(.+)$", re.DOTALL)
+
+
+def _cited_paragraphs(text: str) -> list[tuple[str, str]]:
+    """Plain-RAG context: `[source] passage` paragraphs (the instructions before them are
+    not a passage); uncited text as one `context` passage."""
+    cited = [match.groups() for match in (_CITED.match(part.strip()) for part in text.split("\n\n"))
+             if match]
+    return [(source, passage) for source, passage in cited] if cited else [("context", text)]
 
 
 def _sentences(text: str) -> list[str]:

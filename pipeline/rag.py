@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from spanguard.pipeline.agent import ModelCallError
 from spanguard.pipeline.llm_client import import_litellm
 from spanguard.pipeline.retrieval import RetrievedDocument
 from spanguard.pipeline.tracing import AnswerFn
@@ -23,7 +22,9 @@ RAG_SYSTEM_PROMPT = ("Answer the question using only the handbook passages below
 
 def cited(document: RetrievedDocument) -> str:
     """`[source] passage`: the model can cite where each passage came from."""
-    return f"[{document.metadata.get('source', document.id)}] {document.content}"
+    source = str(document.metadata.get("source") or document.id)
+    heading = document.metadata.get("heading")
+    return f"[{source} § {heading}] {document.content}" if heading else f"[{source}] {document.content}"
 
 
 def litellm_answer_fn(model: str, *, api_base: str | None = None, timeout_s: float = 60.0) -> AnswerFn:
@@ -39,6 +40,8 @@ def litellm_answer_fn(model: str, *, api_base: str | None = None, timeout_s: flo
         try:
             response = litellm.completion(**kwargs)
         except Exception as exc:
+            from spanguard.pipeline.agent import ModelCallError  # agent imports this module
+
             raise ModelCallError(f"the model call to {model!r} failed ({type(exc).__name__})") from exc
         return str(response.choices[0].message.content or "")
 

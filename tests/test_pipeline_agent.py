@@ -65,8 +65,9 @@ def test_one_turn_is_one_trace_with_agent_llm_retriever_tool_spans(traced_pipeli
     assert json.loads(str(documents["retrieval.documents.0.document.metadata"]))["source"].endswith(".md")
     tool = next(s for s in spans if s["kind"] == "TOOL")
     assert tool["attributes"]["tool.name"] == "search_handbook"
+    # the stand-in searches for the question sentence, without the contact details around it
     assert json.loads(str(tool["attributes"]["tool.parameters"])) == {
-        "query": question.replace(EMAIL, "[REDACTED:email]")}
+        "query": "How many days of annual leave do I get?"}
     schema = json.loads(str(tool["attributes"]["tool.json_schema"]))
     assert schema["function"]["name"] == "search_handbook"
     assert schema["function"]["parameters"]["required"] == ["query"]
