@@ -73,7 +73,8 @@ def test_ask_with_a_yaml_selected_retriever_in_rag_mode(tmp_path: Path, monkeypa
     assert "ops-1" in answer  # cited by the id the retriever gave
     import my_search_plugin  # type: ignore[import-not-found]
 
-    assert my_search_plugin.CALLS == [(f"When do night shifts end? Mail {EMAIL}", 2, 2)]
+    calls = my_search_plugin.CALLS
+    assert calls == [(f"When do night shifts end? Mail {EMAIL}", 2, 2)]
     assert not (tmp_path / "data").exists()  # no Chroma index was built
 
     spans = _spans(trace_file)
@@ -97,7 +98,8 @@ def _never_calls_tools(path: str, headers: dict[str, str], body: bytes) -> tuple
     cited = [part for part in system.split("\n\n") if part.startswith("[")]
     text = f"Grounded: {cited[0]}" if cited and "tools" not in request else "I guess: ask HR."
     return 200, "application/json", json_body({
-        "id": "chatcmpl-x", "object": "chat.completion", "created": int(time.time()), "model": request["model"],
+        "id": "chatcmpl-x", "object": "chat.completion", "created": int(time.time()),
+        "model": request["model"],
         "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
         "usage": {"prompt_tokens": 5, "completion_tokens": 5, "total_tokens": 10}})
 
