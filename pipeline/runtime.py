@@ -111,3 +111,30 @@ def build_runtime(config: SpanguardConfig | None = None, *, exporters: Exporters
         api_base=pipeline.api_base, timeout_s=pipeline.request_timeout_s, mode=pipeline.mode))
     return PipelineRuntime(config=config, pipeline=pipeline, provider=provider, tracer=tracer,
                            retriever=retriever, agent=agent)
+
+
+def span_destinations(config: SpanguardConfig) -> str:
+    """Where this process's spans go, in one line for a start-up log (URLs without
+    credentials or query strings; header values never shown)."""
+    from spanguard.exporters.endpoints import resolve_otlp, resolve_phoenix
+    from spanguard.exporters.urls import display_url
+
+    from spanguard.api import spanguard_enabled
+
+    exporters = config.exporters
+    places: list[str] = []
+    if exporters.phoenix is not None:
+        phoenix = resolve_phoenix(exporters.phoenix)
+        places.append(f"Phoenix {display_url(phoenix.endpoint)} (project {phoenix.project})")
+    if exporters.otlp is not None:
+        otlp = resolve_otlp(exporters.otlp)
+        places.append(f"OTLP {exporters.otlp.protocol} {display_url(otlp.endpoint)}")
+    if exporters.file is not None:
+        places.append(f"file {exporters.file.path}")
+    if exporters.console is not None:
+        places.append("the console (stdout)")
+    where = ", ".join(places) if places else "nowhere (no exporter configured)"
+    if not spanguard_enabled():
+        return f"spans go to {where}, WITHOUT redaction (SPANGUARD_ENABLED=false)"
+    rules = "redacted" if config.redaction.enabled else "not redacted (redaction.enabled: false)"
+    return f"spans go to {where}, {rules} first"
