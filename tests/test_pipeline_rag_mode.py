@@ -182,3 +182,29 @@ def test_an_empty_search_query_gets_no_documents(traced_pipeline: Any) -> None:
     assert json.loads(output)["results"] == []
     retrieval = next(s for s in traced_pipeline.span_dicts() if s["kind"] == "RETRIEVER")
     assert retrieval["attributes"]["retrieval.result_count"] == 0
+
+
+def test_bench_pipeline_uses_the_yaml_selected_retriever(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    import csv
+
+    from spanguard.cli import main
+
+    (tmp_path / "bench_search_plugin.py").write_text(MY_SEARCH, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    config, _ = _write_config(tmp_path, "  mode: rag\n  retriever: bench_search_plugin:make_retriever\n")
+    queries = tmp_path / "queries.txt"
+    queries.write_text("When do night shifts end?\nHow are night shifts paid?\n", encoding="utf-8")
+
+    code = main(["bench-pipeline", "--queries", str(queries), "--out", str(tmp_path / "out"),
+                 "--config", str(config)])
+    assert code == 0, capsys.readouterr().out
+    import bench_search_plugin  # type: ignore[import-not-found]
+
+    searched = [query for query, _, _ in bench_search_plugin.CALLS]
+    assert searched[-2:] == ["When do night shifts end?", "How are night shifts paid?"]  # after a warm-up
+    with (tmp_path / "out" / "pipeline_latency.csv").open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["status"] for row in rows] == ["ok", "ok"]
+    assert all(row["llm_calls"] == "1" for row in rows)  # the RAG path: one model call per turn
+    assert not (tmp_path / "data").exists()
