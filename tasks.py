@@ -74,8 +74,15 @@ def sync(uv: str) -> None:
     subprocess.check_call([uv, "sync", "--frozen", "--all-extras"], cwd=ROOT)
 
 
-def sync_phoenix(uv: str) -> None:
-    subprocess.check_call([uv, "sync", "--frozen", "--project", str(PHOENIX_PROJECT)], cwd=ROOT)
+def sync_phoenix(uv: str, *quiet: str) -> None:
+    subprocess.check_call([uv, "sync", "--frozen", *quiet, "--project", str(PHOENIX_PROJECT)], cwd=ROOT)
+
+
+def sync_demo(uv: str) -> None:
+    """What the demo runs, quietly: no dev tools (`--inexact` keeps a developer's)."""
+    _say("preparing the demo's environments (uv sync --frozen --no-dev; errors still show)")
+    subprocess.check_call([uv, "sync", "--frozen", "--no-dev", "--inexact", "--quiet"], cwd=ROOT)
+    sync_phoenix(uv, "--quiet")
 
 
 def ensure_chromium() -> None:
@@ -229,8 +236,7 @@ def test(extra: list[str]) -> int:
 
 def demo(extra: list[str]) -> int:
     uv = ensure_uv()
-    sync(uv)
-    sync_phoenix(uv)
+    sync_demo(uv)
     # Replace this process rather than wait on a child: a SIGTERM sent to `tasks.py demo`
     # must reach the stack supervisor itself, or the services would be orphaned.
     cmd = [str(ROOT / ".venv" / "bin" / "spanguard"), "stack", "up", "--demo", *extra]

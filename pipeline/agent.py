@@ -7,10 +7,15 @@ search tool's retrieval a RETRIEVER span under it. `session.id` / `user.id` reac
 one of those spans through `using_session` / `using_user`.
 
 Tools: `search_handbook(query)` returns passages as JSON; `answer(text)` ends the turn
-with `text` (models that prefer tools to plain replies use it; a plain reply ends the
-turn too). Four entry points share the loop's pieces: `run`, `arun`, `stream`,
-`astream`. In the streaming ones the LLM span ends when its stream is drained, so it
-holds the full output, and text deltas reach the caller as they arrive.
+with `text` (models that prefer tools to plain replies use it; a plain reply after a
+search ends the turn too). Four entry points share the loop's pieces: `run`, `arun`,
+`stream`, `astream`. In the streaming ones the LLM span ends when its stream is drained,
+so it holds the full output, and text deltas reach the caller as they arrive.
+
+The plain RAG path (`mode: rag`, or a model whose first reply calls no tool, which
+would otherwise answer with no retrieval at all): one CHAIN span `rag-pipeline` over the
+RETRIEVER span of a search for the question and the LLM span of one tool-less model call
+with the passages in the system prompt.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from openinference.semconv.trace import OpenInferenceSpanKindValues, SpanAttribu
 from opentelemetry.trace import Span, Tracer
 from spanguard.pipeline.llm_client import import_litellm
 from spanguard.pipeline.offline_model import SEARCH_TOOL_NAME
+from spanguard.pipeline.rag import RAG_SYSTEM_PROMPT, cited
 from spanguard.pipeline.retrieval import RetrievedDocument, Retriever
 from spanguard.pipeline.tracing import (
     openinference_span,
@@ -40,6 +46,9 @@ from spanguard.pipeline.tracing import (
 from spanguard.errors import SpanguardError
 
 ANSWER_TOOL_NAME = "answer"
+TURN_SPAN_NAME = "chat_turn"  # as the chatbot homework names it
+RAG_SPAN_NAME = "rag-pipeline"
+MODES = ("agent", "rag")
 SYSTEM_PROMPT = (
     "You answer employees' questions about the company handbook. Always call the "
     f"{SEARCH_TOOL_NAME} tool first, then answer only from the passages it returns, citing "
@@ -79,6 +88,7 @@ class AgentSettings:
     max_steps: int = 4
     api_base: str | None = None
     timeout_s: float = 60.0
+    mode: Literal["agent", "rag"] = "agent"
 
 
 @dataclass
@@ -137,9 +147,11 @@ class HandbookAgent:
 
     # ---------------------------------------------------------------- shared pieces
 
-    def _kwargs(self, messages: list[dict[str, Any]], stream: bool) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {"model": self.settings.model, "messages": messages, "tools": TOOLS,
+    def _kwargs(self, messages: list[dict[str, Any]], stream: bool, tools: bool = True) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"model": self.settings.model, "messages": messages,
                                   "timeout": self.settings.timeout_s}
+        if tools:
+            kwargs["tools"] = TOOLS
         if self.settings.api_base:
             kwargs["api_base"] = self.settings.api_base
         if stream:
@@ -155,7 +167,7 @@ class HandbookAgent:
             stack.enter_context(using_session(session_id))
             if user_id:
                 stack.enter_context(using_user(user_id))
-            span = stack.enter_context(openinference_span(self.tracer, "agent_turn",
+            span = stack.enter_context(openinference_span(self.tracer, TURN_SPAN_NAME,
                                                           OpenInferenceSpanKindValues.AGENT))
             span.set_attribute(SpanAttributes.SESSION_ID, session_id)
             if user_id:
@@ -165,6 +177,50 @@ class HandbookAgent:
             messages = [{"role": "system", "content": SYSTEM_PROMPT},
                         *({"role": str(m["role"]), "content": str(m["content"])} for m in conversation)]
             yield span, messages
+
+    @contextmanager
+    def _rag_span(self, span: Span, conversation: Sequence[Mapping[str, Any]], step: int) -> Iterator[Span]:
+        """The CHAIN span of the plain RAG path (search, then one tool-less model call)."""
+        record_agent_step(span, step=step, action="rag")
+        with openinference_span(self.tracer, RAG_SPAN_NAME, OpenInferenceSpanKindValues.CHAIN) as chain:
+            record_input(chain, latest_question(conversation))
+            yield chain
+
+    def _rag_messages(self, conversation: Sequence[Mapping[str, Any]],
+                      documents: list[RetrievedDocument]) -> list[dict[str, Any]]:
+        """Search for the question (a RETRIEVER span); the passages go in the system prompt."""
+        found = self._retrieve(latest_question(conversation))
+        documents.extend(found)
+        context = "\n\n".join(cited(document) for document in found)
+        return [{"role": "system", "content": RAG_SYSTEM_PROMPT + context},
+                *({"role": str(m["role"]), "content": str(m["content"])} for m in conversation)]
+
+    def _run_rag(self, span: Span, conversation: Sequence[Mapping[str, Any]], step: int,
+                 documents: list[RetrievedDocument]) -> TurnResult:
+        with self._rag_span(span, conversation, step) as chain:
+            content, _ = self._complete(self._rag_messages(conversation, documents), tools=False)
+            answer = self._rag_answer(chain, content)
+        return self._finish(span, conversation, answer, step, documents)
+
+    async def _arun_rag(self, span: Span, conversation: Sequence[Mapping[str, Any]], step: int,
+                        documents: list[RetrievedDocument]) -> TurnResult:
+        with self._rag_span(span, conversation, step) as chain:
+            # the search may block (Chroma, a remote embedder); to_thread keeps the context
+            messages = await asyncio.to_thread(self._rag_messages, conversation, documents)
+            content, _ = await self._acomplete(messages, tools=False)
+            answer = self._rag_answer(chain, content)
+        return self._finish(span, conversation, answer, step, documents)
+
+    def _rag_answer(self, chain: Span, content: str) -> str:
+        if not content.strip():
+            raise AgentError(f"the model {self.settings.model!r} returned an empty reply")
+        record_output(chain, content)
+        return content
+
+    def _wants_rag(self, step: int, calls: list[dict[str, Any]]) -> bool:
+        """A first reply without a tool call: the model did not search, so the plain RAG
+        path answers instead (an answer with no retrieval at all is not grounded)."""
+        return step == 1 and not calls
 
     def _run_tool(self, call: dict[str, Any], documents: list[RetrievedDocument]) -> tuple[str, str | None]:
         """Execute one tool call under a TOOL span: (tool message content, final answer)."""
@@ -225,16 +281,32 @@ class HandbookAgent:
 
     # ---------------------------------------------------------------- entry points
 
+    def _complete(self, messages: list[dict[str, Any]],
+                  tools: bool = True) -> tuple[str, list[dict[str, Any]]]:
+        try:
+            response = self._litellm.completion(**self._kwargs(messages, stream=False, tools=tools))
+        except Exception as exc:
+            raise _model_error(self.settings.model, exc) from exc
+        return _message_parts(response.choices[0].message)
+
+    async def _acomplete(self, messages: list[dict[str, Any]],
+                         tools: bool = True) -> tuple[str, list[dict[str, Any]]]:
+        try:
+            response = await self._litellm.acompletion(**self._kwargs(messages, stream=False, tools=tools))
+        except Exception as exc:
+            raise _model_error(self.settings.model, exc) from exc
+        return _message_parts(response.choices[0].message)
+
     def run(self, conversation: Sequence[Mapping[str, Any]], *, session_id: str,
             user_id: str | None = None) -> TurnResult:
         with self._turn(conversation, session_id, user_id) as (span, messages):
             documents: list[RetrievedDocument] = []
+            if self.settings.mode == "rag":
+                return self._run_rag(span, conversation, 1, documents)
             for step in range(1, self.settings.max_steps + 1):
-                try:
-                    response = self._litellm.completion(**self._kwargs(messages, stream=False))
-                except Exception as exc:
-                    raise _model_error(self.settings.model, exc) from exc
-                content, calls = _message_parts(response.choices[0].message)
+                content, calls = self._complete(messages)
+                if self._wants_rag(step, calls):
+                    return self._run_rag(span, conversation, step, documents)
                 final = self._after_model(span, step, content, calls, messages, documents)
                 if final is not None:
                     return self._finish(span, conversation, final, step, documents)
@@ -244,12 +316,12 @@ class HandbookAgent:
                    user_id: str | None = None) -> TurnResult:
         with self._turn(conversation, session_id, user_id) as (span, messages):
             documents: list[RetrievedDocument] = []
+            if self.settings.mode == "rag":
+                return await self._arun_rag(span, conversation, 1, documents)
             for step in range(1, self.settings.max_steps + 1):
-                try:
-                    response = await self._litellm.acompletion(**self._kwargs(messages, stream=False))
-                except Exception as exc:
-                    raise _model_error(self.settings.model, exc) from exc
-                content, calls = _message_parts(response.choices[0].message)
+                content, calls = await self._acomplete(messages)
+                if self._wants_rag(step, calls):
+                    return await self._arun_rag(span, conversation, step, documents)
                 # tools may block (Chroma, a remote embedder): keep them off the event loop;
                 # to_thread copies the context, so their spans still nest under this turn
                 final = await asyncio.to_thread(self._after_model, span, step, content, calls, messages,
@@ -258,21 +330,74 @@ class HandbookAgent:
                     return self._finish(span, conversation, final, step, documents)
             raise self._out_of_steps()
 
+    def _stream_call(self, messages: list[dict[str, Any]], tools: bool, chunks: list[Any],
+                     held: list[str] | None) -> Iterator[AgentEvent]:
+        """One streamed model call: chunks collected, text deltas yielded (or `held` back)."""
+        try:
+            for chunk in self._litellm.completion(**self._kwargs(messages, stream=True, tools=tools)):
+                chunks.append(chunk)
+                delta = chunk.choices[0].delta.content if chunk.choices else None
+                if delta and held is not None:
+                    held.append(delta)
+                elif delta:
+                    yield AgentEvent("delta", text=delta)
+        except Exception as exc:
+            raise _model_error(self.settings.model, exc) from exc
+
+    async def _astream_call(self, messages: list[dict[str, Any]], tools: bool, chunks: list[Any],
+                            held: list[str] | None) -> AsyncIterator[AgentEvent]:
+        try:
+            response = await self._litellm.acompletion(**self._kwargs(messages, stream=True, tools=tools))
+            async for chunk in response:
+                chunks.append(chunk)
+                delta = chunk.choices[0].delta.content if chunk.choices else None
+                if delta and held is not None:
+                    held.append(delta)
+                elif delta:
+                    yield AgentEvent("delta", text=delta)
+        except Exception as exc:
+            raise _model_error(self.settings.model, exc) from exc
+
+    def _stream_rag(self, span: Span, conversation: Sequence[Mapping[str, Any]], step: int,
+                    documents: list[RetrievedDocument]) -> Iterator[AgentEvent]:
+        with self._rag_span(span, conversation, step) as chain:
+            messages = self._rag_messages(conversation, documents)
+            chunks: list[Any] = []
+            yield from self._stream_call(messages, False, chunks, None)
+            content, _ = self._rebuild(chunks, messages)
+            answer = self._rag_answer(chain, content)
+        yield AgentEvent("done", result=self._finish(span, conversation, answer, step, documents))
+
+    async def _astream_rag(self, span: Span, conversation: Sequence[Mapping[str, Any]], step: int,
+                           documents: list[RetrievedDocument]) -> AsyncIterator[AgentEvent]:
+        with self._rag_span(span, conversation, step) as chain:
+            messages = await asyncio.to_thread(self._rag_messages, conversation, documents)
+            chunks: list[Any] = []
+            async for event in self._astream_call(messages, False, chunks, None):
+                yield event
+            content, _ = self._rebuild(chunks, messages)
+            answer = self._rag_answer(chain, content)
+        yield AgentEvent("done", result=self._finish(span, conversation, answer, step, documents))
+
+    # In agent mode the first step's text is held back until the step is over: a reply
+    # without a tool call is replaced by the RAG path, and its text must not reach the user.
     def stream(self, conversation: Sequence[Mapping[str, Any]], *, session_id: str,
                user_id: str | None = None) -> Iterator[AgentEvent]:
         with self._turn(conversation, session_id, user_id) as (span, messages):
             documents: list[RetrievedDocument] = []
+            if self.settings.mode == "rag":
+                yield from self._stream_rag(span, conversation, 1, documents)
+                return
             for step in range(1, self.settings.max_steps + 1):
                 chunks: list[Any] = []
-                try:
-                    for chunk in self._litellm.completion(**self._kwargs(messages, stream=True)):
-                        chunks.append(chunk)
-                        delta = chunk.choices[0].delta.content if chunk.choices else None
-                        if delta:
-                            yield AgentEvent("delta", text=delta)
-                except Exception as exc:
-                    raise _model_error(self.settings.model, exc) from exc
+                held: list[str] | None = [] if step == 1 else None
+                yield from self._stream_call(messages, True, chunks, held)
                 content, calls = self._rebuild(chunks, messages)
+                if self._wants_rag(step, calls):
+                    yield from self._stream_rag(span, conversation, step, documents)
+                    return
+                for text in held or ():
+                    yield AgentEvent("delta", text=text)
                 for call in calls:
                     yield AgentEvent("tool", text=str(call["function"]["name"]))
                 final = self._after_model(span, step, content, calls, messages, documents)
@@ -285,18 +410,22 @@ class HandbookAgent:
                       user_id: str | None = None) -> AsyncIterator[AgentEvent]:
         with self._turn(conversation, session_id, user_id) as (span, messages):
             documents: list[RetrievedDocument] = []
+            if self.settings.mode == "rag":
+                async for event in self._astream_rag(span, conversation, 1, documents):
+                    yield event
+                return
             for step in range(1, self.settings.max_steps + 1):
                 chunks: list[Any] = []
-                try:
-                    response = await self._litellm.acompletion(**self._kwargs(messages, stream=True))
-                    async for chunk in response:
-                        chunks.append(chunk)
-                        delta = chunk.choices[0].delta.content if chunk.choices else None
-                        if delta:
-                            yield AgentEvent("delta", text=delta)
-                except Exception as exc:
-                    raise _model_error(self.settings.model, exc) from exc
+                held: list[str] | None = [] if step == 1 else None
+                async for event in self._astream_call(messages, True, chunks, held):
+                    yield event
                 content, calls = self._rebuild(chunks, messages)
+                if self._wants_rag(step, calls):
+                    async for event in self._astream_rag(span, conversation, step, documents):
+                        yield event
+                    return
+                for text in held or ():
+                    yield AgentEvent("delta", text=text)
                 for call in calls:
                     yield AgentEvent("tool", text=str(call["function"]["name"]))
                 final = await asyncio.to_thread(self._after_model, span, step, content, calls, messages,

@@ -13,6 +13,12 @@ Behaviour, per turn:
    passages sharing the most content words with the question, with their sources;
 3. nothing shares enough words with the question -> it says plainly that the handbook
    has nothing relevant, instead of making something up.
+
+Personal details around a question ("I'm Max, max@example.org, +49 170 1234567. How do I
+file travel expenses?") are not its topic: contact details, phone and account numbers
+and redaction markers are dropped, and when the message holds a question sentence only
+the question sentences count (they are also what it searches for). A few everyday words
+map to the handbook's own ("file" an expense = "submit" it, "vacation" = "leave").
 """
 
 from __future__ import annotations
@@ -40,6 +46,12 @@ NOTHING_FOUND = ("I could not find anything relevant to that question in the han
 _MAX_SENTENCES = 2
 _STREAM_PIECE_WORDS = 4
 _CONTACT = re.compile(r"\S+@\S+|\b(?:https?|ftp)://\S+", re.IGNORECASE)
+# phone numbers, IBANs, card and account numbers: runs of digits with spaces, dashes,
+# slashes or brackets, optionally after a country code or two letters (IBAN)
+_NUMBERS = re.compile(r"(?:\+|\b[A-Z]{2}\d{2})?[\d(][\d ()/-]{5,}\d|\[REDACTED:[^\]]*\]")
+# everyday words -> the handbook's (after stemming)
+_SYNONYMS = {"file": "submit", "claim": "submit", "vacation": "leave", "vacat": "leave",
+             "holiday": "leave", "pto": "leave", "refund": "reimburs"}
 
 
 @dataclass(frozen=True)
@@ -87,8 +99,19 @@ def _passages(payloads: Sequence[str]) -> list[tuple[str, str]]:
                     source = str(item.get("source") or item.get("id") or "")
                     passages.append((f"{source} § {heading}" if heading else source, item["content"]))
         elif payload.strip():
-            passages.append(("context", payload))
+            passages.extend(_cited_paragraphs(payload))
     return passages
+
+
+_CITED = re.compile(r"^\[([^\]\n]+)\]\s+(.+)$", re.DOTALL)
+
+
+def _cited_paragraphs(text: str) -> list[tuple[str, str]]:
+    """Plain-RAG context: `[source] passage` paragraphs (the instructions before them are
+    not a passage); uncited text as one `context` passage."""
+    cited = [match.groups() for match in (_CITED.match(part.strip()) for part in text.split("\n\n"))
+             if match]
+    return [(source, passage) for source, passage in cited] if cited else [("context", text)]
 
 
 def _sentences(text: str) -> list[str]:
@@ -100,14 +123,21 @@ def _relevance_terms(text: str) -> set[str]:
     """`content_terms`, with the short plurals its stemmer keeps (dogs, days) made singular,
     so "my dog" matches "Dogs are welcome". Only relevance uses this; the embedder's
     features stay as they are, so existing indexes keep matching their queries."""
-    return {term[:-1] if len(term) == 4 and term.endswith("s") and not term.endswith(("ss", "us", "is"))
-            else term for term in content_terms(text)}
+    singular = {term[:-1] if len(term) == 4 and term.endswith("s") and not term.endswith(("ss", "us", "is"))
+                else term for term in content_terms(text)}
+    return {_SYNONYMS.get(term, term) for term in singular}
+
+
+def focus_question(text: str) -> str:
+    """The question in a message, without the personal details around it (see above)."""
+    plain = " ".join(_NUMBERS.sub(" ", _CONTACT.sub(" ", text)).split())
+    questions = [s for s in _sentences(plain) if s.endswith("?")]
+    return " ".join(questions) if questions else plain
 
 
 def extractive_answer(question: str, payloads: Sequence[str]) -> str:
     """The best-matching sentences of the passages, or a plain "nothing relevant"."""
-    # contact details in a question ("reply to jane@example.com") are not its topic
-    wanted = _relevance_terms(_CONTACT.sub(" ", question))
+    wanted = _relevance_terms(focus_question(question))
     if not wanted:
         return NOTHING_FOUND
     scored: list[tuple[float, int, str, str]] = []
@@ -138,7 +168,8 @@ def decide(messages: Sequence[Any], tools: Sequence[Any] | None) -> _Decision:
     question = _text_of(messages[last_user]) if last_user >= 0 else ""
     tool_results = [_text_of(m) for m in messages[last_user + 1:] if _role_of(m) == "tool"]
     if not tool_results and SEARCH_TOOL_NAME in _tool_names(tools):
-        return _Decision(tool_name=SEARCH_TOOL_NAME, tool_arguments=json.dumps({"query": question}))
+        query = focus_question(question) or question
+        return _Decision(tool_name=SEARCH_TOOL_NAME, tool_arguments=json.dumps({"query": query}))
     if not tool_results:  # plain RAG: the context came in the prompt itself
         tool_results = [_text_of(m) for m in messages[:last_user] if _role_of(m) == "system"]
         tool_results += [_text_of(m) for m in messages[last_user + 1:]]

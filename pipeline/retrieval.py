@@ -35,6 +35,16 @@ class RetrievedDocument:
     score: float
     metadata: dict[str, Any] = field(default_factory=dict)
 
+    # The tutorials' retrievers return results with `chunk_id` and `text`; code written
+    # against them reads a spanguard retriever's results unchanged.
+    @property
+    def chunk_id(self) -> str:
+        return self.id
+
+    @property
+    def text(self) -> str:
+        return self.content
+
 
 @runtime_checkable
 class Retriever(Protocol):

@@ -18,9 +18,16 @@ from opentelemetry.trace import Tracer
 from pydantic import ValidationError
 from spanguard.pipeline.agent import AgentSettings, HandbookAgent
 from spanguard.pipeline.corpus import read_documents
-from spanguard.pipeline.embedding import build_embedder
+from spanguard.pipeline.embedding import Embedder, build_embedder
+from spanguard.pipeline.plugins import custom_embedder, custom_retriever
 from spanguard.pipeline.retrieval import ChromaRetriever, Retriever
-from spanguard.pipeline.tracing import ExportersArg, build_tracer_provider, get_tracer, instrument_litellm
+from spanguard.pipeline.tracing import (
+    TRACER_NAME,
+    ExportersArg,
+    build_tracer_provider,
+    get_tracer,
+    instrument_litellm,
+)
 
 from spanguard.config.model import PipelineConfig, SpanguardConfig
 from spanguard.errors import ConfigError
@@ -53,11 +60,20 @@ def apply_env_overrides(pipeline: PipelineConfig, environ: Mapping[str, str] | N
         raise ConfigError(f"environment variable {var}: {first['msg']}", key=f"pipeline.{key}") from None
 
 
-def build_retriever(pipeline: PipelineConfig) -> ChromaRetriever:
-    """Chroma under `data_dir`, indexed with the configured corpus when still empty."""
-    embedder = build_embedder(pipeline.embedding, api_base=pipeline.embedding_api_base,
-                              timeout_s=pipeline.request_timeout_s)
-    retriever = ChromaRetriever(pipeline.data_dir, embedder)
+def build_configured_embedder(pipeline: PipelineConfig) -> Embedder:
+    """`pipeline.embedder` (your factory) if set, else the named `pipeline.embedding`."""
+    if pipeline.embedder:
+        return custom_embedder(pipeline)
+    return build_embedder(pipeline.embedding, api_base=pipeline.embedding_api_base,
+                          timeout_s=pipeline.request_timeout_s)
+
+
+def build_retriever(pipeline: PipelineConfig) -> Retriever:
+    """`pipeline.retriever` (your factory) if set; else Chroma under `data_dir`, indexed
+    with the configured corpus when still empty."""
+    if pipeline.retriever:
+        return custom_retriever(pipeline, lambda: build_configured_embedder(pipeline))
+    retriever = ChromaRetriever(pipeline.data_dir, build_configured_embedder(pipeline))
     retriever.ensure_index(read_documents(pipeline.corpus) if pipeline.corpus else None)
     return retriever
 
@@ -88,10 +104,24 @@ def build_runtime(config: SpanguardConfig | None = None, *, exporters: Exporters
     config = config.model_copy(update={"pipeline": pipeline})
     provider = provider or build_tracer_provider(config, exporters=exporters)
     instrument_litellm(provider)
-    tracer = get_tracer(provider)
+    tracer = get_tracer(TRACER_NAME, provider)
     retriever = retriever or build_retriever(pipeline)
     agent = HandbookAgent(retriever, tracer, AgentSettings(
         model=pipeline.model, top_k=pipeline.top_k, max_steps=pipeline.max_steps,
-        api_base=pipeline.api_base, timeout_s=pipeline.request_timeout_s))
+        api_base=pipeline.api_base, timeout_s=pipeline.request_timeout_s, mode=pipeline.mode))
     return PipelineRuntime(config=config, pipeline=pipeline, provider=provider, tracer=tracer,
                            retriever=retriever, agent=agent)
+
+
+def span_destinations(config: SpanguardConfig) -> str:
+    """Where this process's spans go, in one line for a start-up log (the same words as
+    `build_span_processor`'s start line: URLs without credentials or query strings)."""
+    from spanguard.exporters.destinations import describe, effective_exporters
+    from spanguard.switches import export_enabled
+
+    if not export_enabled():
+        return "spans go nowhere (SPANGUARD_ENABLED=false: export is off)"
+    chosen, source = effective_exporters(config)
+    where = describe(chosen) or "nowhere (no exporter configured)"
+    rules = "redacted" if config.redaction.enabled else "not redacted (redaction.enabled: false)"
+    return f"spans go to {where} ({source}), {rules} first"

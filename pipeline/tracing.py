@@ -15,11 +15,13 @@ land on every span of a turn, ours and LiteLLM's alike.
 from __future__ import annotations
 
 import json
+import logging
+import os
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 from openinference.instrumentation import OITracer, TraceConfig
 from openinference.semconv.trace import (
@@ -30,12 +32,23 @@ from openinference.semconv.trace import (
     SpanAttributes,
     ToolAttributes,
 )
+from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Span, Status, StatusCode, Tracer
+from opentelemetry.util._once import Once
+from spanguard.exporters.endpoints import PROJECT_ATTRIBUTE
 from spanguard.pipeline.retrieval import RetrievedDocument, Retriever
+from spanguard.pipeline.tutorial_spans import (
+    record_agent_step_span,
+    record_generation_span,
+    record_retrieval_span,
+    result_id,
+    result_score,
+    result_text,
+)
 
 from spanguard.config.model import (
     ConsoleExporterConfig,
@@ -43,68 +56,191 @@ from spanguard.config.model import (
     OtlpExporterConfig,
     SpanguardConfig,
 )
+from spanguard.errors import SpanguardError
 
 TRACER_NAME = "spanguard.pipeline"
 DEFAULT_SERVICE_NAME = "spanguard-pipeline"
 _KIND = SpanAttributes.OPENINFERENCE_SPAN_KIND
+_log = logging.getLogger("spanguard.pipeline")
+
+# The attribute names the tutorials import (`from ...tracing import ATTR_INPUT_VALUE`).
+ATTR_INPUT_VALUE = SpanAttributes.INPUT_VALUE
+ATTR_OUTPUT_VALUE = SpanAttributes.OUTPUT_VALUE
+ATTR_LLM_MODEL_NAME = SpanAttributes.LLM_MODEL_NAME
+ATTR_RETRIEVAL_DOCUMENTS = SpanAttributes.RETRIEVAL_DOCUMENTS
+
+__all__ = [
+    "ATTR_INPUT_VALUE",
+    "ATTR_LLM_MODEL_NAME",
+    "ATTR_OUTPUT_VALUE",
+    "ATTR_RETRIEVAL_DOCUMENTS",
+    "TRACER_NAME",
+    "InMemoryTracing",
+    "build_in_memory_tracer",
+    "build_traced_rag_pipeline",
+    "build_tracer_provider",
+    "configure_tracing",
+    "get_tracer",
+    "instrument_libraries",
+    "instrument_litellm",
+    "instrument_openai",
+    "openinference_span",
+    "record_agent_step",
+    "record_agent_step_span",
+    "record_error",
+    "record_generation",
+    "record_generation_span",
+    "record_input",
+    "record_output",
+    "record_retrieval",
+    "record_retrieval_span",
+    "record_tool_call",
+    "spans_to_dataframe",
+    "spans_to_dicts",
+    "traced_generation",
+    "traced_retrieval",
+]
 
 ExportersArg = Sequence[SpanExporter] | Mapping[str, SpanExporter] | None
 
 
 # --------------------------------------------------------------------------- providers
 
+def _resource(service_name: str, project: str | None) -> Resource:
+    attributes: dict[str, str] = {"service.name": service_name}
+    if project:
+        attributes[PROJECT_ATTRIBUTE] = project
+    return Resource.create(attributes)
+
+
 def build_tracer_provider(config: SpanguardConfig | None = None, *, exporters: ExportersArg = None,
-                          service_name: str | None = None) -> TracerProvider:
-    """A TracerProvider of our own whose only processor is spanguard's chain."""
+                          service_name: str | None = None, project: str | None = None,
+                          synchronous: bool = False) -> TracerProvider:
+    """A TracerProvider of our own whose only processor is spanguard's chain.
+
+    `project` becomes the `openinference.project.name` resource attribute, the project
+    Phoenix files the spans under."""
     from spanguard.api import build_span_processor
 
     config = config or SpanguardConfig()
     name = service_name or config.pipeline.service_name or DEFAULT_SERVICE_NAME
-    provider = TracerProvider(resource=Resource.create({"service.name": name}))
-    provider.add_span_processor(build_span_processor(config, exporters=exporters))
+    provider = TracerProvider(resource=_resource(name, project))
+    provider.add_span_processor(build_span_processor(config, exporters=exporters, synchronous=synchronous))
     return provider
 
 
 _instrument_lock = threading.Lock()
-_instrumented_provider: TracerProvider | None = None
+_instrumented_providers: dict[str, TracerProvider] = {}
+
+
+def _instrument(library: str, provider: TracerProvider, instrumentor: Any) -> None:
+    """Point an OpenInference instrumentor at `provider`.
+
+    An instrumentor patches its library once per process and binds a tracer at that
+    moment, so switching providers (a test, a second runtime) means uninstrumenting
+    first. Spans of the one process-wide library go to the provider set last.
+    """
+    with _instrument_lock:
+        if _instrumented_providers.get(library) is provider:
+            return
+        if instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.uninstrument()
+        instrumentor.instrument(tracer_provider=provider, skip_dep_check=True)
+        _instrumented_providers[library] = provider
 
 
 def instrument_litellm(provider: TracerProvider) -> None:
-    """Point OpenInference's LiteLLM instrumentor at `provider`.
-
-    The instrumentor patches the `litellm` module once per process and binds a tracer at
-    that moment, so switching providers (a test, a second runtime) means uninstrumenting
-    first. Spans of the one process-wide LiteLLM go to the provider set last.
-    """
-    global _instrumented_provider
+    """LiteLLM calls (the pipeline's own model calls) become LLM spans of `provider`."""
     from spanguard.pipeline.llm_client import import_litellm
 
     import_litellm()
     from openinference.instrumentation.litellm import LiteLLMInstrumentor
 
-    with _instrument_lock:
-        if _instrumented_provider is provider:
-            return
-        instrumentor = LiteLLMInstrumentor()
-        if instrumentor.is_instrumented_by_opentelemetry:
-            instrumentor.uninstrument()
-        instrumentor.instrument(tracer_provider=provider, skip_dep_check=True)
-        _instrumented_provider = provider
+    _instrument("litellm", provider, LiteLLMInstrumentor())
 
 
-def get_tracer(provider: TracerProvider, name: str = TRACER_NAME) -> Tracer:
-    """An OpenInference tracer: adds session/user/metadata context attributes to spans."""
-    tracer: Tracer = OITracer(provider.get_tracer(name), config=TraceConfig())  # type: ignore[assignment]
+def instrument_openai(provider: TracerProvider) -> None:
+    """OpenAI SDK calls (`client.chat.completions.create`, embeddings, responses) become
+    LLM / EMBEDDING spans of `provider`, as in the tutorials.
+
+    LiteLLM talks to OpenAI models through this SDK, so with both instrumented a LiteLLM
+    call to an OpenAI model shows as a LiteLLM span with the SDK's span under it."""
+    from openinference.instrumentation.openai import OpenAIInstrumentor
+
+    _instrument("openai", provider, OpenAIInstrumentor())
+
+
+INSTRUMENTORS: dict[str, Callable[[TracerProvider], None]] = {
+    "litellm": instrument_litellm,
+    "openai": instrument_openai,
+}
+
+
+def instrument_libraries(provider: TracerProvider,
+                         libraries: Sequence[str] = ("litellm", "openai")) -> list[str]:
+    """Instrument each named library that is installed; the names instrumented."""
+    import importlib.util
+
+    done: list[str] = []
+    for library in libraries:
+        if library not in INSTRUMENTORS:
+            raise ValueError(f"no instrumentor for {library!r}; known: {', '.join(INSTRUMENTORS)}")
+        if importlib.util.find_spec(library) is None:
+            continue
+        INSTRUMENTORS[library](provider)
+        done.append(library)
+    return done
+
+
+def get_tracer(name: str | TracerProvider = TRACER_NAME, provider: TracerProvider | None = None) -> Tracer:
+    """An OpenInference tracer (adds session/user/metadata context attributes to spans).
+
+    `get_tracer("tutorial.manual")` uses the global provider (set by `configure_tracing`),
+    as in the tutorials; `get_tracer(name, provider)` a given one. `get_tracer(provider)`
+    is the older spelling of `get_tracer(TRACER_NAME, provider)`."""
+    if isinstance(name, TracerProvider):
+        provider, name = name, TRACER_NAME
+    inner = provider.get_tracer(name) if provider is not None else trace.get_tracer(name)
+    tracer: Tracer = OITracer(inner, config=TraceConfig())  # type: ignore[assignment]
     return tracer
 
 
-def configure_tracing(endpoint: str | None = None, *, config: SpanguardConfig | None = None,
-                      protocol: str = "http/protobuf", service_name: str | None = None,
-                      exporters: ExportersArg = None, instrument: bool = True) -> TracerProvider:
+_global_lock = threading.Lock()
+_installed_global: TracerProvider | None = None
+
+
+def _set_global_provider(provider: TracerProvider) -> bool:
+    """Make `provider` the global one. OpenTelemetry allows that once per process; a
+    provider that `configure_tracing` installed earlier may be replaced (a notebook cell
+    run twice, a test), a provider someone else installed (Phoenix `register()`) is kept."""
+    global _installed_global
+    with _global_lock:
+        current = trace.get_tracer_provider()
+        if isinstance(current, TracerProvider) and current is not _installed_global:
+            _log.warning("configure_tracing: a global tracer provider is already set by other code; "
+                         "keeping it (use the returned provider explicitly)")
+            return False
+        if _installed_global is not None:
+            # the SDK's set-once guard; resetting it is what OpenTelemetry's own test utilities do
+            trace._TRACER_PROVIDER_SET_ONCE = Once()
+            trace._TRACER_PROVIDER = None
+        trace.set_tracer_provider(provider)
+        _installed_global = provider
+        return True
+
+
+def configure_tracing(endpoint: str | None = None, project: str | None = None, *,
+                      config: SpanguardConfig | None = None, protocol: str = "http/protobuf",
+                      service_name: str | None = None, exporters: ExportersArg = None,
+                      instrument: bool | Sequence[str] = True, set_global: bool = True) -> TracerProvider:
     """The tutorial's one-liner: console when no endpoint, OTLP otherwise, spanguard in both.
 
-    `config` supplies the redaction and truncation rules (defaults when None); its
-    `exporters:` section is replaced by the endpoint choice unless `exporters=` is given.
+    Sets the global provider (so `trace.get_tracer(...)` and instrumentors set up without
+    a provider record through spanguard) and returns it. `project` is the Phoenix project
+    (`PHOENIX_PROJECT_NAME` when None). `config` supplies the redaction and truncation
+    rules (defaults when None); its `exporters:` section is replaced by the endpoint
+    choice unless `exporters=` is given. `instrument`: True = LiteLLM and the OpenAI SDK
+    where installed, a list = those libraries, False = none.
     """
     base = config or SpanguardConfig()
     if exporters is None:
@@ -114,45 +250,59 @@ def configure_tracing(endpoint: str | None = None, *, config: SpanguardConfig | 
         else:
             sinks = ExportersConfig(console=ConsoleExporterConfig(), batch=base.exporters.batch)
         base = base.model_copy(update={"exporters": sinks})
-    provider = build_tracer_provider(base, exporters=exporters, service_name=service_name)
+    project = project or os.environ.get("PHOENIX_PROJECT_NAME") or None
+    provider = build_tracer_provider(base, exporters=exporters, service_name=service_name, project=project)
+    if set_global:
+        _set_global_provider(provider)
     if instrument:
-        instrument_litellm(provider)
+        libraries = ("litellm", "openai") if instrument is True else tuple(instrument)
+        instrument_libraries(provider, libraries)
     return provider
 
 
 @dataclass
 class InMemoryTracing:
-    """A provider whose spans (after spanguard's processing) land in memory, for tests
-    and for reading latencies back (`bench-pipeline`)."""
+    """A provider whose spans (after spanguard's processing) land in memory, exported
+    synchronously: `exporter.get_finished_spans()` right after a span has it.
+
+    Unpacks as the tutorials write it: `tracer, exporter = build_in_memory_tracer()`."""
 
     provider: TracerProvider
     tracer: Tracer
     exporter: InMemorySpanExporter
 
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.tracer, self.exporter))
+
     def spans(self) -> list[ReadableSpan]:
-        """Finished spans, after flushing the batching queues."""
-        self.provider.force_flush()
         return list(self.exporter.get_finished_spans())
 
     def clear(self) -> None:
-        self.provider.force_flush()
         self.exporter.clear()
 
     def shutdown(self) -> None:
         self.provider.shutdown()
 
 
-def build_in_memory_tracer(config: SpanguardConfig | None = None, *, instrument: bool = True,
-                           extra_exporters: Mapping[str, SpanExporter] | None = None) -> InMemoryTracing:
+def build_in_memory_tracer(config: SpanguardConfig | None = None, *, name: str = TRACER_NAME,
+                           instrument: bool = False, project: str | None = None) -> InMemoryTracing:
+    """A fresh provider + in-memory exporter behind spanguard's redaction chain.
+
+    `instrument=True` also points LiteLLM and the OpenAI SDK at it (off by default:
+    instrumentation is process-wide, and a throwaway tracer should not capture it)."""
     exporter = InMemorySpanExporter()
-    provider = build_tracer_provider(config, exporters={"memory": exporter, **(extra_exporters or {})})
+    provider = build_tracer_provider(config, exporters={"memory": exporter}, project=project,
+                                     synchronous=True)
     if instrument:
-        instrument_litellm(provider)
-    return InMemoryTracing(provider=provider, tracer=get_tracer(provider), exporter=exporter)
+        instrument_libraries(provider)
+    return InMemoryTracing(provider=provider, tracer=get_tracer(name, provider), exporter=exporter)
 
 
 def spans_to_dicts(spans: Sequence[ReadableSpan]) -> list[dict[str, Any]]:
-    """Plain dicts (ids in hex, durations in ms) for printing, asserting and charting."""
+    """Plain dicts (ids in hex, durations in ms) for printing, asserting and charting.
+
+    Keys: name, kind, trace_id, span_id, parent_id, start_time_ns, end_time_ns,
+    duration_ms (rounded to 3 places), status ('UNSET', 'OK', 'ERROR'), attributes, events."""
     rows: list[dict[str, Any]] = []
     for span in spans:
         ctx = span.get_span_context()
@@ -166,13 +316,29 @@ def spans_to_dicts(spans: Sequence[ReadableSpan]) -> list[dict[str, Any]]:
             "parent_id": f"{span.parent.span_id:016x}" if span.parent else None,
             "start_time_ns": start,
             "end_time_ns": end,
-            "duration_ms": (end - start) / 1e6 if end and start else None,
+            "duration_ms": round((end - start) / 1e6, 3) if end and start else None,
             "status": span.status.status_code.name,
             "attributes": attributes,
             "events": [{"name": event.name, "attributes": dict(event.attributes or {})}
                        for event in span.events],
         })
     return rows
+
+
+def spans_to_dataframe(spans: Sequence[ReadableSpan]) -> Any:
+    """A pandas DataFrame, one row per span: the `spans_to_dicts` columns (less the
+    nested ones) plus one `attributes.KEY` column per attribute, as Phoenix's own
+    span DataFrames have. Needs pandas (`pip install 'spanguard[pipeline]'`)."""
+    try:
+        import pandas as pd
+    except ImportError:
+        raise SpanguardError("spans_to_dataframe needs pandas: install spanguard[pipeline]") from None
+    records = []
+    for row in spans_to_dicts(spans):
+        flat = {key: value for key, value in row.items() if key not in ("attributes", "events")}
+        flat.update({f"attributes.{key}": value for key, value in row["attributes"].items()})
+        records.append(flat)
+    return pd.DataFrame.from_records(records)
 
 
 # --------------------------------------------------------------------------- record_*
@@ -199,17 +365,21 @@ def record_output(span: Span, value: Any) -> None:
     _record_value(span, SpanAttributes.OUTPUT_VALUE, SpanAttributes.OUTPUT_MIME_TYPE, value)
 
 
-def record_retrieval(span: Span, query: str, documents: Sequence[RetrievedDocument]) -> None:
-    """RETRIEVER attributes: the query and `retrieval.documents.N.document.*`."""
+def record_retrieval(span: Span, query: str, documents: Sequence[RetrievedDocument | Any]) -> None:
+    """RETRIEVER attributes: the query and `retrieval.documents.N.document.*` (documents
+    are `RetrievedDocument`s or any results with `text`/`content`, `score`, `metadata`)."""
     span.set_attribute(_KIND, OpenInferenceSpanKindValues.RETRIEVER.value)
     record_input(span, query)
     prefix = SpanAttributes.RETRIEVAL_DOCUMENTS
     for index, document in enumerate(documents):
-        span.set_attribute(f"{prefix}.{index}.{DocumentAttributes.DOCUMENT_ID}", document.id)
-        span.set_attribute(f"{prefix}.{index}.{DocumentAttributes.DOCUMENT_CONTENT}", document.content)
-        span.set_attribute(f"{prefix}.{index}.{DocumentAttributes.DOCUMENT_SCORE}", float(document.score))
-        span.set_attribute(f"{prefix}.{index}.{DocumentAttributes.DOCUMENT_METADATA}",
-                           _json(document.metadata))
+        span.set_attribute(f"{prefix}.{index}.{DocumentAttributes.DOCUMENT_ID}", result_id(document, index))
+        span.set_attribute(f"{prefix}.{index}.{DocumentAttributes.DOCUMENT_CONTENT}", result_text(document))
+        score = result_score(document)
+        if score is not None:
+            span.set_attribute(f"{prefix}.{index}.{DocumentAttributes.DOCUMENT_SCORE}", score)
+        metadata = getattr(document, "metadata", None)
+        if metadata:
+            span.set_attribute(f"{prefix}.{index}.{DocumentAttributes.DOCUMENT_METADATA}", _json(metadata))
 
 
 def record_generation(span: Span, *, model: str, input_messages: Sequence[Mapping[str, Any]],
@@ -281,52 +451,83 @@ def openinference_span(tracer: Tracer, name: str, kind: OpenInferenceSpanKindVal
 
 # --------------------------------------------------------------------------- tutorial RAG
 
-RetrieverLike = Retriever | Callable[[str, int], Sequence[RetrievedDocument]]
-AnswerFn = Callable[[str, Sequence[RetrievedDocument]], str]
+# A retriever: a `Retriever` (spanguard's protocol) or the tutorials' `fn(query, top_k=...)`;
+# results are `RetrievedDocument`s or any objects with `text`/`content` and `score`.
+RetrieverLike: TypeAlias = Retriever | Callable[..., Sequence[Any]]
+# An answer function gets the question and the passages as strings, as in the tutorials:
+# `answer_with_context(question, context_chunks, model=...)` (`model=` only if it takes one).
+AnswerFn: TypeAlias = Callable[..., str]
+ContextFormatter: TypeAlias = Callable[[Any], str]
 
 
-def _retrieve_with(retriever: RetrieverLike, query: str, top_k: int) -> list[RetrievedDocument]:
+def _retrieve_with(retriever: RetrieverLike, query: str, top_k: int) -> list[Any]:
     if isinstance(retriever, Retriever):
         return list(retriever.retrieve(query, top_k))
-    return list(retriever(query, top_k))
+    return list(retriever(query, top_k=top_k))
+
+
+def _accepts_model(fn: Callable[..., Any]) -> bool:
+    import inspect
+
+    try:
+        parameters = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == "model" or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
 
 
 def traced_retrieval(retriever: RetrieverLike, tracer: Tracer, *, top_k: int = 4,
-                     name: str = "retrieve") -> Callable[[str], list[RetrievedDocument]]:
-    """Wrap a retriever (protocol object or `fn(query, top_k)`) in a RETRIEVER span."""
+                     name: str = "retrieval") -> Callable[..., list[Any]]:
+    """Wrap a retriever in a RETRIEVER span; the wrapper is called like the tutorials'
+    retrievers, `traced(query, top_k=3)` (`top_k` defaults to the one given here), and
+    returns the retriever's own results. An empty query returns no results."""
 
-    def retrieve(query: str) -> list[RetrievedDocument]:
+    def retrieve(query: str, top_k: int = top_k) -> list[Any]:
         with openinference_span(tracer, name, OpenInferenceSpanKindValues.RETRIEVER) as span:
-            documents = _retrieve_with(retriever, query, top_k)
-            record_retrieval(span, query, documents)
-            return documents
+            results = _retrieve_with(retriever, query, top_k) if query.strip() else []
+            record_retrieval(span, query, results)
+            span.set_attribute("retrieval.top_k", int(top_k))
+            span.set_attribute("retrieval.result_count", len(results))
+            scores = [score for score in (result_score(r) for r in results) if score is not None]
+            if scores:
+                span.set_attribute("retrieval.top_score", max(scores))
+            return results
 
     return retrieve
 
 
-def traced_generation(answer_fn: AnswerFn, tracer: Tracer, *, model: str = "answer_fn",
-                      name: str = "generate") -> AnswerFn:
-    """Wrap `answer_fn(question, documents) -> str` in an LLM span."""
+def traced_generation(answer_fn: AnswerFn, tracer: Tracer, *, model_name: str = "answer_fn",
+                      name: str = "generation", context_of: ContextFormatter = result_text) -> AnswerFn:
+    """Wrap `answer_fn(question, context_chunks[, model=])` in an LLM span. The wrapper
+    takes the question and the passages (strings or retrieval results; `context_of`
+    turns each into the string `answer_fn` gets)."""
+    pass_model = _accepts_model(answer_fn)
 
-    def generate(question: str, documents: Sequence[RetrievedDocument]) -> str:
+    def generate(question: str, passages: Sequence[Any]) -> str:
         with openinference_span(tracer, name, OpenInferenceSpanKindValues.LLM) as span:
-            answer = answer_fn(question, documents)
-            context = "\n\n".join(document.content for document in documents)
-            record_generation(span, model=model, output_text=answer, input_messages=[
-                {"role": "system", "content": context}, {"role": "user", "content": question}])
+            context = [context_of(passage) for passage in passages]
+            answer = str(answer_fn(question, context, model=model_name) if pass_model
+                         else answer_fn(question, context))
+            record_generation(span, model=model_name, output_text=answer, input_messages=[
+                {"role": "system", "content": "\n\n".join(context)}, {"role": "user", "content": question}])
+            span.set_attribute("generation.context_chunk_count", len(context))
+            span.set_attribute("generation.answer_word_count", len(answer.split()))
             return answer
 
     return generate
 
 
 def build_traced_rag_pipeline(retriever: RetrieverLike, answer_fn: AnswerFn, tracer: Tracer, *,
-                              top_k: int = 4, model: str = "answer_fn") -> Callable[[str], str]:
-    """Retrieve then generate, under one CHAIN span: the plain (non-agent) RAG path."""
+                              top_k: int = 4, model_name: str = "answer_fn",
+                              context_of: ContextFormatter = result_text,
+                              name: str = "rag-pipeline") -> Callable[[str], str]:
+    """Retrieve then generate, under one CHAIN span: the plain (non-agent) RAG path.
+    Spans: `rag-pipeline` (CHAIN) over `retrieval` (RETRIEVER) and `generation` (LLM)."""
     retrieve = traced_retrieval(retriever, tracer, top_k=top_k)
-    generate = traced_generation(answer_fn, tracer, model=model)
+    generate = traced_generation(answer_fn, tracer, model_name=model_name, context_of=context_of)
 
     def run(question: str) -> str:
-        with openinference_span(tracer, "rag_pipeline", OpenInferenceSpanKindValues.CHAIN) as span:
+        with openinference_span(tracer, name, OpenInferenceSpanKindValues.CHAIN) as span:
             record_input(span, question)
             answer = generate(question, retrieve(question))
             record_output(span, answer)

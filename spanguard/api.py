@@ -58,6 +58,7 @@ def build_span_processor(
     config: ConfigSource = None,
     *,
     exporters: Sequence[SpanExporter] | Mapping[str, SpanExporter] | None = None,
+    synchronous: bool = False,
 ) -> SpanguardSpanProcessor | DiscardingSpanProcessor:
     """The engine over a fan-out to the configured (or given) exporters (with
     `SPANGUARD_ENABLED=false`, a processor that discards every span).
@@ -66,6 +67,11 @@ def build_span_processor(
     (`$SPANGUARD_CONFIG`, `./spanguard.yaml`, defaults). `exporters=` replaces the
     configured exporters (custom sinks, tests). Raises `ConfigError` for a config that
     cannot work (bad pattern, unwritable file).
+
+    `synchronous=True` ends the chain in the SDK's `SimpleSpanProcessor` per exporter
+    instead of the queued fan-out, so a span is exported before `end()` returns. That is
+    what an in-memory exporter read right after a span needs (notebooks, tests); never
+    use it with a network exporter inside a server, where it would stall every request.
     """
     from spanguard.chain import build_engine, wrap
     from spanguard.config import load_config
@@ -90,7 +96,23 @@ def build_span_processor(
     else:
         named = _named_exporters(exporters)
         _log.info("spanguard: spans go to %s (given exporters)", ", ".join(named) or "nowhere")
-    return wrap(FanOutSpanProcessor(named, loaded.exporters.batch), engine)
+    processor: SpanProcessor = (
+        _synchronous_processor(named) if synchronous else FanOutSpanProcessor(named, loaded.exporters.batch)
+    )
+    return wrap(processor, engine)
+
+
+def _synchronous_processor(named: Mapping[str, SpanExporter]) -> SpanProcessor:
+    from opentelemetry.sdk.trace import SynchronousMultiSpanProcessor
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    processors = [SimpleSpanProcessor(exporter) for exporter in named.values()]
+    if len(processors) == 1:
+        return processors[0]
+    multi = SynchronousMultiSpanProcessor()
+    for each in processors:
+        multi.add_span_processor(each)
+    return multi
 
 
 def fanout_of(processor: SpanProcessor) -> FanOutSpanProcessor | None:

@@ -79,6 +79,21 @@ def traced_pipeline(_session_pipeline: TracedPipeline) -> TracedPipeline:
 
 
 
+@pytest.fixture
+def restore_global_tracer_provider() -> Iterator[None]:
+    """`configure_tracing` sets OpenTelemetry's process-wide provider; put the previous
+    one back (the SDK's set-once guard is reset the way its own test utilities do)."""
+    from opentelemetry import trace
+    from opentelemetry.util._once import Once
+
+    saved = trace._TRACER_PROVIDER
+    yield
+    trace._TRACER_PROVIDER_SET_ONCE = Once()
+    trace._TRACER_PROVIDER = None
+    if saved is not None:
+        trace.set_tracer_provider(saved)
+
+
 @dataclass
 class RecordedRequest:
     path: str

@@ -155,7 +155,7 @@ class StackPool:
             self.close()
             stack = start_stack(self._tmp.mktemp("stack"), "--demo")
             self._stack = stack
-            stack.wait_for_line(r"^\[stack\] chat is healthy$", STARTUP_TIMEOUT_S)
+            stack.wait_for_line(r"^\[stack\] chat is healthy\b", STARTUP_TIMEOUT_S)
             stack.wait_for_line(r"^\[stack\] running; press Ctrl-C", 180)
         return self._stack
 

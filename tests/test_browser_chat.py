@@ -88,3 +88,44 @@ def test_chat_page_session_shows_up_redacted_in_the_phoenix_ui(
             assert planted not in text
     finally:
         screenshot(browser, "phoenix-session")
+
+
+def test_the_demo_chat_page_and_its_phoenix_session_view(running_stack: RunningStack,
+                                                         browser: WebDriver) -> None:
+    """What a user of `tasks.py demo` sees: the demo's questions asked in its chat page,
+    and the Phoenix session page the demo printed, with the made-up values the demo shows
+    replaced by markers. Screenshots: demo-chat-page.png, demo-phoenix-session.png."""
+    import re
+
+    from spanguard.stack.demo import DEMO_QUESTIONS, PLANTED_CARD, PLANTED_EMAIL
+
+    printed = re.search(r"^\[demo\] Phoenix session:  (\S+)$", running_stack.output(), re.MULTILINE)
+    demo_session = re.search(r"^\[demo\] session (\S+): ", running_stack.output(), re.MULTILINE)
+    assert printed and demo_session, running_stack.output()[-3000:]
+
+    browser.get(f"{running_stack.chat_url}/")
+    try:
+        answers = [ask_chat(browser, question, WAIT_S) for question in DEMO_QUESTIONS]
+        assert "27 days of paid annual leave" in answers[0]
+        assert "60 euros" in answers[1]
+        page = browser.find_element(By.TAG_NAME, "body").text
+        assert PLANTED_EMAIL in page  # the user's own question, as typed
+    finally:
+        screenshot(browser, "demo-chat-page")
+
+    browser.get(printed[1])
+    try:
+
+        def shows_demo_session(d: WebDriver) -> bool:
+            try:
+                text = d.find_element(By.TAG_NAME, "body").text
+            except WebDriverException:
+                return False
+            return demo_session[1] in text and "[REDACTED:email]" in text and "[REDACTED:credit_card]" in text
+
+        WebDriverWait(browser, WAIT_S, poll_frequency=0.5).until(shows_demo_session)
+        text = browser.find_element(By.TAG_NAME, "body").text
+        for planted in (PLANTED_EMAIL, PLANTED_CARD, PLANTED_CARD.replace(" ", "")):
+            assert planted not in text
+    finally:
+        screenshot(browser, "demo-phoenix-session")

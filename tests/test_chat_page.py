@@ -79,6 +79,40 @@ def test_page_keeps_its_session_across_turns_and_starts_a_new_one(
     assert "llm.input_messages.2.message.role" not in first_llm["attributes"]  # no old history
 
 
+# The page's fetch with the session id left out of the first request, as a client that
+# lost it would send: the server makes one, and the page must adopt it from the response.
+_DROP_FIRST_SESSION_ID = """
+const original = window.fetch;
+window.sentSessions = [];
+window.fetch = (url, init) => {
+  const body = JSON.parse(init.body);
+  window.sentSessions.push(body.session_id === undefined ? null : body.session_id);
+  if (window.sentSessions.length === 1) delete body.session_id;
+  return original(url, { ...init, body: JSON.stringify(body) });
+};
+"""
+
+
+def test_page_adopts_the_session_id_the_server_returns(
+        page_server: UvicornThread, browser: WebDriver, traced_pipeline: TracedPipeline) -> None:
+    browser.get(f"{page_server.base_url}/")
+    page_session = _session_label(browser)
+    browser.execute_script(_DROP_FIRST_SESSION_ID)
+
+    assert "14 characters" in ask_chat(browser, "How long must passwords be?", WAIT_S)
+    [first_turn] = _agent_spans(traced_pipeline)
+    server_session = first_turn["attributes"]["session.id"]
+    assert server_session != page_session and PAGE_SESSION_RE.match(server_session)
+    assert _session_label(browser) == server_session  # shown, and ...
+
+    assert "six months" in ask_chat(browser, "How long does probation last?", WAIT_S)
+    sent = browser.execute_script("return window.sentSessions;")
+    assert sent == [page_session, server_session]  # ... sent with the next turn
+    turns = _agent_spans(traced_pipeline)
+    assert [t["name"] for t in turns] == ["chat_turn", "chat_turn"]  # the homework's span name
+    assert [t["attributes"]["session.id"] for t in turns] == [server_session, server_session]
+
+
 def test_page_shows_a_refused_turn_and_can_go_on(page_server: UvicornThread, browser: WebDriver,
                                                  traced_pipeline: TracedPipeline) -> None:
     browser.get(f"{page_server.base_url}/")

@@ -61,3 +61,29 @@ def test_serve_refuses_a_port_out_of_range(port: str, capsys: pytest.CaptureFixt
         main(["serve", "--port", port])
     assert exited.value.code == 2
     assert "--port: must be a port number from 1 to 65535" in capsys.readouterr().err
+
+
+def test_serve_says_where_spans_go(tmp_path: Path) -> None:
+    """The first line `serve` prints names the exporters (no credentials) and redaction."""
+    import subprocess
+    import sys
+
+    from support_net import free_port
+
+    config = tmp_path / "spanguard.yaml"
+    config.write_text(
+        "exporters:\n  otlp:\n    endpoint: http://user:secret@127.0.0.1:4318\n"
+        f"  phoenix:\n    project: handbook-demo\npipeline:\n  data_dir: {tmp_path / 'data'}\n",
+        encoding="utf-8")
+    argv = [sys.executable, "-m", "spanguard", "serve", "--config", str(config), "--port", str(free_port())]
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()  # EOF if it dies; pytest-timeout bounds a hang
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    assert first.startswith("spanguard serve: spans go to phoenix http://localhost:6006/v1/traces "
+                            "(project handbook-demo), otlp http://127.0.0.1:4318/v1/traces (config), "), first
+    assert "secret" not in first
+    assert "redacted first; mode agent, model spanguard-local/extractive" in first

@@ -86,3 +86,34 @@ def test_registered_with_litellm_sync_async_and_streaming() -> None:
     chunks = list(litellm.completion(model=MODEL_NAME, messages=messages[:1], tools=TOOLS, stream=True))
     rebuilt = litellm.stream_chunk_builder(chunks).choices[0].message
     assert rebuilt.tool_calls[0].function.name == "search_handbook"
+
+# the handbook's own topics, asked the way people write, with personal details around them
+HANDBOOK_QUESTIONS = {
+    "How do I file travel expenses?": "Submit expenses in the expenses tool within 60 days",
+    "Hi, I'm Max Mustermann (max.mustermann@example.org, +49 170 1234567). How do I file travel "
+    "expenses?": "Submit expenses in the expenses tool within 60 days",
+    "My IBAN is DE89 3704 0044 0532 0130 00 and I am Erika Musterfrau. How many vacation days do I "
+    "get?": "Every full-time employee receives 27 days of paid annual leave",
+    "Card 4111 1111 1111 1111, call me at (030) 1234-5678. Can I work from another country?":
+        "You may work from another country for up to 30 working days",
+    "What is the hotel limit in London? [REDACTED:email] asked.": "Hotel costs are reimbursed",
+    "How do I book a flight?": "Book all flights, trains and hotels through the company travel desk",
+}
+
+
+def test_answers_the_handbook_topics_with_pii_around_the_question(handbook_retriever: object) -> None:
+    """The full loop over the bundled handbook: the search the model asks for, then its answer."""
+    from spanguard.pipeline.offline_model import decide
+
+    for question, expected in HANDBOOK_QUESTIONS.items():
+        messages: list[dict[str, object]] = [{"role": "user", "content": question}]
+        search = decide(messages, TOOLS)
+        query = json.loads(search.tool_arguments or "")["query"]
+        assert "@" not in query and "1234" not in query and "DE89" not in query, query
+        found = handbook_retriever.retrieve(query, 4)  # type: ignore[attr-defined]
+        payload = json.dumps({"results": [{"content": d.content, "source": d.metadata["source"]}
+                                          for d in found]})
+        messages += [{"role": "assistant", "content": None},
+                     {"role": "tool", "tool_call_id": "c1", "content": payload}]
+        answer = decide(messages, TOOLS).content or ""
+        assert answer.startswith(expected), (question, answer)

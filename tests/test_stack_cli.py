@@ -16,7 +16,7 @@ from support_net import free_port
 
 from spanguard.config import load_config
 from spanguard.config.model import CustomPattern, FileExporterConfig, SpanguardConfig
-from spanguard.stack.demo import DEMO_QUESTIONS, PLANTED_CARD, PLANTED_EMAIL, answer_text, mask_planted
+from spanguard.stack.demo import DEMO_QUESTIONS, PLANTED_CARD, PLANTED_EMAIL, answer_text
 from spanguard.stack.local import StackOptions, build_services
 from spanguard.stack.ports import (
     DEFAULT_PHOENIX_PROJECT,
@@ -116,26 +116,35 @@ def test_build_services_orders_phoenix_sidecar_chat(tmp_path: Path) -> None:
     assert urls.chat == "http://127.0.0.1:18000"
 
 
-def test_taken_port_fails_fast_with_the_port_and_the_service(tmp_path: Path) -> None:
-    ports = {name: free_port() for name in ("phoenix", "phoenix-grpc", "sidecar-grpc", "sidecar-http")}
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        chat_port = int(taken.getsockname()[1])
-        argv = [sys.executable, "-m", "spanguard", "stack", "up", "--workdir", str(tmp_path / "w"),
-                "--chat-port", str(chat_port)]  # fmt: skip
+def test_taken_ports_are_all_named_and_nothing_is_rewritten(tmp_path: Path) -> None:
+    """A second `stack up` meets every port busy: it names each one (with the flag that
+    moves it) and refuses before touching the running stack's derived configs."""
+    ports = {name: free_port() for name in ("phoenix", "phoenix-grpc", "sidecar-grpc")}
+    workdir = tmp_path / "w"
+    workdir.mkdir()
+    running_config = workdir / "app.yaml"
+    running_config.write_text("# the running stack's config\n", encoding="utf-8")
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as chat, \
+            socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sidecar_http:
+        for taken in (chat, sidecar_http):
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+        chat_port, http_port = int(chat.getsockname()[1]), int(sidecar_http.getsockname()[1])
+        argv = [sys.executable, "-m", "spanguard", "stack", "up", "--workdir", str(workdir),
+                "--chat-port", str(chat_port), "--sidecar-http-port", str(http_port)]  # fmt: skip
         for name, port in ports.items():
             argv += [f"--{name}-port", str(port)]
         # fails before starting anything: the timeout only bounds a broken run
         result = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
-    assert (
-        f"spanguard: error: port {chat_port} on 127.0.0.1 is already in use, so chat cannot start"
-        in result.stderr
-    )
-    assert "--chat-port" in result.stderr
+    assert "2 ports the stack needs are already in use" in result.stderr
+    assert f"port {chat_port} on 127.0.0.1 (chat): pass --chat-port to use another" in result.stderr
+    sidecar_line = f"port {http_port} on 127.0.0.1 (sidecar): pass --sidecar-http-port to use another"
+    assert sidecar_line in result.stderr
     assert "Traceback" not in result.stderr
-    assert "[phoenix]" not in result.stdout  # nothing was started
+    assert "[phoenix]" not in result.stdout and "starting" not in result.stdout  # nothing was started
+    assert running_config.read_text(encoding="utf-8") == "# the running stack's config\n"
+    assert not (workdir / "sidecar.yaml").exists()
 
 
 @pytest.mark.parametrize(
@@ -150,12 +159,18 @@ def test_demo_reads_the_answer_from_the_chat_response(body: object, expected: st
     assert answer_text(body) == expected
 
 
-def test_demo_never_prints_the_planted_values() -> None:
+def test_demo_shows_the_planted_values_it_sends_and_says_they_are_made_up() -> None:
+    """The user must be able to search Phoenix for what was planted, so the demo prints it
+    (documentation values: an example.com address and the Visa test number)."""
+    from spanguard.stack.demo import DemoResult, PhoenixSession, report
+
+    assert any(PLANTED_EMAIL in question for question in DEMO_QUESTIONS)
+    assert any(PLANTED_CARD in question for question in DEMO_QUESTIONS)
+    assert PLANTED_EMAIL.endswith("@example.com") and PLANTED_CARD.replace(" ", "") == "4111111111111111"
     lines: list[str] = []
-    for question in DEMO_QUESTIONS:
-        lines.append(mask_planted(question))
-    lines.append(mask_planted(f"echoing {PLANTED_EMAIL} and {PLANTED_CARD.replace(' ', '')}"))
+    session = PhoenixSession("s1", "node1", "proj1", ["t1", "t2"], spans=9, markers=4)
+    report(DemoResult(session_id="s1", phoenix=session), "http://chat", "http://phoenix", lines.append)
     text = "\n".join(lines)
-    for planted in (PLANTED_EMAIL, PLANTED_CARD, PLANTED_CARD.replace(" ", "")):
-        assert planted not in text
-    assert "<planted e-mail>" in text and "<planted card number>" in text
+    assert PLANTED_EMAIL in text and PLANTED_CARD in text and "made up" in text
+    assert "2 traces, 9 spans, 4 redaction markers" in text
+    assert "http://phoenix/projects/proj1/sessions/node1" in text

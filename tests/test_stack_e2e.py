@@ -20,7 +20,7 @@ import pytest
 from support_stack import RunningStack
 
 from spanguard.config import load_config
-from spanguard.stack.demo import PLANTED_CARD, PLANTED_EMAIL
+from spanguard.stack.demo import DEMO_QUESTIONS, PLANTED_CARD, PLANTED_EMAIL
 
 pytestmark = [pytest.mark.phoenix, pytest.mark.slow]
 
@@ -65,7 +65,19 @@ def test_the_stack_prints_its_urls_and_prefixes_service_logs(running_stack: Runn
     assert f"[stack] phoenix:  {running_stack.phoenix_url}/  (project {PROJECT})" in out
     for service in ("phoenix", "sidecar", "chat"):
         assert f"[stack] {service} is healthy" in out
+    for service in ("sidecar", "chat"):
         assert re.search(rf"^\[{service}\] ", out, re.MULTILINE), f"no prefixed line from {service}"
+    # Phoenix's banner, warnings and access log are folded into its log file
+    phoenix_log = running_stack.workdir / "phoenix" / "phoenix.log"
+    assert f"[stack] starting phoenix; its output goes to {phoenix_log}" in out
+    assert not re.search(r"^\[phoenix\] ", out, re.MULTILINE)
+    assert phoenix_log.stat().st_size > 0
+    assert "[stack] phoenix: still starting (" in out  # a progress line while it starts
+    assert "404 Not Found" not in out  # the demo's polls for its session are not on screen
+    assert (f"[stack] spans:    chat service -> sidecar {running_stack.sidecar_url} (it redacts) -> "
+            f"Phoenix {running_stack.phoenix_url}/v1/traces, project {PROJECT}") in out
+    assert re.search(r"^\[chat\] spanguard serve: spans go to otlp "
+                     rf"{re.escape(running_stack.sidecar_url)}/v1/traces \(config\), redacted first", out, re.MULTILINE)
 
 
 def test_the_app_exports_only_to_the_sidecar(running_stack: RunningStack) -> None:
@@ -88,6 +100,9 @@ def test_the_demo_reports_a_redacted_session_in_phoenix(running_stack: RunningSt
     )
     assert counts and int(counts[1]) == 2 and int(counts[2]) > 0 and int(counts[3]) > 0
     assert "did not reach Phoenix" in out
+    # the planted values are shown as sent (made up), so a user can search Phoenix for them
+    assert f"[demo] you: {DEMO_QUESTIONS[0]}" in out
+    assert PLANTED_EMAIL in out and PLANTED_CARD in out and "made up" in out
     # the session page the demo points at exists
     assert httpx.get(match[1], timeout=10, trust_env=False).status_code == 200
 
@@ -119,8 +134,10 @@ def test_a_chat_turn_reaches_phoenix_redacted_through_the_sidecar(running_stack:
         span["context"]["trace_id"] for span in spans
     }
 
-    # no service logged what was planted (nor what the demo planted)
-    logs = running_stack.output()
+    # no service logged what was planted (nor what the demo planted; the demo's own lines
+    # show what it sent, on purpose)
+    phoenix_log = (running_stack.workdir / "phoenix" / "phoenix.log").read_text(errors="replace")
+    logs = "\n".join(line for line in running_stack.lines if not line.startswith("[demo]")) + phoenix_log
     for planted in (EMAIL, CARD, CARD.replace(" ", ""), PLANTED_EMAIL, PLANTED_CARD):
         assert planted not in logs
 

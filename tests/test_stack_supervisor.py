@@ -104,9 +104,8 @@ def test_taken_port_fails_before_any_service_starts(listening_socket: int) -> No
     with pytest.raises(StackError) as caught:
         run_services(specs, supervisor=supervisor)
     message = str(caught.value)
-    assert f"port {listening_socket} on 127.0.0.1 is already in use" in message
-    assert "phoenix cannot start" in message
-    assert "--phoenix-port" in message
+    assert "a port the stack needs is already in use" in message
+    assert f"port {listening_socket} on 127.0.0.1 (phoenix): pass --phoenix-port to use another" in message
     # nothing was started, so the other service's port was never bound
     assert supervisor.services == []
     assert port_is_free(first_port)
@@ -147,9 +146,33 @@ def test_waits_for_health_and_prefixes_every_line() -> None:
     assert "[slow] warming up" in lines
     assert "[slow] error output goes through too" in lines
     assert "[slow] listening" in lines
-    assert "[stack] slow is healthy" in lines
+    assert any(line.startswith("[stack] slow is healthy (") for line in lines)
     # stopped on the way out: the port is free again
     assert port_is_free(port)
+
+
+def test_a_chatty_service_logs_to_its_file_and_progress_lines_show_the_wait(tmp_path: Path) -> None:
+    import dataclasses
+
+    port = free_port()
+    chatty = dataclasses.replace(script("chatty", port, f"""
+        import http.server, time
+        for n in range(50):
+            print("banner line", n, flush=True)
+        time.sleep(1.5)
+        handler = http.server.SimpleHTTPRequestHandler
+        http.server.ThreadingHTTPServer(("127.0.0.1", {port}), handler).serve_forever()
+    """), log_file=tmp_path / "chatty.log", starting_note="first start is slow")
+    out = io.StringIO()
+    code = run_services([chatty], supervisor=Supervisor(out, progress_interval_s=0.5), exit_when_ready=True)
+    assert code == 0
+    console = out.getvalue()
+    assert "[chatty]" not in console  # folded: not one of its lines on the console
+    assert f"[stack] starting chatty; its output goes to {tmp_path / 'chatty.log'}" in console
+    assert "[stack] chatty: still starting (" in console and "s; first start is slow)" in console
+    assert "[stack] chatty is healthy (" in console
+    logged = (tmp_path / "chatty.log").read_text(encoding="utf-8")
+    assert "banner line 0" in logged and "banner line 49" in logged
 
 
 def test_services_become_healthy_in_order() -> None:

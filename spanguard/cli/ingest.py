@@ -23,15 +23,15 @@ def run(args: argparse.Namespace) -> int:
         raise SpanguardError("give the files to index, or --handbook (not both)")
     from spanguard.config import load_config
     from spanguard.pipeline.corpus import bundled_handbook, read_documents
-    from spanguard.pipeline.embedding import build_embedder
     from spanguard.pipeline.retrieval import ChromaRetriever
-    from spanguard.pipeline.runtime import apply_env_overrides
+    from spanguard.pipeline.runtime import apply_env_overrides, build_configured_embedder
 
     pipeline = apply_env_overrides(load_config(args.config).pipeline)
+    if pipeline.retriever:
+        raise SpanguardError("pipeline.retriever names your own retriever: index its documents "
+                             "with your own tools (ingest fills spanguard's Chroma index)")
     documents = bundled_handbook() if args.handbook else read_documents(args.paths)
-    embedder = build_embedder(pipeline.embedding, api_base=pipeline.embedding_api_base,
-                              timeout_s=pipeline.request_timeout_s)
-    retriever = ChromaRetriever(pipeline.data_dir, embedder)
+    retriever = ChromaRetriever(pipeline.data_dir, build_configured_embedder(pipeline))
     chunks = retriever.index_documents(documents)
     print(f"indexed {chunks} chunks from {len(documents)} files into {retriever.data_dir} "
           f"(embedding: {retriever.embedder.name})")

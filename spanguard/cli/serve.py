@@ -1,4 +1,7 @@
-"""`spanguard serve`: the chat service (FastAPI on uvicorn) with tracing through spanguard."""
+"""`spanguard serve`: the chat service (FastAPI on uvicorn) with tracing through spanguard.
+
+Before serving it logs one line saying where the spans go (the exporters, redaction on
+or off), so "why is Phoenix empty?" starts with the answer on the screen."""
 
 from __future__ import annotations
 
@@ -25,10 +28,12 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from spanguard.config import load_config
-    from spanguard.pipeline.runtime import build_runtime
+    from spanguard.pipeline.runtime import build_runtime, span_destinations
     from spanguard.pipeline.service import create_app
 
     runtime = build_runtime(load_config(args.config))
+    print(f"spanguard serve: {span_destinations(runtime.config)}; "
+          f"mode {runtime.pipeline.mode}, model {runtime.pipeline.model}", flush=True)
     app = create_app(runtime, shutdown_runtime=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
     return 0

@@ -492,6 +492,12 @@ class PipelineConfig(_Strict):
     service_name: str = "spanguard-pipeline"
     # where a LiteLLM embedding model is served, when not the provider's default
     embedding_api_base: str | None = None
+    # agent = tool-calling loop (plain RAG when the model calls no tool); rag = always
+    # retrieve -> generate, one CHAIN span over RETRIEVER and LLM
+    mode: Literal["agent", "rag"] = "agent"
+    # "module:factory" import paths of your own retriever / embedder (see docs/pipeline.md)
+    retriever: str | None = Field(default=None, pattern=r"^[\w.]+:[\w.]+$")
+    embedder: str | None = Field(default=None, pattern=r"^[\w.]+:[\w.]+$")
 
 
 class SpanguardConfig(_Strict):

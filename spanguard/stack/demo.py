@@ -6,8 +6,9 @@ documentation values: an example.com address and the well-known Visa test number
 Afterwards the demo asks Phoenix's REST API for that session and reports what arrived
 — how many traces and spans, how many redaction markers, and whether either planted
 value got through — then prints the links to look at. It never prints a value it
-read from Phoenix, only counts, and the terminal shows placeholders where the planted
-values were sent (the project's rule: no secret is echoed, not even a fake one).
+read from Phoenix, only counts. The planted values themselves are shown as sent: they
+are made up (documentation values, no one's data), and a user who can read them can
+search Phoenix for them and find only the redaction markers in their place.
 """
 
 from __future__ import annotations
@@ -31,8 +32,6 @@ DEMO_QUESTIONS: tuple[str, ...] = (
     f"I paid with my card {PLANTED_CARD}. What is the per diem for meals outside Europe?",
 )
 REDACTION_MARKER = "[REDACTED"
-# what the terminal shows instead of the planted values: even fake secrets are not echoed
-_PLACEHOLDERS = {PLANTED_EMAIL: "<planted e-mail>", PLANTED_CARD: "<planted card number>"}
 
 
 class DemoError(SpanguardError):
@@ -67,13 +66,6 @@ class DemoResult:
 
 def new_session_id() -> str:
     return f"stack-demo-{uuid.uuid4().hex[:12]}"
-
-
-def mask_planted(text: str) -> str:
-    """`text` with each planted value (spaced or not) replaced by a placeholder."""
-    for value, placeholder in _PLACEHOLDERS.items():
-        text = text.replace(value, placeholder).replace(value.replace(" ", ""), placeholder)
-    return text
 
 
 def answer_text(body: Any) -> str:
@@ -138,9 +130,9 @@ def run_conversation(
     with httpx.Client(trust_env=False) as client:
         for question in questions:
             messages.append({"role": "user", "content": question})
-            say(f"[demo] you: {mask_planted(question)}")
+            say(f"[demo] you: {question}")
             answer = chat_turn(client, chat_url, messages, session_id)
-            say(f"[demo] assistant: {mask_planted(answer)}")
+            say(f"[demo] assistant: {' '.join(answer.split())}")
             messages.append({"role": "assistant", "content": answer})
             answers.append(answer)
     return answers
@@ -236,7 +228,8 @@ def report(result: DemoResult, chat_url: str, phoenix_base: str, say: Callable[[
     if session.planted_values_found:
         say(f"[demo] WARNING: {session.planted_values_found} planted value(s) reached Phoenix unredacted")
     else:
-        say("[demo] the planted e-mail and card number did not reach Phoenix: look for [REDACTED:...]")
+        say(f"[demo] the planted values did not reach Phoenix: search it for {PLANTED_EMAIL} or")
+        say(f"[demo]   {PLANTED_CARD} (made up, for the demo) and find [REDACTED:...] markers in their place")
 
 
 def run_demo(
@@ -247,7 +240,8 @@ def run_demo(
     should_stop: Callable[[], bool] = lambda: False,
 ) -> DemoResult:
     result = DemoResult(session_id=new_session_id())
-    say(f"[demo] session {result.session_id}: {len(DEMO_QUESTIONS)} questions with planted PII")
+    say(f"[demo] session {result.session_id}: {len(DEMO_QUESTIONS)} questions with planted PII "
+        f"(made up: {PLANTED_EMAIL}, card {PLANTED_CARD})")
     result.answers = run_conversation(chat_url, result.session_id, say=say)
     result.phoenix = find_session(
         phoenix_base, result.session_id, expected_traces=len(DEMO_QUESTIONS), should_stop=should_stop

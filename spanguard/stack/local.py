@@ -25,7 +25,14 @@ from spanguard.stack.ports import (
     sidecar_config,
     write_config,
 )
-from spanguard.stack.supervisor import PortClaim, ServiceSpec, StackError, Supervisor, run_services
+from spanguard.stack.supervisor import (
+    PortClaim,
+    ServiceSpec,
+    StackError,
+    Supervisor,
+    check_ports,
+    run_services,
+)
 
 # the source checkout this package runs from (an editable install); None when installed
 # from a wheel, where deploy/ does not exist
@@ -90,15 +97,23 @@ def phoenix_argv(phoenix_bin: str) -> list[str]:
     return [str(python), str(Path(__file__).with_name("phoenix_launcher.py")), "serve"]
 
 
+def write_stack_files(options: StackOptions, config: SpanguardConfig, urls: StackUrls) -> None:
+    """The derived configs and Phoenix's folder. Only after the ports were checked: a
+    second `stack up` must refuse without touching the running stack's files."""
+    workdir = options.workdir.resolve()
+    write_config(sidecar_config(config, urls, workdir), workdir / "sidecar.yaml")
+    write_config(app_config(config, urls), workdir / "app.yaml")
+    (workdir / "phoenix").mkdir(parents=True, exist_ok=True)
+
+
 def build_services(options: StackOptions, config: SpanguardConfig) -> tuple[list[ServiceSpec], StackUrls]:
-    """Write the derived configs and describe the three services, in start order."""
+    """Describe the three services, in start order (nothing is written here)."""
     urls = StackUrls(options.host, options.ports)
     workdir = options.workdir.resolve()
     ports = options.ports
-    sidecar_file = write_config(sidecar_config(config, urls, workdir), workdir / "sidecar.yaml")
-    app_file = write_config(app_config(config, urls), workdir / "app.yaml")
+    sidecar_file = workdir / "sidecar.yaml"
+    app_file = workdir / "app.yaml"
     phoenix_dir = workdir / "phoenix"
-    phoenix_dir.mkdir(parents=True, exist_ok=True)
     spanguard = [sys.executable, "-m", "spanguard"]
     phoenix = ServiceSpec(
         name="phoenix",
@@ -120,6 +135,9 @@ def build_services(options: StackOptions, config: SpanguardConfig) -> tuple[list
         },
         cwd=phoenix_dir,
         startup_timeout_s=PHOENIX_STARTUP_TIMEOUT_S,
+        # its banner, warnings and access log (the demo's polls) would fill the screen
+        log_file=phoenix_dir / "phoenix.log",
+        starting_note="its first start creates the database",
     )
     sidecar = ServiceSpec(
         name="sidecar",
@@ -153,7 +171,7 @@ def build_services(options: StackOptions, config: SpanguardConfig) -> tuple[list
     return [phoenix, sidecar, chat], urls
 
 
-def print_urls(supervisor: Supervisor, urls: StackUrls, project: str) -> None:
+def print_urls(supervisor: Supervisor, urls: StackUrls, project: str, config: SpanguardConfig) -> None:
     supervisor.say("")
     supervisor.say(f"[stack] chat:     {urls.chat}/")
     supervisor.say(f"[stack] phoenix:  {urls.phoenix}/  (project {project})")
@@ -161,24 +179,33 @@ def print_urls(supervisor: Supervisor, urls: StackUrls, project: str) -> None:
         f"[stack] sidecar:  OTLP gRPC {urls.host}:{urls.ports.sidecar_grpc}, "
         f"OTLP HTTP {urls.sidecar_http} (/healthz /readyz /metrics)"
     )
+    also = f", and to the file {config.exporters.file.path}" if config.exporters.file is not None else ""
+    redaction = "redacts" if config.redaction.enabled else "forwards (redaction is off in the config)"
+    supervisor.say(
+        f"[stack] spans:    chat service -> sidecar {urls.sidecar_http} (it {redaction}) -> "
+        f"Phoenix {urls.phoenix}/v1/traces, project {project}{also}"
+    )
 
 
 def up(options: StackOptions, *, supervisor: Supervisor | None = None) -> int:
     """Run the stack until Ctrl-C/SIGTERM (or, with `exit_after_demo`, until the demo ends)."""
     config, config_name = resolve_config(options.config_path)
     specs, urls = build_services(options, config)
+    check_ports(specs)  # before anything is written: a running stack's files stay as they are
+    write_stack_files(options, config, urls)
     supervisor = supervisor or Supervisor()
     project_name = phoenix_project(config)
     supervisor.say(f"[stack] config: {config_name}; derived configs in {options.workdir}")
-    on_ready = _on_ready(options, urls, project_name)
+    on_ready = _on_ready(options, urls, project_name, config)
     return run_services(
         specs, supervisor=supervisor, on_ready=on_ready, exit_when_ready=options.exit_after_demo
     )
 
 
-def _on_ready(options: StackOptions, urls: StackUrls, project: str) -> Callable[[Supervisor], None]:
+def _on_ready(options: StackOptions, urls: StackUrls, project: str,
+              config: SpanguardConfig) -> Callable[[Supervisor], None]:
     def ready(supervisor: Supervisor) -> None:
-        print_urls(supervisor, urls, project)
+        print_urls(supervisor, urls, project, config)
         if options.demo:
             from spanguard.stack.demo import run_demo
 

@@ -64,6 +64,11 @@ class ServiceSpec:
     env: Mapping[str, str] = field(default_factory=dict)
     cwd: Path | None = None
     startup_timeout_s: float = 60.0
+    # output to this file instead of the console (a chatty service: Phoenix's banner,
+    # its access log); the last lines are still quoted if it dies
+    log_file: Path | None = None
+    # said on the progress lines while it starts ("first start runs migrations")
+    starting_note: str | None = None
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -80,7 +85,8 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
 
 
 def check_ports(specs: Sequence[ServiceSpec]) -> None:
-    """Fail before starting anything if two services want one port or a port is taken."""
+    """Fail before starting anything if two services want one port or any port is taken;
+    the message names every busy port at once (a second `stack up` finds them all busy)."""
     owners: dict[int, str] = {}
     for spec in specs:
         for claim in spec.ports:
@@ -89,14 +95,15 @@ def check_ports(specs: Sequence[ServiceSpec]) -> None:
                     f"port {claim.port} is configured for both {owners[claim.port]} and {spec.name}"
                 )
             owners[claim.port] = spec.name
-    for spec in specs:
-        for claim in spec.ports:
-            if not port_is_free(claim.port, claim.host):
-                hint = f" or pass {claim.flag} to use another port" if claim.flag else ""
-                raise StackError(
-                    f"port {claim.port} on {claim.host} is already in use, so {spec.name} cannot "
-                    f"start; stop whatever listens there{hint}"
-                )
+    busy = [(spec, claim) for spec in specs for claim in spec.ports
+            if not port_is_free(claim.port, claim.host)]
+    if not busy:
+        return
+    lines = [f"  port {claim.port} on {claim.host} ({spec.name})"
+             + (f": pass {claim.flag} to use another" if claim.flag else "") for spec, claim in busy]
+    what = "a port the stack needs is" if len(busy) == 1 else f"{len(busy)} ports the stack needs are"
+    raise StackError(f"{what} already in use (is another stack running?), so nothing was started:\n"
+                     + "\n".join(lines) + "\nstop whatever listens there, or move the stack's ports")
 
 
 def http_ok(url: str, timeout_s: float = 1.0) -> bool:
@@ -119,6 +126,10 @@ class RunningService:
         self.tail: collections.deque[str] = collections.deque(maxlen=_TAIL_LINES)
         self._out = out
         self._out_lock = out_lock
+        self._log: TextIO | None = None
+        if spec.log_file is not None:
+            spec.log_file.parent.mkdir(parents=True, exist_ok=True)
+            self._log = open(spec.log_file, "a", encoding="utf-8")  # noqa: SIM115 - closed by the pump
         self._pump = threading.Thread(target=self._copy_output, name=f"log-{spec.name}", daemon=True)
         self._pump.start()
 
@@ -131,12 +142,20 @@ class RunningService:
         if stream is None:
             return
         prefix = f"[{self.spec.name}] "
-        for line in stream:
-            text = line.rstrip("\n")
-            self.tail.append(text)
-            with self._out_lock:
-                self._out.write(prefix + text + "\n")
-                self._out.flush()
+        try:
+            for line in stream:
+                text = line.rstrip("\n")
+                self.tail.append(text)
+                if self._log is not None:
+                    self._log.write(text + "\n")
+                    self._log.flush()
+                    continue
+                with self._out_lock:
+                    self._out.write(prefix + text + "\n")
+                    self._out.flush()
+        finally:
+            if self._log is not None:
+                self._log.close()
 
     def join_output(self, timeout_s: float) -> None:
         self._pump.join(timeout_s)
@@ -152,10 +171,12 @@ class Supervisor:
     """Starts services, waits for their health, and stops all of them exactly once."""
 
     def __init__(
-        self, out: TextIO | None = None, *, poll_interval_s: float = 0.25, stop_timeout_s: float = 15.0
+        self, out: TextIO | None = None, *, poll_interval_s: float = 0.25, stop_timeout_s: float = 15.0,
+        progress_interval_s: float = 5.0,
     ) -> None:
         self.out = out if out is not None else sys.stdout
         self.poll_interval_s = poll_interval_s
+        self.progress_interval_s = progress_interval_s
         self.stop_timeout_s = stop_timeout_s
         self.services: list[RunningService] = []
         self.stop_requested = threading.Event()
@@ -192,8 +213,15 @@ class Supervisor:
         spec = service.spec
         if spec.health_url is None:
             return
-        deadline = time.monotonic() + spec.startup_timeout_s
+        started = time.monotonic()
+        deadline = started + spec.startup_timeout_s
+        next_progress = started + self.progress_interval_s
         while True:
+            now = time.monotonic()
+            if now >= next_progress:
+                note = f"; {spec.starting_note}" if spec.starting_note else ""
+                self.say(f"[stack] {spec.name}: still starting ({now - started:.0f} s{note})")
+                next_progress = now + self.progress_interval_s
             if self.stop_requested.is_set():
                 raise StackError(f"stopped while waiting for {spec.name} to become healthy")
             if service.process.poll() is not None:
@@ -281,7 +309,12 @@ def run_services(
     check_ports(specs)
     with stop_on_signals(supervisor):
         try:
-            running = [supervisor.start(spec) for spec in specs]
+            running = []
+            started = time.monotonic()
+            for spec in specs:
+                where = f"; its output goes to {spec.log_file}" if spec.log_file is not None else ""
+                supervisor.say(f"[stack] starting {spec.name}{where}")
+                running.append(supervisor.start(spec))
             for service in running:
                 try:
                     supervisor.wait_healthy(service)
@@ -290,7 +323,8 @@ def run_services(
                         supervisor.say("[stack] stopping")
                         return 0
                     raise
-                supervisor.say(f"[stack] {service.spec.name} is healthy")
+                elapsed = time.monotonic() - started
+                supervisor.say(f"[stack] {service.spec.name} is healthy ({elapsed:.0f} s after start)")
             if on_ready is not None:
                 on_ready(supervisor)
             if exit_when_ready:
