@@ -117,6 +117,7 @@ def span_destinations(config: SpanguardConfig) -> str:
     """Where this process's spans go, in one line for a start-up log (the same words as
     `build_span_processor`'s start line: URLs without credentials or query strings)."""
     from spanguard.exporters.destinations import describe, effective_exporters
+
     from spanguard.switches import export_enabled
 
     if not export_enabled():

@@ -84,6 +84,6 @@ def test_serve_says_where_spans_go(tmp_path: Path) -> None:
         process.terminate()
         process.wait(timeout=30)
     assert first.startswith("spanguard serve: spans go to phoenix http://localhost:6006/v1/traces "
-                            "(project handbook-demo), otlp http://127.0.0.1:4318/v1/traces (config), "), first
+                            "(project handbook-demo), otlp http://***@127.0.0.1:4318/v1/traces (config), "), first
     assert "secret" not in first
     assert "redacted first; mode agent, model spanguard-local/extractive" in first
