@@ -79,9 +79,12 @@ def sync_phoenix(uv: str, *quiet: str) -> None:
 
 
 def sync_demo(uv: str) -> None:
-    """What the demo runs, quietly: no dev tools (`--inexact` keeps a developer's)."""
-    _say("preparing the demo's environments (uv sync --frozen --no-dev; errors still show)")
-    subprocess.check_call([uv, "sync", "--frozen", "--no-dev", "--inexact", "--quiet"], cwd=ROOT)
+    """What the demo runs, quietly: the pipeline extra, no dev tools (`--inexact` keeps a
+    developer's)."""
+    _say("preparing the demo's environments (uv sync --frozen --extra pipeline --no-dev; errors still show)")
+    subprocess.check_call(
+        [uv, "sync", "--frozen", "--extra", "pipeline", "--no-dev", "--inexact", "--quiet"], cwd=ROOT
+    )
     sync_phoenix(uv, "--quiet")
 
 
