@@ -21,6 +21,8 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from spanguard.processors.provider_tokens import API_KEY_PATTERN
+
 from spanguard.config.model import DEFAULT_DETECTORS, DETECTOR_NAMES
 from spanguard.errors import ConfigError
 
@@ -198,20 +200,7 @@ _PATTERNS: dict[str, str] = {
         rf"|(?:\b(?:{_HEX4}:){{1,6}}|::)(?::?{_HEX4}){{1,6}}\b"
     ),
     "jwt": r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{8,}",
-    "api_key": (
-        r"\bsk-(?:ant-|proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}"  # OpenAI, Anthropic
-        r"|\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|APKA|AROA)[A-Z0-9]{16}\b"  # AWS
-        r"|\bgh[pousr]_[A-Za-z0-9]{36,}\b|\bgithub_pat_[A-Za-z0-9_]{22,}"  # GitHub
-        r"|\bxox[abprse]-[A-Za-z0-9-]{10,}|\bxapp-[0-9]-[A-Za-z0-9-]{10,}"  # Slack
-        r"|\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}"  # Stripe
-        r"|\bAIza[0-9A-Za-z_-]{35}"  # Google
-        r"|\bhf_[A-Za-z0-9]{30,}"  # Hugging Face
-        r"|\bglpat-[A-Za-z0-9_-]{20,}"  # GitLab
-        r"|\bnpm_[A-Za-z0-9]{36}\b"  # npm
-        r"|\bSG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}"  # SendGrid
-        r"|\bgsk_[A-Za-z0-9]{40,}|\bxai-[A-Za-z0-9]{40,}|\br8_[A-Za-z0-9]{30,}"  # Groq, xAI, Replicate
-        r"|\bdapi[0-9a-f]{32}\b"  # Databricks
-    ),
+    "api_key": API_KEY_PATTERN,
     "private_key": (
         r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?"
         r"-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
