@@ -21,6 +21,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from spanguard.processors.assignments import ASSIGNMENT_PATTERN, validate_assignment
 from spanguard.processors.provider_tokens import API_KEY_PATTERN
 
 from spanguard.config.model import DEFAULT_DETECTORS, DETECTOR_NAMES
@@ -199,7 +200,13 @@ _PATTERNS: dict[str, str] = {
         rf"|\b(?:{_HEX4}:){{7}}{_HEX4}\b"
         rf"|(?:\b(?:{_HEX4}:){{1,6}}|::)(?::?{_HEX4}){{1,6}}\b"
     ),
-    "jwt": r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{8,}",
+    "jwt": (
+        r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{8,}"
+        # unsigned (`alg: none`): header and payload both JSON, the signature empty
+        r"|\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.?"
+        # a JWT wrapped in base64 again (base64 of `eyJ` is `ZXlK`)
+        r"|\bZXlK[A-Za-z0-9+/]{40,}={0,2}"
+    ),
     "api_key": API_KEY_PATTERN,
     "private_key": (
         r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?"
@@ -208,21 +215,26 @@ _PATTERNS: dict[str, str] = {
         r"|-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----(?:[A-Za-z0-9+/=:, \t\r\n-]|\\[nr])*"
     ),
     "bearer_token": (
-        r"(?i:\bauthorization)[\"']?\s*[:=]\s*[\"']?(?i:bearer|basic|token|digest|apikey)\s+"
-        r"(?P<secret>[A-Za-z0-9._~+/=-]{4,})"
-        r"|\b[Bb]earer\s+(?P<secret2>[A-Za-z0-9._~+/-]{12,}=*)"
+        # Authorization / Proxy-Authorization with a well-known scheme: any credential
+        r"(?i:\b(?:proxy-)?authorization)[\"']?\s*[:=]\s*[\"']?"
+        r"(?i:bearer|basic|token|digest|apikey|api-key|api-token|sso-key|negotiate|ntlm|hmac|otlp)\s+"
+        r"(?P<secret>[A-Za-z0-9._~+/=:-]{4,})"
+        # any other scheme (or none): a credential long enough not to be a prose word
+        r"|(?i:\b(?:proxy-)?authorization)[\"']?[ \t]*[:=][ \t]*[\"']?(?:[A-Za-z][A-Za-z0-9_-]*[ \t]+)?"
+        r"(?P<secret2>[A-Za-z0-9._~+/=:-]{12,})"
+        r"|\b[Bb]earer\s+(?P<secret3>[A-Za-z0-9._~+/-]{12,}=*)"
+        # X-Api-Key, X-Auth-Token, X-Access-Token, X-Goog-Api-Key ... headers
+        r"|(?i:\bx-(?:[a-z0-9]+-)*(?:api-?key|auth-?token|access-?token|auth|token|secret|key))"
+        r"[\"']?[ \t]*[:=][ \t]*[\"']?(?P<secret4>[A-Za-z0-9._~+/=:-]{8,})"
+        # curl -u user:password / --user user:password
+        r"|\bcurl\b[^\n]*?[ \t](?:-u|--user)(?:[ \t]+|=)[\"']?[^\s:\"']+:(?P<secret5>[^\s\"']+)"
     ),
-    "url_credentials": (r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s:@/?#\[\]\"'<>]+:(?P<secret>[^\s@/?#\"'<>]+)@"),
-    "password": (
-        # JSON: "password": "value" (the body of the JSON string, escapes and all)
-        rf"\"{SECRET_NAME}\"\s*:\s*\"(?P<secret>(?:[^\"\\\x00]|\\.)+)\""
-        # key=value and key: value, optionally quoted
-        rf"|(?i:\b{SECRET_NAME})['\"]?\s*[:=]\s*['\"]?"
-        r"(?P<secret2>[^\s\"',;&<>\x00]{3,})"
-        # prose: "my password is X" (not "the secret is out": prose uses the narrow names)
-        r"|(?i:\b(?:password|passphrase|passwd|pwd|passcode)\s+(?:is|was)\s*:?\s+)['\"]?"
-        r"(?P<secret3>[^\s\"',;&<>\x00]{3,})"
+    "url_credentials": (
+        # the password may hold reserved characters (`@`, `:`, `#`): up to the last `@`
+        # before the host, never across a `/`
+        r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s:@/?#\[\]\"'<>]*:(?P<secret>[^\s/?\"'<>]+)@"
     ),
+    "password": ASSIGNMENT_PATTERN,
 }
 
 _VALIDATORS: dict[str, Validator] = {
@@ -230,6 +242,7 @@ _VALIDATORS: dict[str, Validator] = {
     "iban": validate_iban,
     "us_ssn": validate_ssn,
     "ip_address": validate_ip,
+    "password": validate_assignment,
 }
 
 _RESUMERS: dict[str, Callable[[bytes], int]] = {"credit_card": resume_credit_card}

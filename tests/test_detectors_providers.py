@@ -37,8 +37,14 @@ TOKENS: dict[str, list[str]] = {
         "sk-or-v1-" + body(64, HEX),
     ],
     "AWS": ["AKIA" + body(16, string.ascii_uppercase + string.digits), "ABSK" + body(120, B64) + "=="],
-    "GitHub": ["ghp_" + body(36), "gho_" + body(36), "ghu_" + body(36), "ghs_" + body(36),
-               "ghr_" + body(76), "github_pat_11" + body(20) + "_" + body(59)],
+    "GitHub": [
+        "ghp_" + body(36),
+        "gho_" + body(36),
+        "ghu_" + body(36),
+        "ghs_" + body(36),
+        "ghr_" + body(76),
+        "github_pat_11" + body(20) + "_" + body(59),
+    ],
     "GitLab": [
         "glpat-" + body(20, URLSAFE),
         "glpat-" + body(27) + ".01.0" + body(9),  # routable token
@@ -59,13 +65,26 @@ TOKENS: dict[str, list[str]] = {
         "xoxp-" + body(12, string.digits) + "-" + body(12, string.digits) + "-" + body(32, HEX),
         "xoxe.xoxp-1-" + body(60),
         "xapp-1-A" + body(10, string.digits) + "-" + body(64, HEX),
-        "https://hooks.slack.com/services/T" + body(8, string.ascii_uppercase) + "/B"
-        + body(8, string.ascii_uppercase) + "/" + body(24),
+        "https://hooks.slack.com/services/T"
+        + body(8, string.ascii_uppercase)
+        + "/B"
+        + body(8, string.ascii_uppercase)
+        + "/"
+        + body(24),
     ],
-    "Stripe": ["sk_live_" + body(24), "sk_test_" + body(99), "rk_live_" + body(24), "pk_test_" + body(24),
-               "whsec_" + body(32)],
-    "Google": ["AIza" + body(35, URLSAFE), "GOCSPX-" + body(28, URLSAFE), "ya29." + body(120, URLSAFE),
-               "1//0" + body(60, URLSAFE)],
+    "Stripe": [
+        "sk_live_" + body(24),
+        "sk_test_" + body(99),
+        "rk_live_" + body(24),
+        "pk_test_" + body(24),
+        "whsec_" + body(32),
+    ],
+    "Google": [
+        "AIza" + body(35, URLSAFE),
+        "GOCSPX-" + body(28, URLSAFE),
+        "ya29." + body(120, URLSAFE),
+        "1//0" + body(60, URLSAFE),
+    ],
     "Azure": [
         "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=" + body(86, B64) + "==",
         "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=root;SharedAccessKey="
@@ -104,13 +123,21 @@ TOKENS: dict[str, list[str]] = {
     "Notion": ["secret_" + body(43), "ntn_" + body(11, string.digits) + body(35)],
     "HashiCorp": ["hvs." + body(90, URLSAFE), body(14) + ".atlasv1." + body(67)],
     "others": [
-        "pul-" + body(40, HEX), "PMAK-" + body(24, HEX) + "-" + body(34, HEX),
-        "tskey-auth-k" + body(10) + "-" + body(30), "dp.pt." + body(43),
+        "pul-" + body(40, HEX),
+        "PMAK-" + body(24, HEX) + "-" + body(34, HEX),
+        "tskey-auth-k" + body(10) + "-" + body(30),
+        "dp.pt." + body(43),
         "AGE-SECRET-KEY-1" + body(58, "QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L"),
-        "CCIPAT_" + body(22) + "_" + body(40, HEX), "figd_" + body(40, URLSAFE),
-        "gsk_" + body(52), "xai-" + body(80), "r8_" + body(37), "pplx-" + body(48),
-        "lsv2_pt_" + body(32, HEX) + "_" + body(10, HEX), "tvly-" + body(32),
-        "xkeysib-" + body(64, HEX) + "-" + body(16), "LTAI" + body(20),
+        "CCIPAT_" + body(22) + "_" + body(40, HEX),
+        "figd_" + body(40, URLSAFE),
+        "gsk_" + body(52),
+        "xai-" + body(80),
+        "r8_" + body(37),
+        "pplx-" + body(48),
+        "lsv2_pt_" + body(32, HEX) + "_" + body(10, HEX),
+        "tvly-" + body(32),
+        "xkeysib-" + body(64, HEX) + "-" + body(16),
+        "LTAI" + body(20),
     ],
 }
 CASES = [(provider, token) for provider, tokens in TOKENS.items() for token in tokens]
