@@ -377,7 +377,7 @@ def validate_mac(candidate: bytes) -> Span | None:
 
 # ------------------------------------------------------------------ entropy
 
-ENTROPY_BITS_PER_CHAR = 3.5
+ENTROPY_BITS_PER_CHAR = 4.0
 _ENTROPY_VALUE = re.compile(r"[A-Za-z0-9+/=_.~-]{16,}$")
 
 
@@ -389,7 +389,7 @@ def shannon_entropy(text: str) -> float:
 
 
 def validate_entropy(candidate: bytes) -> Span | None:
-    """A value next to a secret-like word with >= 3.5 bits per character and at least
+    """A value next to a secret-like word with >= 4 bits per character and at least
     two of letters/digits/symbols: a generated credential rather than a word."""
     text = candidate.decode("ascii", "replace")
     found = _ENTROPY_VALUE.search(text)

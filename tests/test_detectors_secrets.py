@@ -144,3 +144,17 @@ def test_connection_strings(text: str, expected: str) -> None:
 def test_auth_header_keys_in_json_are_masked() -> None:
     out = json.loads(DEFAULT.redact_text(json.dumps({"X-Auth-Token": "abc123def456", "n": 1})))
     assert out["n"] == 1 and "abc123def456" not in out["X-Auth-Token"]
+
+
+def test_entropy_detector_is_off_by_default_and_finds_generated_values() -> None:
+    text = "build_key = 9f8Kq2LmZx7PwR4tYv1N"
+    assert DEFAULT.redact_text(text) == text
+    entropy = Redactor(RedactionConfig(detectors=["entropy"]))
+    assert entropy.redact_text(text) == "build_key = [REDACTED:entropy]"
+    for calm in (
+        "cache_key = user_profile_settings_v2",
+        "api_version: 2024-01-15T10:30:00Z",
+        "key: com.example.service.name",
+        "token_kind = AbCdEfGhIjKlMnOp",
+    ):
+        assert entropy.redact_text(calm) == calm
