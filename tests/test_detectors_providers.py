@@ -192,3 +192,20 @@ LOOK_ALIKES = [
 @pytest.mark.parametrize("text", LOOK_ALIKES)
 def test_identifiers_that_start_like_a_prefix_survive(text: str) -> None:
     assert ALL.redact_text(text) == text
+
+
+def test_google_service_account_key_file() -> None:
+    key_body = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7" + body(40, B64)
+    document = {
+        "type": "service_account",
+        "project_id": "demo-project",
+        "private_key_id": "0123456789abcdef0123456789abcdef01234567",
+        "private_key": f"-----BEGIN PRIVATE KEY-----\n{key_body}\n-----END PRIVATE KEY-----\n",
+        "client_email": "svc@demo-project.iam.gserviceaccount.com",
+        "client_id": "123456789012345678901",
+    }
+    text = json.dumps(document, indent=2)
+    for shown in (text, f"here is the key file: {text} thanks"):
+        out = DEFAULT.redact_text(shown)
+        assert key_body[:40] not in out and "svc@demo-project" not in out
+        assert "demo-project" in out  # the project id is not a secret
