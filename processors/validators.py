@@ -51,10 +51,11 @@ _DATE_LIKE = re.compile(
 _DOTTED_QUAD = re.compile(r"^[0-9]{1,3}(?:\.[0-9]{1,3}){3}$")
 
 
+@lru_cache(maxsize=None)
 def _region_lengths(region: str) -> tuple[frozenset[int], str]:
     """The national significant number lengths and trunk prefix of a region."""
     metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
-    if metadata is None:
+    if metadata is None or metadata.general_desc is None:
         return frozenset(), ""
     lengths = frozenset(metadata.general_desc.possible_length or ())
     return lengths, metadata.national_prefix or ""
