@@ -18,7 +18,7 @@ import hashlib
 import math
 import re
 from collections.abc import Callable, Sequence
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import phonenumbers
 from stdnum import iban as std_iban
@@ -51,7 +51,7 @@ _DATE_LIKE = re.compile(
 _DOTTED_QUAD = re.compile(r"^[0-9]{1,3}(?:\.[0-9]{1,3}){3}$")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _region_lengths(region: str) -> tuple[frozenset[int], str]:
     """The national significant number lengths and trunk prefix of a region."""
     metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
