@@ -141,6 +141,7 @@ def phone_validator(regions: Sequence[str]) -> Callable[[bytes], Span | None]:
     """
     wanted = tuple(r.upper() for r in regions)
 
+    @lru_cache(maxsize=4096)  # the same number recurs across the spans of a trace
     def validate(candidate: bytes) -> Span | None:
         groups = [(m.start(), m.end()) for m in _GROUP.finditer(candidate)]
         if not groups:
