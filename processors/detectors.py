@@ -19,9 +19,31 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from spanguard.config.model import DEFAULT_DETECTORS, DETECTOR_NAMES
+import phonenumbers
+from spanguard.processors.assignments import ASSIGNMENT_PATTERN, validate_assignment
+from spanguard.processors.provider_tokens import API_KEY_PATTERN
+from spanguard.processors.validators import (
+    phone_validator,
+    resume_phone,
+    validate_entropy,
+    validate_iban,
+    validate_mac,
+    validate_national_id,
+    validate_routing,
+    validate_ssn,
+    validate_wallet,
+)
+
+from spanguard.config.model import (
+    DEFAULT_DETECTORS,
+    DEFAULT_PHONE_REGIONS,
+    DETECTOR_GROUPS,
+    DETECTOR_NAMES,
+    RedactionConfig,
+    expand_detectors,
+)
 from spanguard.errors import ConfigError
 
 # A validator gets the candidate's bytes and returns the (start, end) of the part that
@@ -136,29 +158,15 @@ def iban_ok(compact: str) -> bool:
     return int(number) % 97 == 1
 
 
-def validate_iban(candidate: bytes) -> tuple[int, int] | None:
-    """Accept the longest prefix of space-separated groups that passes mod-97."""
-    text = candidate.decode("ascii", "replace")
-    ends = [m.end() for m in re.finditer(r"[A-Z0-9]+", text)]
-    for end in reversed(ends):
-        if iban_ok(text[:end].replace(" ", "")):
-            return 0, end
-    return None
-
-
-def validate_ssn(candidate: bytes) -> tuple[int, int] | None:
-    """Area 000, 666 and 9xx, group 00 and serial 0000 are never issued."""
-    area, group, serial = candidate.decode().split("-")
-    if area in ("000", "666") or area[0] == "9" or group == "00" or serial == "0000":
-        return None
-    return 0, len(candidate)
-
-
 def validate_ip(candidate: bytes) -> tuple[int, int] | None:
-    """A real address, and not loopback/unspecified (those identify no one)."""
+    """A real address (with an optional CIDR prefix that fits it), and not loopback or
+    unspecified: those identify no one."""
+    address_text, _, prefix = candidate.decode("ascii").partition("/")
     try:
-        address = ipaddress.ip_address(candidate.decode("ascii"))
+        address = ipaddress.ip_address(address_text)
     except ValueError:
+        return None
+    if prefix and int(prefix) > address.max_prefixlen:
         return None
     if address.is_loopback or address.is_unspecified:
         return None
@@ -179,39 +187,90 @@ SECRET_KEY_NAME = re.compile(rf"(?i){SECRET_NAME}")
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _HEX4 = r"[0-9A-Fa-f]{1,4}"
 
+_MONTH = r"(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
+_DATE = (
+    r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}|[0-9]{1,2}[./-][0-9]{1,2}[./-](?:[0-9]{4}|[0-9]{2})"
+    rf"|[0-9]{{1,2}}(?:st|nd|rd|th)?[ \t]+{_MONTH},?[ \t]+[0-9]{{4}}"
+    rf"|{_MONTH}[ \t]+[0-9]{{1,2}}(?:st|nd|rd|th)?,?[ \t]+[0-9]{{4}}"
+)
+# a context word, then up to a few words and separators before the value
+_CONTEXT_GAP = r"(?:[ \t]*[:#=.-]?[ \t]*(?:[A-Za-z]+\.?[ \t]*){0,3}[:#=-]?[ \t]*)"
+
 _PATTERNS: dict[str, str] = {
     "email": r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b",
+    # Candidates in the shapes phones are written in; phonenumbers decides
+    # (validators.phone_validator). International: + or 00 and 7-15 digits in groups.
+    # National: a trunk 0 or an area code in parentheses, or the 3-3-4 and 5-5 shapes
+    # (415 555 0142, 345 678 9012, 98765 43210), so that a few numbers in a row of prose
+    # ("494 405 395") are not candidates; other national shapes need their +CC.
     "phone": (
-        # +CC then 2-5 groups: +1 555 123 4567, +44 20 7946 0958, +4915112345678
-        r"\+[1-9][0-9]{0,2}(?:[ .-]?\(?[0-9]{1,4}\)?){2,5}\b"
-        # North American with separators or parentheses: (555) 123-4567, 555-123-4567
-        r"|\([0-9]{3}\)[ .-]?[0-9]{3}[ .-][0-9]{4}\b"
-        r"|\b[0-9]{3}[.-][0-9]{3}[.-][0-9]{4}\b"
-        r"|\b[0-9]{3} [0-9]{3} [0-9]{4}\b"
+        r"(?:\+|\b00)[1-9](?:[ .()/-]{0,2}[0-9]){6,14}\b"
+        r"|(?:\(0?|\b0)[0-9](?:[ .()/-]{0,2}[0-9]){5,14}\b"
+        r"|\b[1-9][0-9]{2}[ .-][0-9]{3}[ .-][0-9]{4}\b|\b[1-9][0-9]{4}[ .-][0-9]{5}\b"
     ),
-    "credit_card": r"\b[0-9](?:[ -]?[0-9]){12,22}\b",
-    "iban": r"\b[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b",
-    "us_ssn": r"\b[0-9]{3}-[0-9]{2}-[0-9]{4}\b",
+    "credit_card": r"\b[0-9](?:[ .-]?[0-9]){12,22}\b",
+    "iban": r"\b[A-Za-z]{2}[0-9]{2}(?:[ .-]?[A-Za-z0-9]{4}){2,7}(?:[ .-]?[A-Za-z0-9]{1,3})?\b",
+    "bank_routing": (
+        rf"(?:(?i:\b(?:routing|transit))|\b(?:ABA|RTN|ACH)){_CONTEXT_GAP}[0-9]{{9}}\b"
+    ),
+    "crypto_wallet": (
+        r"\b[13][1-9A-HJ-NP-Za-km-z]{25,34}\b|\b(?:bc1|BC1|tb1)[02-9ac-hj-np-zAC-HJ-NP-Z]{11,71}\b"
+        r"|\b0x[0-9a-fA-F]{40}\b"
+    ),
+    "us_ssn": (
+        r"\b[0-9]{3}[- .][0-9]{2}[- .][0-9]{4}\b"
+        rf"|(?:\b(?:SSN|ITIN|ssn)|(?i:\bsocial security)){_CONTEXT_GAP}[0-9]{{9}}\b"
+    ),
+    "national_id": (
+        # shapes with letters or telling separators (validators.validate_national_id)
+        r"\b[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-D]\b"  # UK NINO
+        r"|\b[0-9]{8}-?[A-Z]\b|\b[XYZ]-?[0-9]{7}-?[A-Z]\b"  # Spanish DNI, NIE
+        r"|\b[A-Z]{6}[0-9LMNPQRSTUV]{2}[A-EHLMPR-T][0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{3}[A-Z]\b"  # IT CF
+        r"|\b[A-Z]{3}[ABCFGHLJPT][A-Z][0-9]{4}[A-Z]\b"  # Indian PAN
+        r"|\b[STFGM][0-9]{7}[A-Z]\b"  # Singapore NRIC/FIN
+        r"|\b[0-3][0-9][01][0-9]{3}[-+A-FU-Y][0-9]{3}[0-9A-Y]\b"  # Finnish HETU
+        r"|\b[12] ?[0-9]{2} ?[0-9]{2} ?(?:[0-9]{2}|2[AB]) ?[0-9]{3} ?[0-9]{3} ?[0-9]{2}\b"  # French NIR
+        r"|\b[0-9]{3}\.[0-9]{3}\.[0-9]{3}-[0-9]{2}\b"  # Brazilian CPF
+        r"|\b[0-9]{2}\.[0-9]{3}\.[0-9]{3}/[0-9]{4}-[0-9]{2}\b"  # Brazilian CNPJ
+        r"|\b[0-9]{6}-[0-9]{7}\b"  # Korean RRN
+        r"|\b(?:19|20)?[0-9]{6}[-+][0-9]{4}\b"  # Swedish personnummer
+        r"|\b[2-9][0-9]{3}[ -][0-9]{4}[ -][0-9]{4}\b"  # Aadhaar
+        r"|\b[0-9]{13}\b"  # South African ID
+        # bare numbers only after their name: NHS, SIN, BSN, PESEL, TCKN, Steuer-ID, TFN, ...
+        # (acronyms in capitals only: `sin` and `dl` are inside too many words)
+        r"|(?:\b(?:NHS|SIN|BSN|TCKN|TC|TFN|DL|IDNR)"
+        r"|(?i:\b(?:nhs|social insurance|burgerservicenummer|pesel|kimlik|steuer-?id|"
+        r"steueridentifikationsnummer|tax file|tax id|medicare|personnummer|aadhaar|"
+        r"passport|driver'?s? licen[cs]e|driving licen[cs]e|licen[cs]e)))"
+        # the value has a digit early: the words after the name are not read as one
+        rf"{_CONTEXT_GAP}[A-Za-z]{{0,5}}[0-9][0-9 -]{{4,16}}[0-9][A-Za-z0-9]{{0,6}}\b"
+    ),
+    "date_of_birth": (
+        r"(?i:\b(?:born|birth ?date|date of birth|dob|d\.o\.b|birthday|geboren|geburtsdatum|"
+        r"fecha de nacimiento|date de naissance|data di nascita))"
+        rf"[ \t]*(?:[:=-]|on|am|el|le|is|was)?[ \t]*(?P<secret>{_DATE})\b"
+    ),
     "ip_address": (
-        rf"\b{_OCTET}(?:\.{_OCTET}){{3}}\b"
-        rf"|\b(?:{_HEX4}:){{7}}{_HEX4}\b"
-        rf"|(?:\b(?:{_HEX4}:){{1,6}}|::)(?::?{_HEX4}){{1,6}}\b"
+        # IPv6 with an embedded IPv4 tail (::ffff:192.0.2.1, 64:ff9b::198.51.100.7), then
+        # plain forms; an optional CIDR prefix is masked with the address
+        rf"(?:\b{_HEX4}|:):[0-9A-Fa-f:]{{0,30}}:{_OCTET}(?:\.{_OCTET}){{3}}(?:/[0-9]{{1,3}})?\b"
+        # a network ending in :: (2001:db8::/32) only with its prefix
+        rf"|\b(?:{_HEX4}:){{1,7}}:/[0-9]{{1,3}}\b"
+        rf"|\b{_OCTET}(?:\.{_OCTET}){{3}}(?:/[0-9]{{1,2}})?\b"
+        rf"|\b(?:{_HEX4}:){{7}}{_HEX4}(?:/[0-9]{{1,3}})?\b"
+        rf"|(?:\b(?:{_HEX4}:){{1,6}}|::)(?::?{_HEX4}){{1,6}}(?:/[0-9]{{1,3}})?\b"
     ),
-    "jwt": r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{8,}",
-    "api_key": (
-        r"\bsk-(?:ant-|proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}"  # OpenAI, Anthropic
-        r"|\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|APKA|AROA)[A-Z0-9]{16}\b"  # AWS
-        r"|\bgh[pousr]_[A-Za-z0-9]{36,}\b|\bgithub_pat_[A-Za-z0-9_]{22,}"  # GitHub
-        r"|\bxox[abprse]-[A-Za-z0-9-]{10,}|\bxapp-[0-9]-[A-Za-z0-9-]{10,}"  # Slack
-        r"|\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}"  # Stripe
-        r"|\bAIza[0-9A-Za-z_-]{35}"  # Google
-        r"|\bhf_[A-Za-z0-9]{30,}"  # Hugging Face
-        r"|\bglpat-[A-Za-z0-9_-]{20,}"  # GitLab
-        r"|\bnpm_[A-Za-z0-9]{36}\b"  # npm
-        r"|\bSG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}"  # SendGrid
-        r"|\bgsk_[A-Za-z0-9]{40,}|\bxai-[A-Za-z0-9]{40,}|\br8_[A-Za-z0-9]{30,}"  # Groq, xAI, Replicate
-        r"|\bdapi[0-9a-f]{32}\b"  # Databricks
+    "mac_address": (
+        r"\b[0-9A-Fa-f]{2}(?:[:-][0-9A-Fa-f]{2}){5}\b|\b[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\b"
     ),
+    "jwt": (
+        r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{8,}"
+        # unsigned (`alg: none`): header and payload both JSON, the signature empty
+        r"|\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.?"
+        # a JWT wrapped in base64 again (base64 of `eyJ` is `ZXlK`)
+        r"|\bZXlK[A-Za-z0-9+/]{40,}={0,2}"
+    ),
+    "api_key": API_KEY_PATTERN,
     "private_key": (
         r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?"
         r"-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
@@ -219,31 +278,48 @@ _PATTERNS: dict[str, str] = {
         r"|-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----(?:[A-Za-z0-9+/=:, \t\r\n-]|\\[nr])*"
     ),
     "bearer_token": (
-        r"(?i:\bauthorization)[\"']?\s*[:=]\s*[\"']?(?i:bearer|basic|token|digest|apikey)\s+"
-        r"(?P<secret>[A-Za-z0-9._~+/=-]{4,})"
-        r"|\b[Bb]earer\s+(?P<secret2>[A-Za-z0-9._~+/-]{12,}=*)"
+        # Authorization / Proxy-Authorization with a well-known scheme: any credential
+        r"(?i:\b(?:proxy-)?authorization)[\"']?\s*[:=]\s*[\"']?"
+        r"(?i:bearer|basic|token|digest|apikey|api-key|api-token|sso-key|negotiate|ntlm|hmac|otlp)\s+"
+        r"(?P<secret>[A-Za-z0-9._~+/=:-]{4,})"
+        # any other scheme (or none): a credential long enough not to be a prose word
+        r"|(?i:\b(?:proxy-)?authorization)[\"']?[ \t]*[:=][ \t]*[\"']?(?:[A-Za-z][A-Za-z0-9_-]*[ \t]+)?"
+        r"(?P<secret2>[A-Za-z0-9._~+/=:-]{12,})"
+        r"|\b[Bb]earer\s+(?P<secret3>[A-Za-z0-9._~+/-]{12,}=*)"
+        # X-Api-Key, X-Auth-Token, X-Access-Token, X-Goog-Api-Key ... headers
+        r"|(?i:\bx-(?:[a-z0-9]+-)*(?:api-?key|auth-?token|access-?token|auth|token|secret|key))"
+        r"[\"']?[ \t]*[:=][ \t]*[\"']?(?P<secret4>[A-Za-z0-9._~+/=:-]{8,})"
+        # curl -u user:password / --user user:password
+        r"|\bcurl\b[^\n]*?[ \t](?:-u|--user)(?:[ \t]+|=)[\"']?[^\s:\"']+:(?P<secret5>[^\s\"']+)"
     ),
-    "url_credentials": (r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s:@/?#\[\]\"'<>]+:(?P<secret>[^\s@/?#\"'<>]+)@"),
-    "password": (
-        # JSON: "password": "value" (the body of the JSON string, escapes and all)
-        rf"\"{SECRET_NAME}\"\s*:\s*\"(?P<secret>(?:[^\"\\\x00]|\\.)+)\""
-        # key=value and key: value, optionally quoted
-        rf"|(?i:\b{SECRET_NAME})['\"]?\s*[:=]\s*['\"]?"
-        r"(?P<secret2>[^\s\"',;&<>\x00]{3,})"
-        # prose: "my password is X" (not "the secret is out": prose uses the narrow names)
-        r"|(?i:\b(?:password|passphrase|passwd|pwd|passcode)\s+(?:is|was)\s*:?\s+)['\"]?"
-        r"(?P<secret3>[^\s\"',;&<>\x00]{3,})"
+    "url_credentials": (
+        # the password may hold reserved characters (`@`, `:`, `#`): up to the last `@`
+        # before the host, never across a `/`
+        r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s:@/?#\[\]\"'<>]*:(?P<secret>[^\s/?\"'<>]+)@"
+    ),
+    "password": ASSIGNMENT_PATTERN,
+    # off by default: a long high-entropy value next to a secret-like word
+    "entropy": (
+        r"(?i:\b[A-Za-z0-9_.-]*(?:key|token|secret|passw|pwd|auth|credential|cred|api)[A-Za-z0-9_.-]*)"
+        r"[\"']?[ \t]*[:=][ \t]*[\"']?[A-Za-z0-9+/=_.~-]{16,}"
     ),
 }
 
 _VALIDATORS: dict[str, Validator] = {
+    "phone": phone_validator(DEFAULT_PHONE_REGIONS),
     "credit_card": validate_credit_card,
     "iban": validate_iban,
+    "bank_routing": validate_routing,
+    "crypto_wallet": validate_wallet,
     "us_ssn": validate_ssn,
+    "national_id": validate_national_id,
     "ip_address": validate_ip,
+    "mac_address": validate_mac,
+    "password": validate_assignment,
+    "entropy": validate_entropy,
 }
 
-_RESUMERS: dict[str, Callable[[bytes], int]] = {"credit_card": resume_credit_card}
+_RESUMERS: dict[str, Callable[[bytes], int]] = {"credit_card": resume_credit_card, "phone": resume_phone}
 
 BUILTIN_DETECTORS: dict[str, Detector] = {
     name: Detector(name, _PATTERNS[name], _VALIDATORS.get(name), _RESUMERS.get(name))
@@ -251,8 +327,27 @@ BUILTIN_DETECTORS: dict[str, Detector] = {
 }
 
 
+def detectors_for(config: RedactionConfig) -> list[Detector]:
+    """The built-in detectors a config turns on, the phone detector reading its
+    `phone_regions`, then its `custom_detectors` plug-ins."""
+    from spanguard.processors.plugins import load_custom_detector  # plugins import Detector
+
+    detectors = resolve_detectors(config.detectors)
+    regions = tuple(config.phone_regions)
+    if regions != DEFAULT_PHONE_REGIONS:
+        unknown = [r for r in regions if r not in phonenumbers.SUPPORTED_REGIONS]
+        if unknown:
+            raise ConfigError(f"unknown phone region {unknown[0]!r}", key="redaction.phone_regions")
+        detectors = [
+            replace(d, validator=phone_validator(regions)) if d.name == "phone" else d for d in detectors
+        ]
+    detectors.extend(load_custom_detector(spec) for spec in config.custom_detectors)
+    return detectors
+
+
 def resolve_detectors(selection: str | Sequence[str]) -> list[Detector]:
-    """`default`, `all`, `none` or a list of names -> detectors, in a stable order."""
+    """`default`, `all`, `none`, a name, a group name or a list of them -> detectors, in a
+    stable order."""
     if isinstance(selection, str):
         if selection == "default":
             names: Sequence[str] = DEFAULT_DETECTORS
@@ -264,11 +359,39 @@ def resolve_detectors(selection: str | Sequence[str]) -> list[Detector]:
             names = [selection]
     else:
         names = selection
-    unknown = [name for name in names if name not in BUILTIN_DETECTORS]
+    unknown = [name for name in names if name not in BUILTIN_DETECTORS and name not in DETECTOR_GROUPS]
     if unknown:
         raise ConfigError(
-            f"unknown detector {unknown[0]!r}; known: {', '.join(DETECTOR_NAMES)}",
+            f"unknown detector {unknown[0]!r}; known: {', '.join((*DETECTOR_NAMES, *DETECTOR_GROUPS))}",
             key="redaction.detectors",
         )
-    wanted = set(names)
-    return [BUILTIN_DETECTORS[name] for name in DETECTOR_NAMES if name in wanted]
+    return sorted((BUILTIN_DETECTORS[name] for name in expand_detectors(names)), key=_priority)
+
+
+# The scan's priority where two candidates start at one place (the alternation is
+# leftmost-first): formats with a fixed literal first (a Telegram token starts like a
+# digit run), then cards and ids before the phone candidate that also covers their digits.
+SCAN_ORDER: tuple[str, ...] = (
+    "jwt",
+    "api_key",
+    "private_key",
+    "bearer_token",
+    "url_credentials",
+    "password",
+    "email",
+    "credit_card",
+    "iban",
+    "bank_routing",
+    "crypto_wallet",
+    "us_ssn",
+    "national_id",
+    "date_of_birth",
+    "phone",
+    "ip_address",
+    "mac_address",
+    "entropy",
+)
+
+
+def _priority(detector: Detector) -> int:
+    return SCAN_ORDER.index(detector.name)

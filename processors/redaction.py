@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from spanguard.processors.changes import BLOCKED, DROPPED, DROPPED_ACTION, FAILED, MASKED, TOKEN, Change
-from spanguard.processors.detectors import SECRET_KEY_NAME, Detector, resolve_detectors
+from spanguard.processors.detectors import SECRET_KEY_NAME, Detector, detectors_for
 from spanguard.processors.key_rules import GlobSet, KeyCache
 from spanguard.processors.scanner import Scanner, compile_pattern
 
@@ -61,7 +61,7 @@ class Redactor:
         self, config: RedactionConfig | None = None, *, extra_detectors: Sequence[Detector] = ()
     ) -> None:
         self.config = config or RedactionConfig()
-        detectors = resolve_detectors(self.config.detectors)
+        detectors = detectors_for(self.config)
         for custom in self.config.custom_patterns:
             compile_pattern(custom.pattern, custom.name)
             detectors.append(Detector(custom.name, custom.pattern))

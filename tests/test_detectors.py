@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from spanguard.processors.detectors import BUILTIN_DETECTORS, iban_ok, luhn_ok, resolve_detectors
+from spanguard.processors.detectors import BUILTIN_DETECTORS, SCAN_ORDER, iban_ok, luhn_ok, resolve_detectors
 from spanguard.processors.redaction import Redactor
 
 from spanguard.config.model import DEFAULT_DETECTORS, DETECTOR_NAMES, RedactionConfig
@@ -209,10 +209,12 @@ def test_checksums() -> None:
 
 
 def test_detector_sets() -> None:
-    assert [d.name for d in resolve_detectors("all")] == list(DETECTOR_NAMES)
-    assert [d.name for d in resolve_detectors("default")] == list(DEFAULT_DETECTORS)
+    # in scan priority: literal-prefixed secrets before digit runs, phones last of those
+    assert [d.name for d in resolve_detectors("all")] == list(SCAN_ORDER)
+    assert sorted(SCAN_ORDER) == sorted(DETECTOR_NAMES)
+    assert {d.name for d in resolve_detectors("default")} == set(DEFAULT_DETECTORS)
     assert resolve_detectors("none") == []
-    assert [d.name for d in resolve_detectors(["jwt", "email"])] == ["email", "jwt"]
+    assert [d.name for d in resolve_detectors(["email", "jwt"])] == ["jwt", "email"]
     assert set(BUILTIN_DETECTORS) == set(DETECTOR_NAMES)
     with pytest.raises(ConfigError, match="unknown detector 'emial'"):
         resolve_detectors(["emial"])

@@ -9,6 +9,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from spanguard.exporters.senders import stamp_resource
 from spanguard.exporters.splitting import split_request, split_request_wire
 from spanguard.sidecar import envelope
+from spanguard.sidecar.framing import framed_size
 from spanguard.sidecar.ingest import Ingestor, Reason, Rejected, decode_protobuf
 from spanguard.sidecar.listen import BearerAuth, ExportSlots, parse_endpoint
 from spanguard.sidecar.metrics import SidecarMetrics
@@ -55,8 +56,12 @@ def test_changed_request_is_queued_redacted(tmp_path: Path) -> None:
 
 
 def test_full_queue_is_a_queue_full_rejection(tmp_path: Path) -> None:
-    ingestor, writer = _ingestor(tmp_path, max_bytes=500)
     body = make_request(list(range(20)))
+    record = framed_size(len(envelope.header(20)) + len(body))
+    # room for one such request, not two: the second finds the queue full (retry later),
+    # unlike a request larger than the whole queue (TOO_LARGE, tests/test_gzip_codec.py)
+    ingestor, writer = _ingestor(tmp_path, max_bytes=record + record // 2)
+    assert ingestor.accept(decode_protobuf(body), body, "grpc") == 20
     with pytest.raises(Rejected) as info:
         ingestor.accept(decode_protobuf(body), body, "grpc")
     assert info.value.reason is Reason.QUEUE_FULL

@@ -14,6 +14,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 import re2
@@ -66,10 +67,37 @@ DETECTOR_NAMES: tuple[str, ...] = (
     "bearer_token",
     "url_credentials",
     "password",
+    "bank_routing",
+    "crypto_wallet",
+    "national_id",
+    "date_of_birth",
+    "mac_address",
+    "entropy",
 )
-# On without thinking: everything but IP addresses, which in traces are mostly
-# infrastructure (peer addresses, localhost) and would drown the real findings.
-DEFAULT_DETECTORS: tuple[str, ...] = tuple(name for name in DETECTOR_NAMES if name != "ip_address")
+# Names for several detectors at once; a list may mix them with single names
+# (`detectors: [secrets, contact, ip_address]`).
+DETECTOR_GROUPS: dict[str, tuple[str, ...]] = {
+    "secrets": ("jwt", "api_key", "private_key", "bearer_token", "url_credentials", "password"),
+    "contact": ("email", "phone"),
+    "financial": ("credit_card", "iban", "bank_routing", "crypto_wallet"),
+    "national_ids": ("us_ssn", "national_id", "date_of_birth"),
+    "network": ("ip_address", "mac_address"),
+}
+# On without thinking: everything but network addresses, which in traces are mostly
+# infrastructure (peer addresses, localhost, interfaces) and would drown the real
+# findings, and the entropy detector, which trades precision for recall.
+DEFAULT_DETECTORS: tuple[str, ...] = tuple(
+    name for name in DETECTOR_NAMES if name not in ("ip_address", "mac_address", "entropy")
+)
+_SELECTABLE = (*DETECTOR_NAMES, *DETECTOR_GROUPS)
+
+
+def expand_detectors(names: Sequence[str]) -> tuple[str, ...]:
+    """Single names and group names -> the detector names they turn on, in DETECTOR_NAMES order."""
+    chosen: set[str] = set()
+    for name in names:
+        chosen.update(DETECTOR_GROUPS.get(name, (name,)))
+    return tuple(name for name in DETECTOR_NAMES if name in chosen)
 
 
 # RE2 logs every rejected pattern, verbatim, to stderr through absl; a pattern may hold a
@@ -115,7 +143,7 @@ def _unknown_detector_hint(value: object) -> str:
     """A suggestion instead of an echo: a detector value may come from `${VAR}`, and no
     error may quote a config or environment value."""
     if isinstance(value, str):
-        close = difflib.get_close_matches(value, DETECTOR_NAMES, n=1, cutoff=0.75)
+        close = difflib.get_close_matches(value, _SELECTABLE, n=1, cutoff=0.75)
         if close:
             return f" (did you mean '{close[0]}'?)"
     return ""
@@ -154,6 +182,19 @@ class CustomPattern(_Strict):
         return value
 
 
+class CustomDetector(_Strict):
+    """A Python callable registered by name (`function: package.module:callable`): the
+    plug-in point for detectors RE2 cannot express, such as an NER model for names."""
+
+    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]*$")
+    function: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_.]*$")
+
+
+# Regions whose national formats (no +country code) the phone detector reads; numbers
+# written with +CC are found for every region whatever this says.
+DEFAULT_PHONE_REGIONS: tuple[str, ...] = ("US", "GB", "DE", "FR", "ES", "IT", "NL", "IN", "BR", "TR", "AU")
+
+
 class HashReplacement(_Strict):
     """Keyed pseudonyms: the same value gives the same token, unreadable without the key."""
 
@@ -166,6 +207,10 @@ class RedactionConfig(_Strict):
     # "default" = the set a careful user wants on; "all" = every built-in; or a list.
     detectors: Literal["default", "all", "none"] | list[str] = "default"
     custom_patterns: list[CustomPattern] = Field(default_factory=list)
+    custom_detectors: list[CustomDetector] = Field(default_factory=list)
+    phone_regions: list[Annotated[str, Field(pattern=r"^[A-Z]{2}$")]] = Field(
+        default_factory=lambda: list(DEFAULT_PHONE_REGIONS)
+    )
     allow_keys: list[str] = Field(default_factory=list)
     block_keys: list[str] = Field(default_factory=list)
     drop_keys: list[str] = Field(default_factory=list)
@@ -180,11 +225,11 @@ class RedactionConfig(_Strict):
     def _known_detectors(cls, value: Any) -> Any:
         # Checked before the union so the error says which name is wrong instead of
         # listing why each branch of `Literal | list` failed.
-        choices = ", ".join(DETECTOR_NAMES)
+        choices = ", ".join(_SELECTABLE)
         if isinstance(value, str):
             if value in ("default", "all", "none"):
                 return value
-            if value in DETECTOR_NAMES:
+            if value in _SELECTABLE:
                 return [value]
             raise PydanticCustomError(
                 "unknown_detector",
@@ -194,7 +239,7 @@ class RedactionConfig(_Strict):
         if isinstance(value, list | tuple):
             seen: set[str] = set()
             for index, name in enumerate(value):
-                if not isinstance(name, str) or name not in DETECTOR_NAMES:
+                if not isinstance(name, str) or name not in _SELECTABLE:
                     raise _item_error(
                         "unknown_detector",
                         "unknown detector{hint}; known detectors: {choices}",
@@ -229,6 +274,18 @@ class RedactionConfig(_Strict):
     def _key_globs(cls, value: list[str]) -> list[str]:
         return _check_globs(value)
 
+    @field_validator("custom_detectors")
+    @classmethod
+    def _detector_names_unique(cls, value: list[CustomDetector]) -> list[CustomDetector]:
+        seen: set[str] = set()
+        for index, detector in enumerate(value):
+            if detector.name in _SELECTABLE or detector.name in seen:
+                raise _item_error(
+                    "detector_name_taken", "custom detector name '{name}' is taken", index, name=detector.name
+                )
+            seen.add(detector.name)
+        return value
+
     @field_validator("custom_patterns")
     @classmethod
     def _pattern_names_unique(cls, value: list[CustomPattern]) -> list[CustomPattern]:
@@ -236,7 +293,7 @@ class RedactionConfig(_Strict):
         # which rule fired, so it cannot repeat or pose as a built-in detector.
         seen: set[str] = set()
         for index, pattern in enumerate(value):
-            if pattern.name in DETECTOR_NAMES:
+            if pattern.name in _SELECTABLE:
                 raise _item_error(
                     "pattern_name_taken", "custom pattern name '{name}' is a built-in detector name",
                     index, name=pattern.name,
@@ -257,8 +314,7 @@ class RedactionConfig(_Strict):
             return DEFAULT_DETECTORS
         if self.detectors == "all":
             return DETECTOR_NAMES
-        chosen = set(self.detectors)
-        return tuple(name for name in DETECTOR_NAMES if name in chosen)
+        return expand_detectors(self.detectors)
 
 
 class TruncationConfig(_Strict):
