@@ -42,3 +42,16 @@ class Change:
     value: Any
     action: str
     detectors: tuple[str, ...] = ()
+
+
+# What a value becomes when redacting it raised: fail closed, name no detector.
+ERROR_MARKER = "[REDACTED:error]"
+
+
+@dataclass(slots=True)
+class TextResult:
+    """One redacted text: the new text, the detectors that fired, and whether it failed."""
+
+    text: str
+    detectors: tuple[str, ...]
+    failed: bool

@@ -9,6 +9,11 @@ Rules, in order, on the flattened key: `allow_keys` (never touched), `drop_keys`
 (removed), `block_keys` (masked whole), a key named like a secret (`db.password`,
 masked whole when the `password` detector is on), else the value is scanned.
 
+The jobs around that core live in their own modules: `tokens.py` (marker or keyed
+pseudonym), `json_values.py` (JSON documents redacted leaf by leaf), `summary.py` (the
+summary attributes); this module keeps the orchestration and re-exports what the
+adapters import.
+
 Fail closed: if anything raises while a value is being redacted, that value becomes
 `[REDACTED:error]` and the rest of the batch carries on. Matched text is never logged,
 printed or put in an exception; markers carry only the detector's name.
@@ -16,43 +21,39 @@ printed or put in an exception; markers carry only the detector's name.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
-import logging
-import os
 from bisect import bisect_right
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from spanguard.processors.changes import BLOCKED, DROPPED, DROPPED_ACTION, FAILED, MASKED, TOKEN, Change
+from spanguard.processors.changes import (
+    BLOCKED,
+    DROPPED,
+    DROPPED_ACTION,
+    ERROR_MARKER,
+    FAILED,
+    MASKED,
+    TOKEN,
+    Change,
+    TextResult,
+)
 from spanguard.processors.detectors import SECRET_KEY_NAME, Detector, resolve_detectors
+from spanguard.processors.json_values import JsonValues, NotJson, looks_like_json
 from spanguard.processors.key_rules import GlobSet, KeyCache
 from spanguard.processors.scanner import Scanner, compile_pattern
+from spanguard.processors.summary import summary_attributes
+from spanguard.processors.tokens import Tokens
 
 from spanguard.config.model import RedactionConfig
 
-_log = logging.getLogger(__name__)
-
-ERROR_MARKER = "[REDACTED:error]"
 SEPARATOR = "\x00"
-_JSON_OPENERS = ("{", "[")
-
 
 # key verdicts
 _SCAN, _ALLOW, _DROP, _BLOCK, _SECRET_NAME = range(5)
 
 
-@dataclass(slots=True)
-class _TextResult:
-    text: str
-    detectors: tuple[str, ...]
-    failed: bool
-
-
 # Values inside an array that need a recursive visit rather than the flat scan.
 _NESTED = (list, tuple, Mapping)
+
 
 class Redactor:
     """Masks sensitive text in plain attribute values, many values per RE2 scan."""
@@ -78,27 +79,24 @@ class Redactor:
         self._block = GlobSet(self.config.block_keys)
         self._verdict = KeyCache(self._decide)
         self._scan_only_keys: dict[tuple[str | None, ...], bool] = {}
-        self._hash_key: bytes | None = None
-        self.hash_key_missing = False
-        if self.config.replacement == "hash":
-            key = os.environ.get(self.config.hash.key_env)
-            if key:
-                self._hash_key = key.encode("utf-8")
-            else:
-                # Fail closed: markers hide as much as hashes; we only lose correlation.
-                self.hash_key_missing = True
-                _log.warning(
-                    "replacement: hash but $%s is not set; writing [REDACTED:<detector>] markers",
-                    self.config.hash.key_env,
-                )
-        self.hash_fallbacks = 0  # tokens written as markers because the hash key was missing
+        self.tokens = Tokens(self.config)
+        self.token = self.tokens.token
+        self._json = JsonValues(
+            self.tokens,
+            lambda texts, protect: self._redact_texts(texts, json_aware=False, protect=protect),
+            self._allowed_value,
+            self._secret_names,
+        )
 
     @property
-    def active(self) -> bool:
-        """False when nothing could ever change (disabled, or no detectors and no key rules)."""
-        return self.config.enabled and bool(
-            not self._scanner.empty or self._drop or self._block or self._secret_names
-        )
+    def hash_key_missing(self) -> bool:
+        """replacement is hash but no key was set when the config loaded (markers are written)."""
+        return self.tokens.key_missing
+
+    @property
+    def hash_fallbacks(self) -> int:
+        """Tokens written as markers because the hash key was missing."""
+        return self.tokens.fallbacks
 
     # ------------------------------------------------------------------ keys
 
@@ -113,17 +111,7 @@ class Redactor:
             return _SECRET_NAME
         return _SCAN
 
-    # ---------------------------------------------------------------- tokens
-
-    def token(self, detector: str, secret: str) -> str:
-        """The replacement for one secret; never contains the secret."""
-        if self.config.replacement == "hash":
-            if self._hash_key is None:
-                self.hash_fallbacks += 1
-            else:
-                digest = hmac.new(self._hash_key, secret.encode("utf-8", "surrogatepass"), hashlib.sha256)
-                return f"[{detector}:{digest.hexdigest()[: self.config.hash.length]}]"
-        return f"[REDACTED:{detector}]"
+    # ---------------------------------------------------------------- values
 
     def _allowed_value(self, secret: str) -> bool:
         if not self._allowed:
@@ -214,20 +202,12 @@ class Redactor:
         """Every text inside `value` replaced by its token, nested arrays and maps too:
         a blocked key must not leak through the depth of its value."""
         if isinstance(value, (str, bytes)):
-            return self._whole_token(name, value)
+            return self.tokens.whole(name, value)
         if isinstance(value, (list, tuple)):
             return tuple(self._masked(v, name) for v in value)
         if isinstance(value, Mapping):
             return {k: self._masked(v, name) for k, v in value.items()}
         return value
-
-    def _whole_token(self, name: str, value: Any) -> Any:
-        """The token for a whole value, of the value's own type (bytes stay bytes)."""
-        if isinstance(value, bytes):
-            text = value.decode("utf-8", "surrogateescape")
-            return value if TOKEN.fullmatch(text) else self.token(name, text).encode("utf-8")
-        text = str(value)
-        return text if TOKEN.fullmatch(text) else self.token(name, text)
 
     def _collect(
         self,
@@ -310,7 +290,7 @@ class Redactor:
         values: Sequence[Any],
         owners: list[int],
         special: dict[int, tuple[int, int, bool]],
-        outcomes: list[_TextResult | None],
+        outcomes: list[TextResult | None],
         results: list[Change | None],
     ) -> None:
         """Write text outcomes back into values (strings, bytes, array elements)."""
@@ -341,13 +321,13 @@ class Redactor:
 
     def _redact_texts(
         self, texts: list[str], *, json_aware: bool, protect: list[int] | None = None
-    ) -> list[_TextResult | None]:
+    ) -> list[TextResult | None]:
         """The batch core: one buffer, one scan, findings mapped back by offset.
 
         `protect[i]` leading characters of text i are context only (a JSON key put in front
         of its value): findings may start there, but only the rest is replaced."""
         count = len(texts)
-        results: list[_TextResult | None] = [None] * count
+        results: list[TextResult | None] = [None] * count
         joined = SEPARATOR.join(texts)
         buffer = joined.encode("utf-8", "surrogatepass")
         rescan: set[int] = set()
@@ -390,27 +370,27 @@ class Redactor:
             todo.update(i for i, t in enumerate(texts) if "\\u" in t)
         for index in sorted(todo):
             if index in failed:
-                results[index] = _TextResult(ERROR_MARKER, (), True)
+                results[index] = TextResult(ERROR_MARKER, (), True)
                 continue
             text = texts[index]
             found = per_text.get(index)
             try:
-                if json_aware and text.lstrip()[:1] in _JSON_OPENERS:
-                    outcome = self._redact_json_text(text)
-                    if outcome is not False:
-                        results[index] = outcome  # type: ignore[assignment]
+                if json_aware and looks_like_json(text):
+                    outcome = self._json.redact(text)
+                    if not isinstance(outcome, NotJson):
+                        results[index] = outcome
                         continue
                 if found:
                     results[index] = self._replace(
                         text, buffer, starts[index], found, ascii_only, protect[index] if protect else 0
                     )
             except Exception:
-                results[index] = _TextResult(ERROR_MARKER, (), True)
+                results[index] = TextResult(ERROR_MARKER, (), True)
         return results
 
     def _replace(
         self, text: str, buffer: bytes, base: int, findings: list[Any], ascii_only: bool, protect: int = 0
-    ) -> _TextResult | None:
+    ) -> TextResult | None:
         """Replace findings (byte offsets into `buffer`) inside `text`, after `protect` chars."""
         if ascii_only or text.isascii():
             spans = [(f.start - base, f.end - base, f.detector) for f in findings]
@@ -444,111 +424,7 @@ class Redactor:
         if not detectors:
             return None
         pieces.append(text[cursor:])
-        return _TextResult("".join(pieces), tuple(dict.fromkeys(detectors)), False)
-
-    # ------------------------------------------------------------------ JSON
-
-    def _redact_json_text(self, text: str) -> _TextResult | bool | None:
-        """Redact the string leaves of a JSON document; False when `text` is not JSON."""
-        try:
-            document = json.loads(text)
-        except (ValueError, RecursionError):
-            return False
-        if not isinstance(document, (dict, list)):
-            return False
-        leaves: list[tuple[Any, Any, str]] = []  # (container, key/index, text)
-        whole: list[tuple[Any, Any, str]] = []  # leaves under a secret-named key
-        names: list[tuple[dict[str, Any], str]] = []  # object keys: data too ({"jane@x.io": ...})
-        self._json_leaves(document, leaves, whole, names)
-        detectors: list[str] = []
-        failed = False
-        changed = False
-        for container, slot, leaf in whole:
-            if TOKEN.fullmatch(leaf) or self._allowed_value(leaf):
-                continue
-            container[slot] = self.token("password", leaf)
-            detectors.append("password")
-            changed = True
-        if leaves:
-            # each leaf is scanned behind its key ("authorization: Basic ...") so detectors
-            # that need the key as context see it; only the leaf part is ever replaced
-            prefixes = [f"{slot}: " if isinstance(slot, str) else "" for _, slot, _ in leaves]
-            outcomes = self._redact_texts(
-                [prefix + leaf for prefix, (_, _, leaf) in zip(prefixes, leaves, strict=True)],
-                json_aware=False,
-                protect=[len(prefix) for prefix in prefixes],
-            )
-            for prefix, (container, slot, _), outcome in zip(prefixes, leaves, outcomes, strict=True):
-                if outcome is not None:
-                    container[slot] = ERROR_MARKER if outcome.failed else outcome.text[len(prefix) :]
-                    detectors.extend(outcome.detectors)
-                    failed = failed or outcome.failed
-                    changed = True
-        if names:
-            outcomes = self._redact_texts([name for _, name in names], json_aware=False)
-            renames: dict[int, tuple[dict[str, Any], dict[str, str]]] = {}
-            for (container, name), outcome in zip(names, outcomes, strict=True):
-                if outcome is not None:
-                    new_name = ERROR_MARKER if outcome.failed else outcome.text
-                    renames.setdefault(id(container), (container, {}))[1][name] = new_name
-                    detectors.extend(outcome.detectors)
-                    failed = failed or outcome.failed
-                    changed = True
-            for container, mapping in renames.values():
-                _rename_keys(container, mapping)
-        if not changed:
-            return None
-        return _TextResult(json.dumps(document, ensure_ascii=False), tuple(dict.fromkeys(detectors)), failed)
-
-    def _json_leaves(
-        self,
-        node: Any,
-        leaves: list[tuple[Any, Any, str]],
-        whole: list[tuple[Any, Any, str]],
-        names: list[tuple[dict[str, Any], str]],
-    ) -> None:
-        stack = [node]
-        while stack:
-            current = stack.pop()
-            if isinstance(current, dict):
-                names.extend((current, name) for name in current)
-            items = current.items() if isinstance(current, dict) else enumerate(current)
-            for slot, child in items:
-                if isinstance(child, str):
-                    secret_key = (
-                        self._secret_names
-                        and isinstance(slot, str)
-                        and SECRET_KEY_NAME.fullmatch(slot) is not None
-                    )
-                    (whole if secret_key else leaves).append((current, slot, child))
-                elif isinstance(child, (dict, list)):
-                    stack.append(child)
+        return TextResult("".join(pieces), tuple(dict.fromkeys(detectors)), False)
 
 
-def _rename_keys(container: dict[str, Any], renames: dict[str, str]) -> None:
-    """Rename object keys in place, keeping order; two keys masked alike stay two keys."""
-    items = list(container.items())
-    container.clear()
-    for name, value in items:
-        new_name = renames.get(name, name)
-        candidate, suffix = new_name, 2
-        while candidate in container:
-            candidate = f"{new_name}#{suffix}"
-            suffix += 1
-        container[candidate] = value
-
-
-def summary_attributes(
-    level: str, changed_keys: Mapping[str, Sequence[str]], count: int, prefix: str = "spanguard.redacted"
-) -> dict[str, Any]:
-    """Summary attributes for one changed span, in the spirit of the Collector's
-    redactionprocessor: `info` = a count, `debug` = also the keys by action, `silent` = nothing.
-    `changed_keys` maps an action label (redacted/blocked/dropped/failed) to keys; never values."""
-    if level == "silent" or count == 0:
-        return {}
-    attributes: dict[str, Any] = {f"{prefix}.count": count}
-    if level == "debug":
-        for label, keys in changed_keys.items():
-            if keys:
-                attributes[f"spanguard.{label}.keys"] = tuple(sorted(set(keys)))
-    return attributes
+__all__ = ["ERROR_MARKER", "SEPARATOR", "Redactor", "summary_attributes"]

@@ -17,7 +17,15 @@ import re
 from typing import Annotated, Any, Literal
 
 import re2
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 _SIZE_UNITS = {
@@ -159,6 +167,21 @@ class HashReplacement(_Strict):
 
     key_env: str = "SPANGUARD_HASH_KEY"
     length: int = Field(default=12, ge=8, le=64)
+    # The key itself, read from `key_env` once when the config is validated (loaded), so
+    # the engine, `spanguard check` and every worker agree on it. Private: never dumped,
+    # never shown in a repr or an error.
+    _key: bytes | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _resolve_key(self) -> HashReplacement:
+        value = os.environ.get(self.key_env)
+        self._key = value.encode("utf-8") if value else None
+        return self
+
+    @property
+    def key(self) -> bytes | None:
+        """The HMAC key from `$key_env` as it was when the config loaded; None if unset."""
+        return self._key
 
 
 class RedactionConfig(_Strict):
