@@ -16,6 +16,7 @@ from typing import Any, Final
 
 from spanguard.processors.changes import ERROR_MARKER, TOKEN, TextResult
 from spanguard.processors.detectors import SECRET_KEY_NAME
+from spanguard.processors.key_rules import ALLOW, BLOCK, DROP, SCAN
 from spanguard.processors.tokens import Tokens
 
 JSON_OPENERS = ("{", "[")
@@ -48,7 +49,13 @@ def looks_like_json(text: str) -> bool:
 
 
 class JsonValues:
-    """Redacts the leaves of JSON documents with the redactor's batch scan."""
+    """Redacts the leaves of JSON documents with the redactor's batch scan.
+
+    With the attribute key given, each member also gets a key of its own, the attribute
+    key plus its JSON path, dot-joined (`output.value.messages.0.content`), and the
+    redactor's key rules apply to it as to an attribute key: `allow_keys` leaves the
+    member alone, `drop_keys` removes it, `block_keys` masks its text whole.
+    """
 
     def __init__(
         self,
@@ -56,33 +63,35 @@ class JsonValues:
         redact_texts: TextRedactor,
         allowed_value: Callable[[str], bool],
         secret_names: bool,
+        verdict: Callable[[str], int],
     ) -> None:
         self._tokens = tokens
         self._redact_texts = redact_texts
         self._allowed_value = allowed_value
         self._secret_names = secret_names
+        self._verdict = verdict
 
-    def redact(self, text: str) -> JsonOutcome:
-        """Redact the string leaves of a JSON document; NOT_JSON when `text` is not one."""
+    def redact(self, text: str, key: str | None = None) -> JsonOutcome:
+        """Redact a JSON document's leaves (key rules on `key` + path when `key` is given);
+        NOT_JSON when `text` is not a JSON object or array."""
         try:
             document = json.loads(text)
         except (ValueError, RecursionError):
             return NOT_JSON
         if not isinstance(document, (dict, list)):
             return NOT_JSON
-        leaves: list[tuple[Any, Any, str]] = []  # (container, key/index, text)
-        whole: list[tuple[Any, Any, str]] = []  # leaves under a secret-named key
-        names: list[tuple[dict[str, Any], str]] = []  # object keys: data too ({"jane@x.io": ...})
-        self._leaves(document, leaves, whole, names)
-        detectors: list[str] = []
+        walk = _Walk()
+        self._leaves(document, key, walk)
+        detectors = walk.detectors
         failed = False
-        changed = False
-        for container, slot, leaf in whole:
+        changed = bool(detectors)
+        for container, slot, leaf in walk.whole:
             if TOKEN.fullmatch(leaf) or self._allowed_value(leaf):
                 continue
             container[slot] = self._tokens.token("password", leaf)
             detectors.append("password")
             changed = True
+        leaves = walk.leaves
         if leaves:
             # each leaf is scanned behind its key ("authorization: Basic ...") so detectors
             # that need the key as context see it; only the leaf part is ever replaced
@@ -97,6 +106,14 @@ class JsonValues:
                     detectors.extend(outcome.detectors)
                     failed = failed or outcome.failed
                     changed = True
+        for container, slots in walk.drops.values():
+            if isinstance(container, dict):
+                for slot in slots:
+                    del container[slot]
+            else:  # later indexes first, so earlier ones stay valid
+                for slot in sorted(slots, reverse=True):
+                    del container[slot]
+        names = walk.names
         if names:
             outcomes = self._redact_texts([name for _, name in names], None)
             renames: dict[int, tuple[dict[str, Any], dict[str, str]]] = {}
@@ -113,29 +130,71 @@ class JsonValues:
             return None
         return TextResult(json.dumps(document, ensure_ascii=False), tuple(dict.fromkeys(detectors)), failed)
 
-    def _leaves(
-        self,
-        node: Any,
-        leaves: list[tuple[Any, Any, str]],
-        whole: list[tuple[Any, Any, str]],
-        names: list[tuple[dict[str, Any], str]],
-    ) -> None:
-        stack = [node]
+    def _leaves(self, node: Any, key: str | None, walk: _Walk) -> None:
+        """Sort every member into the walk: scanned, masked whole, blocked, dropped or left."""
+        stack: list[tuple[Any, str | None]] = [(node, key)]
+        verdict_of = self._verdict
         while stack:
-            current = stack.pop()
-            if isinstance(current, dict):
-                names.extend((current, name) for name in current)
-            items = current.items() if isinstance(current, dict) else enumerate(current)
+            current, path = stack.pop()
+            is_object = isinstance(current, dict)
+            items: Any = current.items() if is_object else enumerate(current)
+            slot: Any
             for slot, child in items:
+                verdict = SCAN
+                child_path = None
+                if path is not None:
+                    child_path = f"{path}.{slot}"
+                    verdict = verdict_of(child_path)
+                    if verdict == ALLOW:
+                        continue
+                    if verdict == DROP:
+                        walk.drops.setdefault(id(current), (current, []))[1].append(slot)
+                        walk.detectors.append("dropped")
+                        continue
+                    if verdict == BLOCK:
+                        if is_object:
+                            walk.names.append((current, slot))
+                        if self._block(current, slot, child):
+                            walk.detectors.append("blocked")
+                        continue
+                if is_object:
+                    walk.names.append((current, slot))
                 if isinstance(child, str):
                     secret_key = (
-                        self._secret_names
-                        and isinstance(slot, str)
-                        and SECRET_KEY_NAME.fullmatch(slot) is not None
+                        self._secret_names and is_object and SECRET_KEY_NAME.fullmatch(slot) is not None
                     )
-                    (whole if secret_key else leaves).append((current, slot, child))
+                    (walk.whole if secret_key else walk.leaves).append((current, slot, child))
                 elif isinstance(child, (dict, list)):
-                    stack.append(child)
+                    stack.append((child, child_path))
+
+    def _block(self, container: Any, slot: Any, child: Any) -> bool:
+        """Mask every string at and under `container[slot]`; numbers stay, as for attributes."""
+        if isinstance(child, str):
+            if TOKEN.fullmatch(child):
+                return False
+            container[slot] = self._tokens.token("blocked", child)
+            return True
+        changed = False
+        if isinstance(child, dict):
+            for name in list(child):
+                changed = self._block(child, name, child[name]) or changed
+        elif isinstance(child, list):
+            for index, item in enumerate(child):
+                changed = self._block(child, index, item) or changed
+        return changed
+
+
+class _Walk:
+    """What one walk over a document found to do."""
+
+    __slots__ = ("detectors", "drops", "leaves", "names", "whole")
+
+    def __init__(self) -> None:
+        self.leaves: list[tuple[Any, Any, str]] = []  # (container, key/index, text): scanned
+        self.whole: list[tuple[Any, Any, str]] = []  # leaves under a secret-named key
+        self.names: list[tuple[dict[str, Any], str]] = []  # object keys: data too ({"jane@x.io": ...})
+        self.drops: dict[int, tuple[Any, list[Any]]] = {}  # id(container) -> (container, slots)
+        self.detectors: list[str] = []  # what blocked/dropped members add
 
 
 def rename_keys(container: dict[str, Any], renames: dict[str, str]) -> None:

@@ -10,7 +10,8 @@ needed, from the span's serialized bytes:
   match, so the relaxed pattern matches wherever the real one does, even when
   protobuf framing bytes sit next to the value. Any hit -> visit the span.
 - the same scan looks for block/drop key globs (as unanchored regexes) and, when there
-  are any, key/value-list values (their nested keys are matched dotted), secret-looking
+  are any, key/value-list values (their nested keys are matched dotted) and string values
+  that open a JSON document (rules reach its members by key + JSON path), secret-looking
   key names, JSON `\\u` escapes (which can hide text from a raw scan) and arrays long
   enough to exceed `max_list_items` (an array field with a multi-byte length).
 - a span whose serialized size is at most the smallest length limit cannot hold a
@@ -45,6 +46,11 @@ _MIN_LIST_ITEMS_FOR_PREFILTER = 63
 # (tag 0x32). Nested keys reach key rules dotted (`http.request.header.cookie`), a form
 # that never occurs in the bytes, so with any key glob every such value is visited.
 _KVLIST_VALUE = r"\x12[\x80-\xFF]{0,4}[\x00-\x7F]\x32"
+# A string value that opens a JSON document: AnyValue.string_value (tag 0x0A), its
+# length, optional whitespace, then `{` or `[`. Key rules reach JSON members by the
+# attribute key plus the JSON path (`input.value.messages.0.content`), which is not in
+# the bytes either, so with any key glob every JSON-looking value is visited.
+_JSON_STRING_VALUE = r"\x0A[\x80-\xFF]{0,4}[\x00-\x7F][ \t\r\n]*[{\[]"
 
 
 def _relaxable(pattern: str) -> bool:
@@ -143,6 +149,8 @@ class Prefilter:
             parts.extend(glob_to_re2(g) for g in (*redactor.config.block_keys, *redactor.config.drop_keys))
             if redactor.config.block_keys or redactor.config.drop_keys:
                 parts.append(_KVLIST_VALUE)
+                if redactor.config.json_values:
+                    parts.append(_JSON_STRING_VALUE)
             if redactor.config.json_values:
                 parts.append(r"\\u")
         self.min_limit: int | None = None

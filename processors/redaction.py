@@ -38,7 +38,7 @@ from spanguard.processors.changes import (
 )
 from spanguard.processors.detectors import SECRET_KEY_NAME, Detector, resolve_detectors
 from spanguard.processors.json_values import JsonValues, NotJson, looks_like_json
-from spanguard.processors.key_rules import GlobSet, KeyCache
+from spanguard.processors.key_rules import ALLOW, BLOCK, DROP, SCAN, SECRET_NAME, GlobSet, KeyCache
 from spanguard.processors.scanner import Scanner, compile_pattern
 from spanguard.processors.summary import summary_attributes
 from spanguard.processors.tokens import Tokens
@@ -48,7 +48,7 @@ from spanguard.config.model import RedactionConfig
 SEPARATOR = "\x00"
 
 # key verdicts
-_SCAN, _ALLOW, _DROP, _BLOCK, _SECRET_NAME = range(5)
+_SCAN, _ALLOW, _DROP, _BLOCK, _SECRET_NAME = SCAN, ALLOW, DROP, BLOCK, SECRET_NAME
 
 
 # Values inside an array that need a recursive visit rather than the flat scan.
@@ -78,6 +78,8 @@ class Redactor:
         self._drop = GlobSet(self.config.drop_keys)
         self._block = GlobSet(self.config.block_keys)
         self._verdict = KeyCache(self._decide)
+        # attribute keys whose JSON values key rules may reach inside (`input.value.*.email`)
+        self._json_rules = KeyCache(self._rules_below)
         self._scan_only_keys: dict[tuple[str | None, ...], bool] = {}
         self.tokens = Tokens(self.config)
         self.token = self.tokens.token
@@ -86,6 +88,7 @@ class Redactor:
             lambda texts, protect: self._redact_texts(texts, json_aware=False, protect=protect),
             self._allowed_value,
             self._secret_names,
+            self._verdict,
         )
 
     @property
@@ -110,6 +113,11 @@ class Redactor:
         if self._secret_names and SECRET_KEY_NAME.fullmatch(key.rsplit(".", 1)[-1]):
             return _SECRET_NAME
         return _SCAN
+
+    def _rules_below(self, key: str) -> bool:
+        return self.config.json_values and any(
+            rules.may_match_below(key) for rules in (self._allow, self._drop, self._block)
+        )
 
     # ---------------------------------------------------------------- values
 
@@ -137,6 +145,8 @@ class Redactor:
         texts: list[str] = []
         owners: list[int] = []  # value index per text; see `special` for the rest
         special: dict[int, tuple[int, int, bool]] = {}  # text index -> (value, element, was bytes)
+        json_paths: dict[int, str] = {}  # text index -> its key, for JSON values rules reach into
+        rules_below = self._json_rules
         add_text = texts.append
         add_owner = owners.append
         cached = self._verdict.cached
@@ -147,6 +157,8 @@ class Redactor:
                 verdict = self._verdict(key)  # type: ignore[arg-type]
             if verdict == _SCAN:
                 if value.__class__ is str:  # the common case, kept tight
+                    if key is not None and rules_below(key):
+                        json_paths[len(texts)] = key
                     add_text(value)
                     add_owner(index)
                 else:
@@ -162,7 +174,7 @@ class Redactor:
                 results[index] = self._mask_whole(value, name)
         if not texts:
             return results
-        outcomes = self._redact_texts(texts, json_aware=self.config.json_values)
+        outcomes = self._redact_texts(texts, json_aware=self.config.json_values, json_paths=json_paths)
         if any(outcomes):
             self._apply(values, owners, special, outcomes, results)
         return results
@@ -172,7 +184,9 @@ class Redactor:
         signature = tuple(keys)
         verdict = self._scan_only_keys.get(signature)
         if verdict is None:
-            verdict = all(key is None or self._verdict(key) == _SCAN for key in signature)
+            verdict = all(
+                key is None or (self._verdict(key) == _SCAN and not self._json_rules(key)) for key in signature
+            )
             if len(self._scan_only_keys) >= 4096:
                 self._scan_only_keys.clear()
             self._scan_only_keys[signature] = verdict
@@ -320,12 +334,18 @@ class Redactor:
             change.value = tuple(elements)
 
     def _redact_texts(
-        self, texts: list[str], *, json_aware: bool, protect: list[int] | None = None
+        self,
+        texts: list[str],
+        *,
+        json_aware: bool,
+        protect: list[int] | None = None,
+        json_paths: dict[int, str] | None = None,
     ) -> list[TextResult | None]:
         """The batch core: one buffer, one scan, findings mapped back by offset.
 
         `protect[i]` leading characters of text i are context only (a JSON key put in front
-        of its value): findings may start there, but only the rest is replaced."""
+        of its value): findings may start there, but only the rest is replaced.
+        `json_paths[i]` is text i's attribute key when key rules may reach inside its JSON."""
         count = len(texts)
         results: list[TextResult | None] = [None] * count
         joined = SEPARATOR.join(texts)
@@ -337,7 +357,7 @@ class Redactor:
             findings = []
             rescan = set(range(count))  # scan each value alone; the culprit fails closed
         escapes = json_aware and "\\" in joined and "\\u" in joined
-        if not findings and not rescan and not escapes:
+        if not findings and not rescan and not escapes and not json_paths:
             return results  # the common case: nothing found, no offsets needed
         ascii_only = joined.isascii()
         # start of text i = sum of the lengths before it + one separator byte each
@@ -368,6 +388,8 @@ class Redactor:
         todo = set(per_text) | failed
         if escapes:  # JSON whose escapes could hide text from the raw scan
             todo.update(i for i, t in enumerate(texts) if "\\u" in t)
+        if json_paths:
+            todo.update(json_paths)
         for index in sorted(todo):
             if index in failed:
                 results[index] = TextResult(ERROR_MARKER, (), True)
@@ -376,7 +398,7 @@ class Redactor:
             found = per_text.get(index)
             try:
                 if json_aware and looks_like_json(text):
-                    outcome = self._json.redact(text)
+                    outcome = self._json.redact(text, json_paths.get(index) if json_paths else None)
                     if not isinstance(outcome, NotJson):
                         results[index] = outcome
                         continue
