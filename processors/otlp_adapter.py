@@ -287,15 +287,20 @@ def _write(kind: int, target: Any, value: Any) -> None:
                 elements[index].bytes_value = element
 
 
-def _run(engine: Any, slots: _Slots, values: list[Any]) -> list[Change | None]:
-    """Run one engine over the slots still alive; DROPPED slots are hidden from it."""
+def _run(
+    engine: Any, slots: _Slots, values: list[Any], originals: list[Any] | None = None
+) -> list[Change | None]:
+    """Run one engine over the slots still alive; DROPPED slots are hidden from it.
+    `originals` (the values before redaction) go to the truncator for its markers."""
     alive = [i for i, v in enumerate(values) if v is not DROPPED]
     if len(alive) == len(values):
-        return list(engine(slots.keys, values))
+        found = engine(slots.keys, values) if originals is None else engine(slots.keys, values, originals)
+        return list(found)
+    keys = [slots.keys[i] for i in alive]
+    kept = [values[i] for i in alive]
+    found = engine(keys, kept) if originals is None else engine(keys, kept, [originals[i] for i in alive])
     changes: list[Change | None] = [None] * len(values)
-    for index, change in zip(
-        alive, engine([slots.keys[i] for i in alive], [values[i] for i in alive]), strict=True
-    ):
+    for index, change in zip(alive, found, strict=True):
         changes[index] = change
     return changes
 
@@ -382,8 +387,9 @@ def transform_export_request(
         stages.append((redactor.redact, "redaction"))
     if truncator is not None:
         stages.append((truncator.truncate, "truncation"))
+    originals = list(values)
     for engine, stage in stages:
-        changes = _run(engine, slots, values)
+        changes = _run(engine, slots, values, originals if stage == "truncation" else None)
         for index, change in enumerate(changes):
             if change is None:
                 continue

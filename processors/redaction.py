@@ -185,7 +185,8 @@ class Redactor:
         verdict = self._scan_only_keys.get(signature)
         if verdict is None:
             verdict = all(
-                key is None or (self._verdict(key) == _SCAN and not self._json_rules(key)) for key in signature
+                key is None or (self._verdict(key) == _SCAN and not self._json_rules(key))
+                for key in signature
             )
             if len(self._scan_only_keys) >= 4096:
                 self._scan_only_keys.clear()

@@ -86,6 +86,9 @@ class ProcessorStats:
 
 
 _last_slots = threading.local()
+# A span the redactor changed, handed to the truncator on the same thread, with its values
+# before redaction by label, so truncation markers state the original length.
+_originals = threading.local()
 
 
 def _span_slots(span: ReadableSpan) -> tuple[list[str | None], list[Any], list[str]]:
@@ -224,6 +227,7 @@ class _TransformingSpanProcessor(SpanProcessor):
 
     _summary_prefix = "spanguard.redacted"
     _fail_open = False  # on an adapter bug: True passes the span on, False drops it
+    _wants_originals = False  # the truncator: markers state the length before redaction
 
     def __init__(self, next_processor: SpanProcessor, transform: Transform, summary_level: str) -> None:
         self.next_processor = next_processor
@@ -252,7 +256,16 @@ class _TransformingSpanProcessor(SpanProcessor):
     def process(self, span: ReadableSpan) -> ReadableSpan:
         """The span to pass on: `span` itself when nothing changed."""
         keys, values, labels = _span_slots(span)
-        changes = self._transform(keys, values)
+        if self._wants_originals:
+            entry = getattr(_originals, "entry", None)
+            before = entry[1] if entry is not None and entry[0] is span else None
+            changes = (
+                self._transform(keys, values)
+                if before is None
+                else self._transform(keys, values, [before.get(label) for label in labels])  # type: ignore[call-arg]
+            )
+        else:
+            changes = self._transform(keys, values)
         if not any(changes):  # the common case: nothing to do, no copy
             self.stats.count_span()
             return span
@@ -274,7 +287,10 @@ class _TransformingSpanProcessor(SpanProcessor):
             failed=counts[FAILED],
         )
         summary = summary_attributes(self._summary_level, changed_keys, total, self._summary_prefix)
-        return _rebuild(span, changes, summary)
+        rebuilt = _rebuild(span, changes, summary)
+        if not self._wants_originals:
+            _originals.entry = (rebuilt, dict(zip(labels, values, strict=True)))
+        return rebuilt
 
     def shutdown(self) -> None:
         self.next_processor.shutdown()
@@ -296,6 +312,7 @@ class TruncatingSpanProcessor(_TransformingSpanProcessor):
 
     _summary_prefix = "spanguard.truncated"
     _fail_open = True  # size control is not a privacy guarantee: never lose a span over it
+    _wants_originals = True
 
     def __init__(self, next_processor: SpanProcessor, truncator: Truncator) -> None:
         super().__init__(next_processor, truncator.truncate, truncator.config.summary)

@@ -86,7 +86,9 @@ class ExportPreview:
             if change is not None:
                 results[index] = change.value
         kept = [index for index in present if results[index] is not DROPPED]
-        truncated = self.truncator.truncate([keys[i] for i in kept], [results[i] for i in kept])
+        truncated = self.truncator.truncate(
+            [keys[i] for i in kept], [results[i] for i in kept], [values[i] for i in kept]
+        )
         for index, change in zip(kept, truncated, strict=True):
             if change is not None:
                 results[index] = change.value

@@ -293,6 +293,8 @@ class TruncationConfig(_Strict):
     drop_keys: list[str] = Field(
         default_factory=lambda: ["embedding.embeddings.*.embedding.vector"]
     )
+    # a JSON object or array over the limit is cut inside its leaves and stays valid JSON
+    json_values: bool = True
     summary: SummaryLevel = "info"
 
     @field_validator("max_length_by_key")
