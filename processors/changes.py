@@ -37,7 +37,9 @@ ACTION_LABELS = {
 
 @dataclass(slots=True)
 class Change:
-    """A value the engine changed. `value` is DROPPED when the attribute goes away."""
+    """A value the engine changed. `value` is DROPPED when the attribute goes away.
+    `detectors` names one detector per finding (two e-mails: `("email", "email")`), so
+    the summary counts findings, not values."""
 
     value: Any
     action: str
@@ -50,7 +52,7 @@ ERROR_MARKER = "[REDACTED:error]"
 
 @dataclass(slots=True)
 class TextResult:
-    """One redacted text: the new text, the detectors that fired, and whether it failed."""
+    """One redacted text: the new text, one detector name per finding, whether it failed."""
 
     text: str
     detectors: tuple[str, ...]

@@ -128,7 +128,7 @@ class JsonValues:
                 rename_keys(container, mapping)
         if not changed:
             return None
-        return TextResult(json.dumps(document, ensure_ascii=False), tuple(dict.fromkeys(detectors)), failed)
+        return TextResult(json.dumps(document, ensure_ascii=False), tuple(detectors), failed)
 
     def _leaves(self, node: Any, key: str | None, walk: _Walk) -> None:
         """Sort every member into the walk: scanned, masked whole, blocked, dropped or left."""
@@ -154,8 +154,7 @@ class JsonValues:
                     if verdict == BLOCK:
                         if is_object:
                             walk.names.append((current, slot))
-                        if self._block(current, slot, child):
-                            walk.detectors.append("blocked")
+                        walk.detectors.extend(["blocked"] * self._block(current, slot, child))
                         continue
                 if is_object:
                     walk.names.append((current, slot))
@@ -167,21 +166,22 @@ class JsonValues:
                 elif isinstance(child, (dict, list)):
                     stack.append((child, child_path))
 
-    def _block(self, container: Any, slot: Any, child: Any) -> bool:
-        """Mask every string at and under `container[slot]`; numbers stay, as for attributes."""
+    def _block(self, container: Any, slot: Any, child: Any) -> int:
+        """Mask every string at and under `container[slot]` (numbers stay, as for
+        attributes); returns how many were masked."""
         if isinstance(child, str):
             if TOKEN.fullmatch(child):
-                return False
+                return 0
             container[slot] = self._tokens.token("blocked", child)
-            return True
-        changed = False
+            return 1
+        masked = 0
         if isinstance(child, dict):
             for name in list(child):
-                changed = self._block(child, name, child[name]) or changed
+                masked += self._block(child, name, child[name])
         elif isinstance(child, list):
             for index, item in enumerate(child):
-                changed = self._block(child, index, item) or changed
-        return changed
+                masked += self._block(child, index, item)
+        return masked
 
 
 class _Walk:

@@ -36,7 +36,7 @@ from spanguard.processors.changes import (
 from spanguard.processors.otlp_prefilter import OVERSIZED, prefilter_for
 from spanguard.processors.otlp_units import unit_bounds
 from spanguard.processors.protowire import read_varint
-from spanguard.processors.redaction import Redactor, summary_attributes
+from spanguard.processors.redaction import Redactor, finding_counts, summary_attributes
 from spanguard.processors.truncation import Truncator
 
 # slot kinds: where a collected value lives and how to write it back
@@ -382,6 +382,7 @@ def transform_export_request(
     values = list(slots.values)
     final: list[Change | None] = [None] * len(values)
     per_span: dict[int, dict[str, dict[str, list[str]]]] = {}
+    findings: dict[int, dict[str, int]] = {}  # span -> redaction findings per detector
     stages: list[tuple[Any, str]] = []
     if redactor is not None:
         stages.append((redactor.redact, "redaction"))
@@ -411,6 +412,8 @@ def transform_export_request(
                 outcome.failed += 1
             owner = slots.run_of(index)[1]
             if owner >= 0:
+                if stage == "redaction":
+                    finding_counts((change,), findings.setdefault(owner, {}))
                 labels = per_span.setdefault(owner, {}).setdefault(stage, {})
                 labels.setdefault(ACTION_LABELS[action], []).append(slots.labels[index] if debug else "")
             else:
@@ -434,12 +437,16 @@ def transform_export_request(
     for container, kv in removals:
         container.remove(kv)
     for span_index, span_stages in per_span.items():
-        _add_summary(spans[span_index], span_stages, redactor, truncator)
+        _add_summary(spans[span_index], span_stages, redactor, truncator, findings.get(span_index))
     return outcome
 
 
 def _add_summary(
-    span: Any, stages: dict[str, dict[str, list[str]]], redactor: Redactor | None, truncator: Truncator | None
+    span: Any,
+    stages: dict[str, dict[str, list[str]]],
+    redactor: Redactor | None,
+    truncator: Truncator | None,
+    findings: dict[str, int] | None = None,
 ) -> None:
     summary: dict[str, Any] = {}
     for stage, engine, prefix in (
@@ -449,7 +456,8 @@ def _add_summary(
         changed = stages.get(stage)
         if changed and engine is not None:
             total = sum(len(keys) for keys in changed.values())
-            summary.update(summary_attributes(engine.config.summary, changed, total, prefix))
+            found = findings if stage == "redaction" else None
+            summary.update(summary_attributes(engine.config.summary, changed, total, prefix, found))
     for key, value in summary.items():
         kv = span.attributes.add()
         kv.key = key

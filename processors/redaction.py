@@ -40,7 +40,7 @@ from spanguard.processors.detectors import SECRET_KEY_NAME, Detector, resolve_de
 from spanguard.processors.json_values import JsonValues, NotJson, looks_like_json
 from spanguard.processors.key_rules import ALLOW, BLOCK, DROP, SCAN, SECRET_NAME, GlobSet, KeyCache
 from spanguard.processors.scanner import Scanner, compile_pattern
-from spanguard.processors.summary import summary_attributes
+from spanguard.processors.summary import finding_counts, summary_attributes
 from spanguard.processors.tokens import Tokens
 
 from spanguard.config.model import RedactionConfig
@@ -275,7 +275,7 @@ class Redactor:
                     rebuilt.append(change.value)
                     detectors.extend(change.detectors)
             failed = any(c is not None and c.action == FAILED for c in changes)
-            return Change(tuple(rebuilt), FAILED if failed else MASKED, tuple(dict.fromkeys(detectors)))
+            return Change(tuple(rebuilt), FAILED if failed else MASKED, tuple(detectors))
         except Exception:
             return Change(ERROR_MARKER, FAILED)
 
@@ -296,7 +296,7 @@ class Redactor:
                     rebuilt[inner] = change.value
                     detectors.extend(change.detectors)
             failed = any(c is not None and c.action == FAILED for c in changes)
-            return Change(rebuilt, FAILED if failed else MASKED, tuple(dict.fromkeys(detectors)))
+            return Change(rebuilt, FAILED if failed else MASKED, tuple(detectors))
         except Exception:
             return Change(ERROR_MARKER, FAILED)
 
@@ -328,7 +328,7 @@ class Redactor:
             assert change is not None
             if outcome.failed:
                 change.action = FAILED
-            change.detectors = tuple(dict.fromkeys(change.detectors + outcome.detectors))
+            change.detectors = change.detectors + outcome.detectors
         for index, elements in pending.items():
             change = results[index]
             assert change is not None
@@ -447,7 +447,7 @@ class Redactor:
         if not detectors:
             return None
         pieces.append(text[cursor:])
-        return TextResult("".join(pieces), tuple(dict.fromkeys(detectors)), False)
+        return TextResult("".join(pieces), tuple(detectors), False)
 
 
-__all__ = ["ERROR_MARKER", "SEPARATOR", "Redactor", "summary_attributes"]
+__all__ = ["ERROR_MARKER", "SEPARATOR", "Redactor", "finding_counts", "summary_attributes"]

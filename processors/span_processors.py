@@ -41,7 +41,7 @@ from spanguard.processors.changes import (
     TRUNCATED,
     Change,
 )
-from spanguard.processors.redaction import Redactor, summary_attributes
+from spanguard.processors.redaction import Redactor, finding_counts, summary_attributes
 from spanguard.processors.truncation import Truncator
 from spanguard.processors.values import bounded_attributes
 
@@ -286,7 +286,8 @@ class _TransformingSpanProcessor(SpanProcessor):
             dropped=counts[DROPPED_ACTION],
             failed=counts[FAILED],
         )
-        summary = summary_attributes(self._summary_level, changed_keys, total, self._summary_prefix)
+        findings = None if self._wants_originals else finding_counts(changes)
+        summary = summary_attributes(self._summary_level, changed_keys, total, self._summary_prefix, findings)
         rebuilt = _rebuild(span, changes, summary)
         if not self._wants_originals:
             _originals.entry = (rebuilt, dict(zip(labels, values, strict=True)))

@@ -78,3 +78,47 @@ def test_dropping_a_whole_array_element(door: FrontDoor) -> None:
     out = without_summary(door(config, {"input.value": json.dumps(DOCUMENT)}))
     parsed = json.loads(out["input.value"])
     assert [m["role"] for m in parsed["messages"]] == ["user"]
+
+
+# ------------------------------------------------------------------- summary
+
+
+def _span_summary(door: FrontDoor, config: dict[str, Any], attributes: dict[str, Any]) -> dict[str, Any]:
+    out = door(config, attributes)
+    return {k: v for k, v in out.items() if k.startswith("spanguard.")}
+
+
+@pytest.mark.parametrize("name", ["sdk", "otlp"])
+def test_summary_counts_findings_by_detector(name: str) -> None:
+    door = FRONT_DOORS[name]
+    prompt = f"{EMAIL}, bob@example.org and +1 415 555 0142; again {EMAIL}"
+    config = {"redaction": {"block_keys": ["user.note"]}}
+    summary = _span_summary(
+        door, config, {"input.value": prompt, "other": "a@b.io", "user.note": "x", "clean": "nothing"}
+    )
+    assert summary == {
+        "spanguard.redacted.count": 6,  # findings, not the 3 values changed
+        "spanguard.redacted.email": 4,
+        "spanguard.redacted.phone": 1,
+        "spanguard.redacted.blocked": 1,
+    }
+
+
+@pytest.mark.parametrize("name", ["sdk", "otlp"])
+def test_summary_counts_findings_inside_json(name: str) -> None:
+    document = {"messages": [{"content": f"{EMAIL} and {EMAIL}"}], "user": {"given_name": "Jo"}}
+    config = {"redaction": {"block_keys": ["*.given_name"]}}
+    summary = _span_summary(FRONT_DOORS[name], config, {"input.value": json.dumps(document)})
+    assert summary == {
+        "spanguard.redacted.count": 3,
+        "spanguard.redacted.email": 2,
+        "spanguard.redacted.blocked": 1,
+    }
+
+
+def test_a_custom_pattern_cannot_take_a_summary_key_name() -> None:
+    from spanguard.config import load_config
+    from spanguard.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="reserved"):
+        load_config({"redaction": {"custom_patterns": [{"name": "count", "pattern": "x"}]}})

@@ -137,6 +137,11 @@ def _check_globs(globs: list[str]) -> list[str]:
     return globs
 
 
+# summary attribute suffixes next to the per-detector counts (`spanguard.redacted.count`),
+# and the names the engine itself counts under; a custom pattern may not take them
+_SUMMARY_WORDS = frozenset({"count", "keys", "blocked", "dropped", "error"})
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -262,6 +267,12 @@ class RedactionConfig(_Strict):
             if pattern.name in DETECTOR_NAMES:
                 raise _item_error(
                     "pattern_name_taken", "custom pattern name '{name}' is a built-in detector name",
+                    index, name=pattern.name,
+                )
+            if pattern.name in _SUMMARY_WORDS:
+                raise _item_error(
+                    "pattern_name_reserved",
+                    "custom pattern name '{name}' is reserved (spanguard.redacted.{name} is a summary key)",
                     index, name=pattern.name,
                 )
             if pattern.name in seen:
