@@ -17,6 +17,7 @@ from typing import Any, Final
 from spanguard.processors.changes import ERROR_MARKER, TOKEN, TextResult
 from spanguard.processors.detectors import SECRET_KEY_NAME
 from spanguard.processors.key_rules import ALLOW, BLOCK, DROP, SCAN
+from spanguard.processors.numbers import NumberCheck, big
 from spanguard.processors.tokens import Tokens
 
 JSON_OPENERS = ("{", "[")
@@ -64,12 +65,14 @@ class JsonValues:
         allowed_value: Callable[[str], bool],
         secret_names: bool,
         verdict: Callable[[str], int],
+        numbers: NumberCheck | None = None,
     ) -> None:
         self._tokens = tokens
         self._redact_texts = redact_texts
         self._allowed_value = allowed_value
         self._secret_names = secret_names
         self._verdict = verdict
+        self._numbers = numbers if numbers else None
 
     def redact(self, text: str, key: str | None = None) -> JsonOutcome:
         """Redact a JSON document's leaves (key rules on `key` + path when `key` is given);
@@ -165,6 +168,11 @@ class JsonValues:
                     (walk.whole if secret_key else walk.leaves).append((current, slot, child))
                 elif isinstance(child, (dict, list)):
                     stack.append((child, child_path))
+                elif self._numbers is not None and big(child):  # a card as a JSON number
+                    found = self._numbers.detector(child)
+                    if found is not None:
+                        current[slot] = self._tokens.token(found, str(child))
+                        walk.detectors.append(found)
 
     def _block(self, container: Any, slot: Any, child: Any) -> int:
         """Mask every string at and under `container[slot]` (numbers stay, as for

@@ -33,6 +33,7 @@ from spanguard.processors.changes import (
     TRUNCATED,
     Change,
 )
+from spanguard.processors.numbers import big
 from spanguard.processors.otlp_prefilter import OVERSIZED, prefilter_for
 from spanguard.processors.otlp_units import unit_bounds
 from spanguard.processors.protowire import read_varint
@@ -86,6 +87,7 @@ class _Collector:
         self._redactor = redactor
         self._truncator = truncator
         self._debug = debug
+        self._numbers = redactor is not None and redactor.config.enabled and redactor.checks_numbers
 
     def _dropped_by_rule(self, key: str) -> bool:
         return bool(
@@ -135,6 +137,11 @@ class _Collector:
             elif which == "kvlist_value" and not self._dropped_by_rule(key):
                 nested.append((value.kvlist_value.values, key + "."))
                 continue
+            elif which == "int_value" and self._numbers and big(value.int_value):
+                add_key(key)
+                add_value(value.int_value)
+                add_kind(_STRING)  # a match is written back as its marker string
+                add_target(value)
             elif which == "kvlist_value" or self._dropped_by_rule(key):
                 add_key(key)
                 add_value(None)  # a dropped list or number: only its key matters
@@ -263,6 +270,8 @@ def _array_element(value: Any) -> Any:
         return value.string_value
     if which == "bytes_value":
         return value.bytes_value
+    if which == "int_value":  # the number detectors look at integers too
+        return value.int_value
     return None
 
 

@@ -29,6 +29,7 @@ from typing import Any
 
 import re2
 from spanguard.processors.detectors import SECRET_NAME
+from spanguard.processors.numbers import NUMBER_DETECTORS
 from spanguard.processors.redaction import Redactor
 from spanguard.processors.truncation import Truncator
 
@@ -46,6 +47,10 @@ _MIN_LIST_ITEMS_FOR_PREFILTER = 63
 # (tag 0x32). Nested keys reach key rules dotted (`http.request.header.cookie`), a form
 # that never occurs in the bytes, so with any key glob every such value is visited.
 _KVLIST_VALUE = r"\x12[\x80-\xFF]{0,4}[\x00-\x7F]\x32"
+# An integer value of at least 6 varint bytes (>= 2^35, so every 13-digit number and every
+# negative one): AnyValue.int_value (tag 0x18). Its digits are not in the bytes, so the
+# number detectors (`numbers.py`) need the attribute visited.
+_BIG_INT_VALUE = r"\x18[\x80-\xFF]{5,9}[\x00-\x7F]"
 # A string value that opens a JSON document: AnyValue.string_value (tag 0x0A), its
 # length, optional whitespace, then `{` or `[`. Key rules reach JSON members by the
 # attribute key plus the JSON path (`input.value.messages.0.content`), which is not in
@@ -144,6 +149,8 @@ class Prefilter:
             # (?i) in UTF-8 mode folds s/k onto U+017F and U+212A; Latin-1 does not: flag them
             # where they touch a letter (every (?i) word in the patterns has other letters)
             parts.append(r"[A-Za-z](?:\xC5\xBF|\xE2\x84\xAA)|(?:\xC5\xBF|\xE2\x84\xAA)[A-Za-z]")
+            if any(d.name in NUMBER_DETECTORS for d in redactor.detectors):
+                parts.append(_BIG_INT_VALUE)
             if any(d.name == "password" for d in redactor.detectors):
                 parts.append(f"(?i:{SECRET_NAME})")
             parts.extend(glob_to_re2(g) for g in (*redactor.config.block_keys, *redactor.config.drop_keys))

@@ -39,6 +39,7 @@ from spanguard.processors.changes import (
 from spanguard.processors.detectors import SECRET_KEY_NAME, Detector, resolve_detectors
 from spanguard.processors.json_values import JsonValues, NotJson, looks_like_json
 from spanguard.processors.key_rules import ALLOW, BLOCK, DROP, SCAN, SECRET_NAME, GlobSet, KeyCache
+from spanguard.processors.numbers import NumberCheck, big
 from spanguard.processors.scanner import Scanner, compile_pattern
 from spanguard.processors.summary import finding_counts, summary_attributes
 from spanguard.processors.tokens import Tokens
@@ -70,6 +71,7 @@ class Redactor:
         self.detectors = detectors
         self._names = [d.name for d in detectors]
         self._scanner = Scanner(detectors)
+        self._numbers = NumberCheck(detectors)
         self._allowed = [
             compile_pattern(p, f"allowed_values[{i}]") for i, p in enumerate(self.config.allowed_values)
         ]
@@ -89,7 +91,13 @@ class Redactor:
             self._allowed_value,
             self._secret_names,
             self._verdict,
+            self._numbers,
         )
+
+    @property
+    def checks_numbers(self) -> bool:
+        """Are integers checked (a number detector such as `credit_card` is on)?"""
+        return bool(self._numbers)
 
     @property
     def hash_key_missing(self) -> bool:
@@ -241,9 +249,17 @@ class Redactor:
             special[len(texts)] = (index, -1, True)
             texts.append(value.decode("utf-8", "surrogateescape"))
             owners.append(index)
+        elif big(value):
+            results[index] = self._redact_numbers((value,), whole=True)
         elif isinstance(value, (list, tuple)):
             if any(isinstance(element, _NESTED) for element in value):
                 results[index] = self._redact_nested_sequence(key, value)
+                return
+            if self._numbers and any(big(element) for element in value):
+                if all(element.__class__ is int for element in value):
+                    results[index] = self._redact_numbers(value, whole=False)
+                else:  # mixed (OTLP): element by element
+                    results[index] = self._redact_nested_sequence(key, value)
                 return
             for element_index, element in enumerate(value):
                 if isinstance(element, str):
@@ -256,6 +272,29 @@ class Redactor:
                     owners.append(index)
         elif isinstance(value, Mapping):
             results[index] = self._redact_mapping(key, value)
+
+    def _redact_numbers(self, value: Sequence[Any], *, whole: bool) -> Change | None:
+        """An integer (`whole`) or an array of them checked by the number detectors; a
+        match becomes its marker, and then every element of the array a string."""
+        if not self._numbers:
+            return None
+        try:
+            names: list[str] = []
+            out: list[Any] = []
+            for element in value:
+                name = self._numbers.detector(element) if big(element) else None
+                if name is None:
+                    out.append(element)
+                else:
+                    names.append(name)
+                    out.append(self.tokens.token(name, str(element)))
+            if not names:
+                return None
+            if whole:
+                return Change(out[0], MASKED, tuple(names))
+            return Change(tuple(str(e) if not isinstance(e, str) else e for e in out), MASKED, tuple(names))
+        except Exception:
+            return Change(ERROR_MARKER, FAILED)
 
     def _redact_nested_sequence(self, key: str | None, value: Sequence[Any]) -> Change | None:
         """Arrays holding arrays or maps (OTLP AnyValue, SDK extended attributes): each
