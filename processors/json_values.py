@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from spanguard.processors.changes import ERROR_MARKER, TOKEN, TextResult
 from spanguard.processors.detectors import SECRET_KEY_NAME
-from spanguard.processors.key_rules import ALLOW, BLOCK, DROP, SCAN
+from spanguard.processors.key_rules import ALLOW, BLOCK, DROP, HIDE, SCAN
 from spanguard.processors.numbers import NumberCheck, big
 from spanguard.processors.tokens import Tokens
 
@@ -154,10 +154,11 @@ class JsonValues:
                         walk.drops.setdefault(id(current), (current, []))[1].append(slot)
                         walk.detectors.append("dropped")
                         continue
-                    if verdict == BLOCK:
+                    if verdict in (BLOCK, HIDE):
                         if is_object:
                             walk.names.append((current, slot))
-                        walk.detectors.extend(["blocked"] * self._block(current, slot, child))
+                        name = "hidden" if verdict == HIDE else "blocked"
+                        walk.detectors.extend([name] * self._block(current, slot, child, name))
                         continue
                 if is_object:
                     walk.names.append((current, slot))
@@ -174,21 +175,21 @@ class JsonValues:
                         current[slot] = self._tokens.token(found, str(child))
                         walk.detectors.append(found)
 
-    def _block(self, container: Any, slot: Any, child: Any) -> int:
+    def _block(self, container: Any, slot: Any, child: Any, name: str) -> int:
         """Mask every string at and under `container[slot]` (numbers stay, as for
         attributes); returns how many were masked."""
         if isinstance(child, str):
             if TOKEN.fullmatch(child):
                 return 0
-            container[slot] = self._tokens.token("blocked", child)
+            container[slot] = self._tokens.token(name, child)
             return 1
         masked = 0
         if isinstance(child, dict):
-            for name in list(child):
-                masked += self._block(child, name, child[name])
+            for member in list(child):
+                masked += self._block(child, member, child[member], name)
         elif isinstance(child, list):
             for index, item in enumerate(child):
-                masked += self._block(child, index, item)
+                masked += self._block(child, index, item, name)
         return masked
 
 

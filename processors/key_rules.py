@@ -16,7 +16,7 @@ from typing import Generic, TypeVar
 Verdict = TypeVar("Verdict")
 
 # What redaction does with a key (attribute key, or attribute key + JSON path)
-SCAN, ALLOW, DROP, BLOCK, SECRET_NAME = range(5)
+SCAN, ALLOW, DROP, BLOCK, SECRET_NAME, HIDE = range(6)  # HIDE: a hide preset's block
 
 _WILDCARD = re.compile(r"[*?\[]")
 

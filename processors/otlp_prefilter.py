@@ -153,8 +153,8 @@ class Prefilter:
                 parts.append(_BIG_INT_VALUE)
             if any(d.name == "password" for d in redactor.detectors):
                 parts.append(f"(?i:{SECRET_NAME})")
-            parts.extend(glob_to_re2(g) for g in (*redactor.config.block_keys, *redactor.config.drop_keys))
-            if redactor.config.block_keys or redactor.config.drop_keys:
+            parts.extend(glob_to_re2(g) for g in (*redactor.block_globs, *redactor.drop_globs))
+            if redactor.block_globs or redactor.drop_globs:
                 parts.append(_KVLIST_VALUE)
                 if redactor.config.json_values:
                     parts.append(_JSON_STRING_VALUE)

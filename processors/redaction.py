@@ -37,8 +37,9 @@ from spanguard.processors.changes import (
     TextResult,
 )
 from spanguard.processors.detectors import SECRET_KEY_NAME, Detector, resolve_detectors
+from spanguard.processors.hide import hide_globs
 from spanguard.processors.json_values import JsonValues, NotJson, looks_like_json
-from spanguard.processors.key_rules import ALLOW, BLOCK, DROP, SCAN, SECRET_NAME, GlobSet, KeyCache
+from spanguard.processors.key_rules import ALLOW, BLOCK, DROP, HIDE, SCAN, SECRET_NAME, GlobSet, KeyCache
 from spanguard.processors.numbers import NumberCheck, big
 from spanguard.processors.scanner import Scanner, compile_pattern
 from spanguard.processors.summary import finding_counts, summary_attributes
@@ -79,6 +80,12 @@ class Redactor:
         self._allow = GlobSet(self.config.allow_keys)
         self._drop = GlobSet(self.config.drop_keys)
         self._block = GlobSet(self.config.block_keys)
+        hide_drop, hide_mask = hide_globs(self.config.hidden)
+        self._hide_drop = GlobSet(hide_drop)
+        self._hide = GlobSet(hide_mask)
+        # every glob that removes or masks, for the OTLP prefilter
+        self.drop_globs = (*self.config.drop_keys, *hide_drop)
+        self.block_globs = (*self.config.block_keys, *hide_mask)
         self._verdict = KeyCache(self._decide)
         # attribute keys whose JSON values key rules may reach inside (`input.value.*.email`)
         self._json_rules = KeyCache(self._rules_below)
@@ -112,6 +119,11 @@ class Redactor:
     # ------------------------------------------------------------------ keys
 
     def _decide(self, key: str) -> int:
+        # hide presets first: a privacy setting, not to be undone by allow_keys
+        if self._hide_drop.matches(key):
+            return _DROP
+        if self._hide.matches(key):
+            return HIDE
         if self._allow.matches(key):
             return _ALLOW
         if self._drop.matches(key):
@@ -124,7 +136,8 @@ class Redactor:
 
     def _rules_below(self, key: str) -> bool:
         return self.config.json_values and any(
-            rules.may_match_below(key) for rules in (self._allow, self._drop, self._block)
+            rules.may_match_below(key)
+            for rules in (self._allow, self._drop, self._block, self._hide_drop, self._hide)
         )
 
     # ---------------------------------------------------------------- values
@@ -178,7 +191,7 @@ class Redactor:
             elif isinstance(value, (bool, int, float)) or value is None:
                 continue  # numbers stay: a blocked key masks text, not counters
             else:
-                name = "password" if verdict == _SECRET_NAME else "blocked"
+                name = "password" if verdict == _SECRET_NAME else "hidden" if verdict == HIDE else "blocked"
                 results[index] = self._mask_whole(value, name)
         if not texts:
             return results

@@ -139,7 +139,7 @@ def _check_globs(globs: list[str]) -> list[str]:
 
 # summary attribute suffixes next to the per-detector counts (`spanguard.redacted.count`),
 # and the names the engine itself counts under; a custom pattern may not take them
-_SUMMARY_WORDS = frozenset({"count", "keys", "blocked", "dropped", "error"})
+_SUMMARY_WORDS = frozenset({"count", "keys", "blocked", "dropped", "error", "hidden"})
 
 
 class _Strict(BaseModel):
@@ -165,6 +165,45 @@ class CustomPattern(_Strict):
                 {"name": name, "problem": problem},
             )
         return value
+
+
+# OpenInference TraceConfig hide flags (processors/hide.py says what each one hides)
+HIDE_PRESETS = (
+    "inputs",
+    "outputs",
+    "input_messages",
+    "output_messages",
+    "input_text",
+    "output_text",
+    "input_images",
+    "output_images",
+    "embedding_vectors",
+    "embeddings_text",
+    "llm_invocation_parameters",
+    "llm_tools",
+    "llm_prompts",
+    "choices",
+)
+HidePreset = Literal[
+    "inputs",
+    "outputs",
+    "input_messages",
+    "output_messages",
+    "input_text",
+    "output_text",
+    "input_images",
+    "output_images",
+    "embedding_vectors",
+    "embeddings_text",
+    "llm_invocation_parameters",
+    "llm_tools",
+    "llm_prompts",
+    "choices",
+]
+# environment variable -> preset, as OpenInference names them
+HIDE_ENV_VARS: dict[str, str] = {f"OPENINFERENCE_HIDE_{name.upper()}": name for name in HIDE_PRESETS}
+HIDE_ENV_VARS["OPENINFERENCE_HIDE_PROMPTS"] = "llm_prompts"
+HIDE_ENV_VARS["OPENINFERENCE_HIDE_EMBEDDINGS_VECTORS"] = "embedding_vectors"
 
 
 class HashReplacement(_Strict):
@@ -202,6 +241,27 @@ class RedactionConfig(_Strict):
     hash: HashReplacement = Field(default_factory=HashReplacement)
     json_values: bool = True
     summary: SummaryLevel = "info"
+    # OpenInference TraceConfig presets; OPENINFERENCE_HIDE_<NAME>=true adds one too
+    hide: list[HidePreset] = Field(default_factory=list)
+    _hide_env: tuple[str, ...] = PrivateAttr(default=())
+
+    @model_validator(mode="after")
+    def _read_hide_env(self) -> RedactionConfig:
+        # read once, when the config loads, as the hash key is
+        self._hide_env = tuple(
+            dict.fromkeys(
+                preset
+                for env, preset in HIDE_ENV_VARS.items()
+                if os.environ.get(env, "").strip().lower() == "true"
+            )
+        )
+        return self
+
+    @property
+    def hidden(self) -> tuple[str, ...]:
+        """The hide presets in force: `hide` plus the OPENINFERENCE_HIDE_* variables set
+        to `true` when the config loaded."""
+        return tuple(dict.fromkeys((*self.hide, *self._hide_env)))
 
     @field_validator("detectors", mode="before")
     @classmethod
