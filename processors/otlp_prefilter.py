@@ -140,6 +140,8 @@ class Prefilter:
     def __init__(self, redactor: Redactor | None, truncator: Truncator | None) -> None:
         self.exhaustive = False  # True: the prefilter cannot be trusted; visit everything
         parts: list[str] = []
+        if redactor is not None and redactor.config.enabled and not redactor.config.allow_all_keys:
+            self.exhaustive = True  # allow-list mode: any attribute may go, visit everything
         if redactor is not None and redactor.config.enabled:
             for detector in redactor.detectors:
                 relaxed = _WORD_BOUNDARY.sub("", detector.pattern)

@@ -86,7 +86,11 @@ class Redactor:
         # every glob that removes or masks, for the OTLP prefilter
         self.drop_globs = (*self.config.drop_keys, *hide_drop)
         self.block_globs = (*self.config.block_keys, *hide_mask)
+        # allow-list mode: keys outside `allowed_keys` go (attribute keys; JSON paths and
+        # their own rules are decided without it, by `_path_verdict`)
+        self._listed = None if self.config.allow_all_keys else GlobSet(self.config.allowed_keys)
         self._verdict = KeyCache(self._decide)
+        self._path_verdict = self._verdict if self._listed is None else KeyCache(self._decide_path)
         # attribute keys whose JSON values key rules may reach inside (`input.value.*.email`)
         self._json_rules = KeyCache(self._rules_below)
         self._scan_only_keys: dict[tuple[str | None, ...], bool] = {}
@@ -97,7 +101,7 @@ class Redactor:
             lambda texts, protect: self._redact_texts(texts, json_aware=False, protect=protect),
             self._allowed_value,
             self._secret_names,
-            self._verdict,
+            self._path_verdict,
             self._numbers,
         )
 
@@ -119,6 +123,12 @@ class Redactor:
     # ------------------------------------------------------------------ keys
 
     def _decide(self, key: str) -> int:
+        verdict = self._decide_path(key)
+        if self._listed is not None and verdict not in (_ALLOW, _DROP) and not self._listed.matches(key):
+            return _DROP  # fail closed: not on the allow-list
+        return verdict
+
+    def _decide_path(self, key: str) -> int:
         # hide presets first: a privacy setting, not to be undone by allow_keys
         if self._hide_drop.matches(key):
             return _DROP

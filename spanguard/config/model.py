@@ -241,6 +241,10 @@ class RedactionConfig(_Strict):
     hash: HashReplacement = Field(default_factory=HashReplacement)
     json_values: bool = True
     summary: SummaryLevel = "info"
+    # fail-closed allow-list, as the Collector's redaction processor: with
+    # allow_all_keys false only keys matching allowed_keys (or allow_keys) survive
+    allow_all_keys: bool = True
+    allowed_keys: list[str] = Field(default_factory=list)
     # OpenInference TraceConfig presets; OPENINFERENCE_HIDE_<NAME>=true adds one too
     hide: list[HidePreset] = Field(default_factory=list)
     _hide_env: tuple[str, ...] = PrivateAttr(default=())
@@ -312,7 +316,7 @@ class RedactionConfig(_Strict):
                 )
         return value
 
-    @field_validator("allow_keys", "block_keys", "drop_keys")
+    @field_validator("allow_keys", "block_keys", "drop_keys", "allowed_keys")
     @classmethod
     def _key_globs(cls, value: list[str]) -> list[str]:
         return _check_globs(value)
