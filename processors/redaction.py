@@ -90,6 +90,8 @@ class Redactor:
         # their own rules are decided without it, by `_path_verdict`)
         self._listed = None if self.config.allow_all_keys else GlobSet(self.config.allowed_keys)
         self._verdict = KeyCache(self._decide)
+        self._identity = GlobSet(self.config.identity_keys)
+        self._is_identity = KeyCache(self._identity.matches)
         self._path_verdict = self._verdict if self._listed is None else KeyCache(self._decide_path)
         # attribute keys whose JSON values key rules may reach inside (`input.value.*.email`)
         self._json_rules = KeyCache(self._rules_below)
@@ -163,6 +165,25 @@ class Redactor:
     def redact(self, keys: Sequence[str | None], values: Sequence[Any]) -> list[Change | None]:
         """One Change (or None: untouched) per value. A key of None skips key rules
         (span names, status descriptions). Never raises for a value's sake."""
+        results = self._redact(keys, values)
+        if self._identity and any(results):
+            self._pseudonymize(keys, values, results)
+        return results
+
+    def _pseudonymize(
+        self, keys: Sequence[str | None], values: Sequence[Any], results: list[Change | None]
+    ) -> None:
+        """An identity key whose value a detector matched: the whole value becomes its
+        keyed pseudonym, so grouping by user or session survives."""
+        for index, change in enumerate(results):
+            key = keys[index]
+            if change is None or change.action != MASKED or key is None or not change.detectors:
+                continue
+            value = values[index]
+            if isinstance(value, str) and self._is_identity(key):
+                change.value = self.tokens.identity(change.detectors[0], value)
+
+    def _redact(self, keys: Sequence[str | None], values: Sequence[Any]) -> list[Change | None]:
         results: list[Change | None] = [None] * len(values)
         if not self.config.enabled:
             return results

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import secrets
 from typing import Any
 
 from spanguard.processors.changes import TOKEN
@@ -32,6 +33,13 @@ class Tokens:
         self._key = config.hash.key if self.hashing else None
         self.key_missing = self.hashing and self._key is None
         self.fallbacks = 0  # tokens written as markers because the hash key was missing
+        # Identity keys (user.id, session.id) always get pseudonyms so grouping survives.
+        # Without a configured key, a random key of this process: still unreadable, and
+        # grouping holds for as long as the process runs (documented fallback).
+        self._identity_key = config.hash.key
+        self.identity_key_random = bool(config.identity_keys) and self._identity_key is None
+        if self.identity_key_random:
+            self._identity_key = secrets.token_bytes(32)
         if self.key_missing:
             # Fail closed: markers hide as much as hashes; we only lose correlation.
             _log.warning(
@@ -55,6 +63,13 @@ class Tokens:
         digest = hmac.new(self._key, secret.encode("utf-8", "surrogatepass"), hashlib.sha256)
         return f"[{detector}:{digest.hexdigest()[: self.length]}]"
 
+    def identity(self, detector: str, value: str) -> str:
+        """The pseudonym for an identity value (`user.id` holding an e-mail): the same
+        value gives the same token, so Phoenix still groups by user and session."""
+        assert self._identity_key is not None
+        digest = hmac.new(self._identity_key, value.encode("utf-8", "surrogatepass"), hashlib.sha256)
+        return f"[{detector}:{digest.hexdigest()[: self.length]}]"
+
     def whole(self, name: str, value: Any) -> Any:
         """The token for a whole value, of the value's own type (bytes stay bytes)."""
         if isinstance(value, bytes):
@@ -63,5 +78,3 @@ class Tokens:
         text = str(value)
         return text if TOKEN.fullmatch(text) else self.token(name, text)
 
-    def has_key(self) -> bool:
-        return self._key is not None

@@ -241,6 +241,8 @@ class RedactionConfig(_Strict):
     hash: HashReplacement = Field(default_factory=HashReplacement)
     json_values: bool = True
     summary: SummaryLevel = "info"
+    # keys Phoenix groups by: a finding there becomes a keyed pseudonym of the whole value
+    identity_keys: list[str] = Field(default_factory=lambda: ["user.id", "session.id"])
     # fail-closed allow-list, as the Collector's redaction processor: with
     # allow_all_keys false only keys matching allowed_keys (or allow_keys) survive
     allow_all_keys: bool = True
@@ -316,7 +318,7 @@ class RedactionConfig(_Strict):
                 )
         return value
 
-    @field_validator("allow_keys", "block_keys", "drop_keys", "allowed_keys")
+    @field_validator("allow_keys", "block_keys", "drop_keys", "allowed_keys", "identity_keys")
     @classmethod
     def _key_globs(cls, value: list[str]) -> list[str]:
         return _check_globs(value)
