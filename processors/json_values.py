@@ -16,8 +16,9 @@ from typing import Any, Final
 
 from spanguard.processors.changes import ERROR_MARKER, TOKEN, TextResult
 from spanguard.processors.detectors import SECRET_KEY_NAME
-from spanguard.processors.key_rules import ALLOW, BLOCK, DROP, HIDE, SCAN
+from spanguard.processors.key_rules import ALLOW, BLOCK, DROP, HIDE, SCAN, SQL
 from spanguard.processors.numbers import NumberCheck, big
+from spanguard.processors.sql import sanitize_sql
 from spanguard.processors.tokens import Tokens
 
 JSON_OPENERS = ("{", "[")
@@ -162,6 +163,11 @@ class JsonValues:
                         continue
                 if is_object:
                     walk.names.append((current, slot))
+                if verdict == SQL and isinstance(child, str):  # a tool's SQL argument
+                    child, count = sanitize_sql(child)
+                    if count:
+                        current[slot] = child
+                        walk.detectors.extend(["sql_literal"] * count)
                 if isinstance(child, str):
                     secret_key = (
                         self._secret_names and is_object and SECRET_KEY_NAME.fullmatch(slot) is not None

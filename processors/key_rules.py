@@ -16,7 +16,7 @@ from typing import Generic, TypeVar
 Verdict = TypeVar("Verdict")
 
 # What redaction does with a key (attribute key, or attribute key + JSON path)
-SCAN, ALLOW, DROP, BLOCK, SECRET_NAME, HIDE = range(6)  # HIDE: a hide preset's block
+SCAN, ALLOW, DROP, BLOCK, SECRET_NAME, HIDE, SQL = range(7)  # HIDE: a preset's block; SQL: sanitize
 
 _WILDCARD = re.compile(r"[*?\[]")
 

@@ -39,9 +39,10 @@ from spanguard.processors.changes import (
 from spanguard.processors.detectors import SECRET_KEY_NAME, Detector, resolve_detectors
 from spanguard.processors.hide import hide_globs
 from spanguard.processors.json_values import JsonValues, NotJson, looks_like_json
-from spanguard.processors.key_rules import ALLOW, BLOCK, DROP, HIDE, SCAN, SECRET_NAME, GlobSet, KeyCache
+from spanguard.processors.key_rules import ALLOW, BLOCK, DROP, HIDE, SCAN, SECRET_NAME, SQL, GlobSet, KeyCache
 from spanguard.processors.numbers import NumberCheck, big
 from spanguard.processors.scanner import Scanner, compile_pattern
+from spanguard.processors.sql import sanitize_sql
 from spanguard.processors.summary import finding_counts, summary_attributes
 from spanguard.processors.tokens import Tokens
 
@@ -80,12 +81,13 @@ class Redactor:
         self._allow = GlobSet(self.config.allow_keys)
         self._drop = GlobSet(self.config.drop_keys)
         self._block = GlobSet(self.config.block_keys)
+        self._sql = GlobSet(self.config.sql_keys)
         hide_drop, hide_mask = hide_globs(self.config.hidden)
         self._hide_drop = GlobSet(hide_drop)
         self._hide = GlobSet(hide_mask)
-        # every glob that removes or masks, for the OTLP prefilter
+        # every glob that removes or changes a value whatever it holds, for the OTLP prefilter
         self.drop_globs = (*self.config.drop_keys, *hide_drop)
-        self.block_globs = (*self.config.block_keys, *hide_mask)
+        self.block_globs = (*self.config.block_keys, *hide_mask, *self.config.sql_keys)
         # allow-list mode: keys outside `allowed_keys` go (attribute keys; JSON paths and
         # their own rules are decided without it, by `_path_verdict`)
         self._listed = None if self.config.allow_all_keys else GlobSet(self.config.allowed_keys)
@@ -142,6 +144,8 @@ class Redactor:
             return _DROP
         if self._block.matches(key):
             return _BLOCK
+        if self._sql.matches(key):
+            return SQL
         if self._secret_names and SECRET_KEY_NAME.fullmatch(key.rsplit(".", 1)[-1]):
             return _SECRET_NAME
         return _SCAN
@@ -149,7 +153,7 @@ class Redactor:
     def _rules_below(self, key: str) -> bool:
         return self.config.json_values and any(
             rules.may_match_below(key)
-            for rules in (self._allow, self._drop, self._block, self._hide_drop, self._hide)
+            for rules in (self._allow, self._drop, self._block, self._sql, self._hide_drop, self._hide)
         )
 
     # ---------------------------------------------------------------- values
@@ -198,6 +202,7 @@ class Redactor:
         owners: list[int] = []  # value index per text; see `special` for the rest
         special: dict[int, tuple[int, int, bool]] = {}  # text index -> (value, element, was bytes)
         json_paths: dict[int, str] = {}  # text index -> its key, for JSON values rules reach into
+        sql_done: dict[int, tuple[str, int]] = {}  # value index -> (sanitized SQL, literals)
         rules_below = self._json_rules
         add_text = texts.append
         add_owner = owners.append
@@ -217,6 +222,12 @@ class Redactor:
                     self._collect(index, value, key, texts, owners, special, results)
             elif verdict == _ALLOW:
                 continue
+            elif verdict == SQL and value.__class__ is str:
+                sanitized, count = sanitize_sql(value)
+                if count:
+                    sql_done[index] = (sanitized, count)
+                add_text(sanitized)
+                add_owner(index)
             elif verdict == _DROP:
                 results[index] = Change(DROPPED, DROPPED_ACTION)
             elif isinstance(value, (bool, int, float)) or value is None:
@@ -229,6 +240,13 @@ class Redactor:
         outcomes = self._redact_texts(texts, json_aware=self.config.json_values, json_paths=json_paths)
         if any(outcomes):
             self._apply(values, owners, special, outcomes, results)
+        for index, (sanitized, count) in sql_done.items():
+            change = results[index]
+            found = ("sql_literal",) * count
+            if change is None:
+                results[index] = Change(sanitized, MASKED, found)
+            else:
+                change.detectors = found + change.detectors
         return results
 
     def _scan_only(self, keys: Sequence[str | None], values: Sequence[Any]) -> bool:

@@ -73,6 +73,7 @@ DETECTOR_NAMES: tuple[str, ...] = (
     "private_key",
     "bearer_token",
     "url_credentials",
+    "url_secret",
     "password",
 )
 # On without thinking: everything but IP addresses, which in traces are mostly
@@ -139,7 +140,7 @@ def _check_globs(globs: list[str]) -> list[str]:
 
 # summary attribute suffixes next to the per-detector counts (`spanguard.redacted.count`),
 # and the names the engine itself counts under; a custom pattern may not take them
-_SUMMARY_WORDS = frozenset({"count", "keys", "blocked", "dropped", "error", "hidden"})
+_SUMMARY_WORDS = frozenset({"count", "keys", "blocked", "dropped", "error", "hidden", "sql_literal"})
 
 
 class _Strict(BaseModel):
@@ -241,6 +242,8 @@ class RedactionConfig(_Strict):
     hash: HashReplacement = Field(default_factory=HashReplacement)
     json_values: bool = True
     summary: SummaryLevel = "info"
+    # SQL statements whose literals become `?` (attribute keys and JSON paths)
+    sql_keys: list[str] = Field(default_factory=lambda: ["db.statement", "db.query.text"])
     # keys Phoenix groups by: a finding there becomes a keyed pseudonym of the whole value
     identity_keys: list[str] = Field(default_factory=lambda: ["user.id", "session.id"])
     # fail-closed allow-list, as the Collector's redaction processor: with
@@ -318,7 +321,7 @@ class RedactionConfig(_Strict):
                 )
         return value
 
-    @field_validator("allow_keys", "block_keys", "drop_keys", "allowed_keys", "identity_keys")
+    @field_validator("allow_keys", "block_keys", "drop_keys", "allowed_keys", "identity_keys", "sql_keys")
     @classmethod
     def _key_globs(cls, value: list[str]) -> list[str]:
         return _check_globs(value)
