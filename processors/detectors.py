@@ -224,6 +224,12 @@ _PATTERNS: dict[str, str] = {
         r"|\b[Bb]earer\s+(?P<secret2>[A-Za-z0-9._~+/-]{12,}=*)"
     ),
     "url_credentials": (r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s:@/?#\[\]\"'<>]+:(?P<secret>[^\s@/?#\"'<>]+)@"),
+    # a secret in a query string, wherever a URL appears: ?api_key=, &token=, &sig=,
+    # X-Amz-Signature=, access_token=; only the value is masked
+    "url_secret": (
+        r"[?&;](?i:(?:[a-z0-9]+[_.-])*(?:token|signature|secret|password|passwd|credential|api[_-]?key|apikey)"
+        r"|sig|key|code|auth|pwd)=(?P<secret>[^&#\s\"'<>\x00]+)"
+    ),
     "password": (
         # JSON: "password": "value" (the body of the JSON string, escapes and all)
         rf"\"{SECRET_NAME}\"\s*:\s*\"(?P<secret>(?:[^\"\\\x00]|\\.)+)\""
