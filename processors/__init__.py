@@ -1,6 +1,9 @@
 """spanguard.processors: the redaction and truncation engine and its two adapters.
 
 - `redaction.Redactor`, `truncation.Truncator`: plain values in, changes out, in batches.
+  Their parts: `tokens` (markers, pseudonyms), `json_values` (rules and scans inside
+  JSON), `json_truncation`, `numbers` (integer card numbers), `sql`, `hide`
+  (OpenInference presets), `summary` (summary attributes).
 - `engine.Engine` (and `NoopEngine`): the one redact -> truncate step, counted in `Counts`.
 - `span_processors.SpanguardSpanProcessor`: the SDK adapter.
 - `otlp_adapter.apply_to_request`: the OTLP protobuf adapter (the sidecar's).

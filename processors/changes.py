@@ -37,8 +37,23 @@ ACTION_LABELS = {
 
 @dataclass(slots=True)
 class Change:
-    """A value the engine changed. `value` is DROPPED when the attribute goes away."""
+    """A value the engine changed. `value` is DROPPED when the attribute goes away.
+    `detectors` names one detector per finding (two e-mails: `("email", "email")`), so
+    the summary counts findings, not values."""
 
     value: Any
     action: str
     detectors: tuple[str, ...] = ()
+
+
+# What a value becomes when redacting it raised: fail closed, name no detector.
+ERROR_MARKER = "[REDACTED:error]"
+
+
+@dataclass(slots=True)
+class TextResult:
+    """One redacted text: the new text, one detector name per finding, whether it failed."""
+
+    text: str
+    detectors: tuple[str, ...]
+    failed: bool

@@ -297,6 +297,12 @@ _PATTERNS: dict[str, str] = {
         # before the host, never across a `/`
         r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s:@/?#\[\]\"'<>]*:(?P<secret>[^\s/?\"'<>]+)@"
     ),
+    # a secret in a query string, wherever a URL appears: ?api_key=, &token=, &sig=,
+    # X-Amz-Signature=, access_token=; only the value is masked
+    "url_secret": (
+        r"[?&;](?i:(?:[a-z0-9]+[_.-])*(?:token|signature|secret|password|passwd|credential|api[_-]?key|apikey)"
+        r"|sig|key|code|auth|pwd)=(?P<secret>[^&#\s\"'<>\x00]+)"
+    ),
     "password": ASSIGNMENT_PATTERN,
     # off by default: a long high-entropy value next to a secret-like word
     "entropy": (
@@ -377,6 +383,7 @@ SCAN_ORDER: tuple[str, ...] = (
     "private_key",
     "bearer_token",
     "url_credentials",
+    "url_secret",
     "password",
     "email",
     "credit_card",

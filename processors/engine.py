@@ -14,7 +14,9 @@ off in the config file; `SPANGUARD_ENABLED=false` exports nothing instead): call
 test `engine.enabled` once and skip the work, rather than checking for None at every
 step.
 
-Summary attributes (`spanguard.redacted.count`, `spanguard.<action>.keys`) come from
+Truncation gets the values as they were before redaction too, so its markers state
+the original length. Summary attributes (`spanguard.redacted.count`, the findings per
+detector `spanguard.redacted.<detector>`, `spanguard.<action>.keys`) come from
 `Engine.summary`, and `merge_summary` adds them to any a span already carries (a span
 changed at two spanguard hops): counts added, key lists joined, one key each, as the
 Collector's redaction processor does.
@@ -36,7 +38,7 @@ from spanguard.processors.changes import (
     TRUNCATED,
     Change,
 )
-from spanguard.processors.redaction import Redactor, summary_attributes
+from spanguard.processors.redaction import Redactor, finding_counts, summary_attributes
 from spanguard.processors.truncation import Truncator
 
 from spanguard.config.model import RedactionConfig, TruncationConfig
@@ -97,15 +99,20 @@ class Staged(NamedTuple):
     truncation: list[Change | None] | None
 
 
-def _run_stage(
-    stage: Any, keys: Sequence[str | None], values: list[Any], may_hold_dropped: bool
+def _truncate(
+    truncator: Truncator, keys: Sequence[str | None], values: list[Any], originals: Sequence[Any] | None
 ) -> list[Change | None]:
-    """One stage over the values still alive: DROPPED values are hidden from it."""
-    if not may_hold_dropped or not any(value is DROPPED for value in values):
-        return list(stage(keys, values))
+    """Truncation over the values still alive (DROPPED values are hidden from it), with
+    `originals` (the values before redaction; None: redaction changed nothing) so its
+    markers state the original length."""
+    if originals is None:
+        return list(truncator.truncate(keys, values))
+    if not any(value is DROPPED for value in values):
+        return list(truncator.truncate(keys, values, originals))
     kept = [index for index, value in enumerate(values) if value is not DROPPED]
     changes: list[Change | None] = [None] * len(values)
-    for index, change in zip(kept, stage([keys[i] for i in kept], [values[i] for i in kept]), strict=True):
+    cut = truncator.truncate([keys[i] for i in kept], [values[i] for i in kept], [originals[i] for i in kept])
+    for index, change in zip(kept, cut, strict=True):
         changes[index] = change
     return changes
 
@@ -160,7 +167,8 @@ class Engine:
 
     def run(self, keys: Sequence[str | None], values: Sequence[Any]) -> Staged:
         """`apply`, keeping each stage's changes for `summary`."""
-        current = values if isinstance(values, list) else list(values)
+        originals = values if isinstance(values, list) else list(values)
+        current = originals
         final: list[Change | None] = [None] * len(current)
         counts = Counts()
         redaction = truncation = None
@@ -173,7 +181,7 @@ class Engine:
                 self._merge(redaction, current, final, counts)
         if self.truncator is not None:
             try:
-                truncation = _run_stage(self.truncator.truncate, keys, current, redacted)
+                truncation = _truncate(self.truncator, keys, current, originals if redacted else None)
             except Exception as exc:
                 if not self.truncation_fails_open:
                     raise
@@ -217,17 +225,19 @@ class Engine:
             if changes is None or stage is None:
                 continue
             changed_keys: dict[str, list[str]] = {}
-            total = 0
+            changed: list[Change] = []
             for index in chosen:
                 change = changes[index]
                 if change is not None:
-                    total += 1
+                    changed.append(change)
                     label = labels[index] if labels is not None else ""
                     changed_keys.setdefault(ACTION_LABELS[change.action], []).append(label)
-            if total:
-                summary = merge_summary(
-                    summary, summary_attributes(stage.config.summary, changed_keys, total, prefix)
-                )
+            if changed:
+                # redaction counts findings per detector (`spanguard.redacted.email: 2`)
+                found = finding_counts(changed) if prefix == REDACTED_PREFIX else None
+                level = stage.config.summary
+                attributes = summary_attributes(level, changed_keys, len(changed), prefix, found)
+                summary = merge_summary(summary, attributes)
         return summary
 
 
@@ -279,5 +289,8 @@ def merge_summary(existing: Mapping[str, Any], new: Mapping[str, Any]) -> dict[s
 
 
 def is_summary_key(key: str) -> bool:
-    """Is `key` one of the summary attributes the engine writes?"""
-    return key.startswith(SUMMARY_PREFIX) and (key.endswith(".count") or key.endswith(".keys"))
+    """Is `key` one of the summary attributes the engine writes (counts, key lists, and
+    the per-detector finding counts `spanguard.redacted.<detector>`)?"""
+    return key.startswith(SUMMARY_PREFIX) and (
+        key.endswith(".count") or key.endswith(".keys") or key.startswith(REDACTED_PREFIX + ".")
+    )

@@ -15,6 +15,11 @@ from typing import Generic, TypeVar
 
 Verdict = TypeVar("Verdict")
 
+# What redaction does with a key (attribute key, or attribute key + JSON path)
+SCAN, ALLOW, DROP, BLOCK, SECRET_NAME, HIDE, SQL = range(7)  # HIDE: a preset's block; SQL: sanitize
+
+_WILDCARD = re.compile(r"[*?\[]")
+
 _CACHE_LIMIT = 65536  # distinct keys; cleared when full so a key explosion cannot grow memory
 
 
@@ -30,6 +35,16 @@ class GlobSet:
 
     def matches(self, key: str) -> bool:
         return self._regex is not None and self._regex.match(key) is not None
+
+    def may_match_below(self, key: str) -> bool:
+        """Could a glob match a key under `key` (`key.` + a JSON path)? Conservative: a
+        glob whose literal start is not a prefix of `key.`, nor starts with it, cannot."""
+        below = key + "."
+        for glob in self.globs:
+            literal = _WILDCARD.split(glob, 1)[0]
+            if literal.startswith(below) or below.startswith(literal):
+                return True
+        return False
 
 
 def glob_specificity(glob: str) -> tuple[int, int]:

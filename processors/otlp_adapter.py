@@ -26,6 +26,7 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from spanguard.processors.changes import DROPPED
 from spanguard.processors.engine import AnyEngine, Counts, Engine, NoopEngine, is_summary_key, merge_summary
+from spanguard.processors.numbers import big
 from spanguard.processors.otlp_prefilter import OVERSIZED, prefilter_for
 from spanguard.processors.otlp_units import unit_bounds
 from spanguard.processors.protowire import read_varint
@@ -70,6 +71,8 @@ class _Collector:
         self.slots = _Slots()
         self._dropped_by_rule = engine.drops
         self._debug = engine.debug
+        redactor = engine.redactor
+        self._numbers = redactor is not None and redactor.config.enabled and redactor.checks_numbers
 
     def attributes(
         self, container: Any, owner: int, prefix: str = "", label: str = "", only: Sequence[int] | None = None
@@ -113,6 +116,11 @@ class _Collector:
             elif which == "kvlist_value" and not self._dropped_by_rule(key):
                 nested.append((value.kvlist_value.values, key + "."))
                 continue
+            elif which == "int_value" and self._numbers and big(value.int_value):
+                add_key(key)
+                add_value(value.int_value)
+                add_kind(_STRING)  # a match is written back as its marker string
+                add_target(value)
             elif which == "kvlist_value" or self._dropped_by_rule(key):
                 add_key(key)
                 add_value(None)  # a dropped list or number: only its key matters
@@ -241,6 +249,8 @@ def _array_element(value: Any) -> Any:
         return value.string_value
     if which == "bytes_value":
         return value.bytes_value
+    if which == "int_value":  # the number detectors look at integers too
+        return value.int_value
     return None
 
 

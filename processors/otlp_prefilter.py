@@ -10,7 +10,8 @@ needed, from the span's serialized bytes:
   match, so the relaxed pattern matches wherever the real one does, even when
   protobuf framing bytes sit next to the value. Any hit -> visit the span.
 - the same scan looks for block/drop key globs (as unanchored regexes) and, when there
-  are any, key/value-list values (their nested keys are matched dotted), secret-looking
+  are any, key/value-list values (their nested keys are matched dotted) and string values
+  that open a JSON document (rules reach its members by key + JSON path), secret-looking
   key names, JSON `\\u` escapes (which can hide text from a raw scan) and arrays long
   enough to exceed `max_list_items` (an array field with a multi-byte length).
 - a span whose serialized size is at most the smallest length limit cannot hold a
@@ -28,6 +29,7 @@ from typing import Any
 
 import re2
 from spanguard.processors.detectors import SECRET_NAME
+from spanguard.processors.numbers import NUMBER_DETECTORS
 from spanguard.processors.redaction import Redactor
 from spanguard.processors.truncation import Truncator
 
@@ -45,6 +47,15 @@ _MIN_LIST_ITEMS_FOR_PREFILTER = 63
 # (tag 0x32). Nested keys reach key rules dotted (`http.request.header.cookie`), a form
 # that never occurs in the bytes, so with any key glob every such value is visited.
 _KVLIST_VALUE = r"\x12[\x80-\xFF]{0,4}[\x00-\x7F]\x32"
+# An integer value of at least 6 varint bytes (>= 2^35, so every 13-digit number and every
+# negative one): AnyValue.int_value (tag 0x18). Its digits are not in the bytes, so the
+# number detectors (`numbers.py`) need the attribute visited.
+_BIG_INT_VALUE = r"\x18[\x80-\xFF]{5,9}[\x00-\x7F]"
+# A string value that opens a JSON document: AnyValue.string_value (tag 0x0A), its
+# length, optional whitespace, then `{` or `[`. Key rules reach JSON members by the
+# attribute key plus the JSON path (`input.value.messages.0.content`), which is not in
+# the bytes either, so with any key glob every JSON-looking value is visited.
+_JSON_STRING_VALUE = r"\x0A[\x80-\xFF]{0,4}[\x00-\x7F][ \t\r\n]*[{\[]"
 
 
 def _relaxable(pattern: str) -> bool:
@@ -129,6 +140,8 @@ class Prefilter:
     def __init__(self, redactor: Redactor | None, truncator: Truncator | None) -> None:
         self.exhaustive = False  # True: the prefilter cannot be trusted; visit everything
         parts: list[str] = []
+        if redactor is not None and redactor.config.enabled and not redactor.config.allow_all_keys:
+            self.exhaustive = True  # allow-list mode: any attribute may go, visit everything
         if redactor is not None and redactor.config.enabled:
             for detector in redactor.detectors:
                 relaxed = _WORD_BOUNDARY.sub("", detector.pattern)
@@ -138,11 +151,15 @@ class Prefilter:
             # (?i) in UTF-8 mode folds s/k onto U+017F and U+212A; Latin-1 does not: flag them
             # where they touch a letter (every (?i) word in the patterns has other letters)
             parts.append(r"[A-Za-z](?:\xC5\xBF|\xE2\x84\xAA)|(?:\xC5\xBF|\xE2\x84\xAA)[A-Za-z]")
+            if any(d.name in NUMBER_DETECTORS for d in redactor.detectors):
+                parts.append(_BIG_INT_VALUE)
             if any(d.name == "password" for d in redactor.detectors):
                 parts.append(f"(?i:{SECRET_NAME})")
-            parts.extend(glob_to_re2(g) for g in (*redactor.config.block_keys, *redactor.config.drop_keys))
-            if redactor.config.block_keys or redactor.config.drop_keys:
+            parts.extend(glob_to_re2(g) for g in (*redactor.block_globs, *redactor.drop_globs))
+            if redactor.block_globs or redactor.drop_globs:
                 parts.append(_KVLIST_VALUE)
+                if redactor.config.json_values:
+                    parts.append(_JSON_STRING_VALUE)
             if redactor.config.json_values:
                 parts.append(r"\\u")
         self.min_limit: int | None = None

@@ -9,6 +9,11 @@ Rules, in order, on the flattened key: `allow_keys` (never touched), `drop_keys`
 (removed), `block_keys` (masked whole), a key named like a secret (`db.password`,
 masked whole when the `password` detector is on), else the value is scanned.
 
+The jobs around that core live in their own modules: `tokens.py` (marker or keyed
+pseudonym), `json_values.py` (JSON documents redacted leaf by leaf), `summary.py` (the
+summary attributes); this module keeps the orchestration and re-exports what the
+adapters import.
+
 Fail closed: if anything raises while a value is being redacted, that value becomes
 `[REDACTED:error]` and the rest of the batch carries on. Matched text is never logged,
 printed or put in an exception; markers carry only the detector's name.
@@ -16,43 +21,42 @@ printed or put in an exception; markers carry only the detector's name.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
-import logging
-import os
 from bisect import bisect_right
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from spanguard.processors.changes import BLOCKED, DROPPED, DROPPED_ACTION, FAILED, MASKED, TOKEN, Change
+from spanguard.processors.changes import (
+    BLOCKED,
+    DROPPED,
+    DROPPED_ACTION,
+    ERROR_MARKER,
+    FAILED,
+    MASKED,
+    TOKEN,
+    Change,
+    TextResult,
+)
 from spanguard.processors.detectors import SECRET_KEY_NAME, Detector, detectors_for
-from spanguard.processors.key_rules import GlobSet, KeyCache
+from spanguard.processors.hide import hide_globs
+from spanguard.processors.json_values import JsonValues, NotJson, looks_like_json
+from spanguard.processors.key_rules import ALLOW, BLOCK, DROP, HIDE, SCAN, SECRET_NAME, SQL, GlobSet, KeyCache
+from spanguard.processors.numbers import NumberCheck, big
 from spanguard.processors.scanner import Scanner, compile_pattern
+from spanguard.processors.sql import sanitize_sql
+from spanguard.processors.summary import finding_counts, summary_attributes
+from spanguard.processors.tokens import Tokens
 
 from spanguard.config.model import RedactionConfig
 
-_log = logging.getLogger(__name__)
-
-ERROR_MARKER = "[REDACTED:error]"
 SEPARATOR = "\x00"
-_JSON_OPENERS = ("{", "[")
-
 
 # key verdicts
-_SCAN, _ALLOW, _DROP, _BLOCK, _SECRET_NAME = range(5)
-
-
-@dataclass(slots=True)
-class _TextResult:
-    text: str
-    detectors: tuple[str, ...]
-    failed: bool
+_SCAN, _ALLOW, _DROP, _BLOCK, _SECRET_NAME = SCAN, ALLOW, DROP, BLOCK, SECRET_NAME
 
 
 # Values inside an array that need a recursive visit rather than the flat scan.
 _NESTED = (list, tuple, Mapping)
+
 
 class Redactor:
     """Masks sensitive text in plain attribute values, many values per RE2 scan."""
@@ -69,6 +73,7 @@ class Redactor:
         self.detectors = detectors
         self._names = [d.name for d in detectors]
         self._scanner = Scanner(detectors)
+        self._numbers = NumberCheck(detectors)
         self._allowed = [
             compile_pattern(p, f"allowed_values[{i}]") for i, p in enumerate(self.config.allowed_values)
         ]
@@ -76,47 +81,82 @@ class Redactor:
         self._allow = GlobSet(self.config.allow_keys)
         self._drop = GlobSet(self.config.drop_keys)
         self._block = GlobSet(self.config.block_keys)
+        self._sql = GlobSet(self.config.sql_keys)
+        hide_drop, hide_mask = hide_globs(self.config.hidden)
+        self._hide_drop = GlobSet(hide_drop)
+        self._hide = GlobSet(hide_mask)
+        # every glob that removes or changes a value whatever it holds, for the OTLP prefilter
+        self.drop_globs = (*self.config.drop_keys, *hide_drop)
+        self.block_globs = (*self.config.block_keys, *hide_mask, *self.config.sql_keys)
+        # allow-list mode: keys outside `allowed_keys` go (attribute keys; JSON paths and
+        # their own rules are decided without it, by `_path_verdict`)
+        self._listed = None if self.config.allow_all_keys else GlobSet(self.config.allowed_keys)
         self._verdict = KeyCache(self._decide)
+        self._identity = GlobSet(self.config.identity_keys)
+        self._is_identity = KeyCache(self._identity.matches)
+        self._path_verdict = self._verdict if self._listed is None else KeyCache(self._decide_path)
+        # attribute keys whose JSON values key rules may reach inside (`input.value.*.email`)
+        self._json_rules = KeyCache(self._rules_below)
         self._scan_only_keys: dict[tuple[str | None, ...], bool] = {}
-        self._hash_key: bytes | None = None
-        self.hash_key_missing = False
-        if self.config.replacement == "hash":
-            key = os.environ.get(self.config.hash.key_env)
-            if key:
-                self._hash_key = key.encode("utf-8")
-            else:
-                # Fail closed: markers hide as much as hashes; we only lose correlation.
-                self.hash_key_missing = True
-                _log.warning(
-                    "replacement: hash but $%s is not set; writing [REDACTED:<detector>] markers",
-                    self.config.hash.key_env,
-                )
-        self.hash_fallbacks = 0  # tokens written as markers because the hash key was missing
+        self.tokens = Tokens(self.config)
+        self.token = self.tokens.token
+        self._json = JsonValues(
+            self.tokens,
+            lambda texts, protect: self._redact_texts(texts, json_aware=False, protect=protect),
+            self._allowed_value,
+            self._secret_names,
+            self._path_verdict,
+            self._numbers,
+        )
+
+    @property
+    def checks_numbers(self) -> bool:
+        """Are integers checked (a number detector such as `credit_card` is on)?"""
+        return bool(self._numbers)
+
+    @property
+    def hash_key_missing(self) -> bool:
+        """replacement is hash but no key was set when the config loaded (markers are written)."""
+        return self.tokens.key_missing
+
+    @property
+    def hash_fallbacks(self) -> int:
+        """Tokens written as markers because the hash key was missing."""
+        return self.tokens.fallbacks
 
     # ------------------------------------------------------------------ keys
 
     def _decide(self, key: str) -> int:
+        verdict = self._decide_path(key)
+        if self._listed is not None and verdict not in (_ALLOW, _DROP) and not self._listed.matches(key):
+            return _DROP  # fail closed: not on the allow-list
+        return verdict
+
+    def _decide_path(self, key: str) -> int:
+        # hide presets first: a privacy setting, not to be undone by allow_keys
+        if self._hide_drop.matches(key):
+            return _DROP
+        if self._hide.matches(key):
+            return HIDE
         if self._allow.matches(key):
             return _ALLOW
         if self._drop.matches(key):
             return _DROP
         if self._block.matches(key):
             return _BLOCK
+        if self._sql.matches(key):
+            return SQL
         if self._secret_names and SECRET_KEY_NAME.fullmatch(key.rsplit(".", 1)[-1]):
             return _SECRET_NAME
         return _SCAN
 
-    # ---------------------------------------------------------------- tokens
+    def _rules_below(self, key: str) -> bool:
+        return self.config.json_values and any(
+            rules.may_match_below(key)
+            for rules in (self._allow, self._drop, self._block, self._sql, self._hide_drop, self._hide)
+        )
 
-    def token(self, detector: str, secret: str) -> str:
-        """The replacement for one secret; never contains the secret."""
-        if self.config.replacement == "hash":
-            if self._hash_key is None:
-                self.hash_fallbacks += 1
-            else:
-                digest = hmac.new(self._hash_key, secret.encode("utf-8", "surrogatepass"), hashlib.sha256)
-                return f"[{detector}:{digest.hexdigest()[: self.config.hash.length]}]"
-        return f"[REDACTED:{detector}]"
+    # ---------------------------------------------------------------- values
 
     def _allowed_value(self, secret: str) -> bool:
         if not self._allowed:
@@ -129,6 +169,25 @@ class Redactor:
     def redact(self, keys: Sequence[str | None], values: Sequence[Any]) -> list[Change | None]:
         """One Change (or None: untouched) per value. A key of None skips key rules
         (span names, status descriptions). Never raises for a value's sake."""
+        results = self._redact(keys, values)
+        if self._identity and any(results):
+            self._pseudonymize(keys, values, results)
+        return results
+
+    def _pseudonymize(
+        self, keys: Sequence[str | None], values: Sequence[Any], results: list[Change | None]
+    ) -> None:
+        """An identity key whose value a detector matched: the whole value becomes its
+        keyed pseudonym, so grouping by user or session survives."""
+        for index, change in enumerate(results):
+            key = keys[index]
+            if change is None or change.action != MASKED or key is None or not change.detectors:
+                continue
+            value = values[index]
+            if isinstance(value, str) and self._is_identity(key):
+                change.value = self.tokens.identity(change.detectors[0], value)
+
+    def _redact(self, keys: Sequence[str | None], values: Sequence[Any]) -> list[Change | None]:
         results: list[Change | None] = [None] * len(values)
         if not self.config.enabled:
             return results
@@ -142,6 +201,9 @@ class Redactor:
         texts: list[str] = []
         owners: list[int] = []  # value index per text; see `special` for the rest
         special: dict[int, tuple[int, int, bool]] = {}  # text index -> (value, element, was bytes)
+        json_paths: dict[int, str] = {}  # text index -> its key, for JSON values rules reach into
+        sql_done: dict[int, tuple[str, int]] = {}  # value index -> (sanitized SQL, literals)
+        rules_below = self._json_rules
         add_text = texts.append
         add_owner = owners.append
         cached = self._verdict.cached
@@ -152,24 +214,39 @@ class Redactor:
                 verdict = self._verdict(key)  # type: ignore[arg-type]
             if verdict == _SCAN:
                 if value.__class__ is str:  # the common case, kept tight
+                    if key is not None and rules_below(key):
+                        json_paths[len(texts)] = key
                     add_text(value)
                     add_owner(index)
                 else:
                     self._collect(index, value, key, texts, owners, special, results)
             elif verdict == _ALLOW:
                 continue
+            elif verdict == SQL and value.__class__ is str:
+                sanitized, count = sanitize_sql(value)
+                if count:
+                    sql_done[index] = (sanitized, count)
+                add_text(sanitized)
+                add_owner(index)
             elif verdict == _DROP:
                 results[index] = Change(DROPPED, DROPPED_ACTION)
             elif isinstance(value, (bool, int, float)) or value is None:
                 continue  # numbers stay: a blocked key masks text, not counters
             else:
-                name = "password" if verdict == _SECRET_NAME else "blocked"
+                name = "password" if verdict == _SECRET_NAME else "hidden" if verdict == HIDE else "blocked"
                 results[index] = self._mask_whole(value, name)
         if not texts:
             return results
-        outcomes = self._redact_texts(texts, json_aware=self.config.json_values)
+        outcomes = self._redact_texts(texts, json_aware=self.config.json_values, json_paths=json_paths)
         if any(outcomes):
             self._apply(values, owners, special, outcomes, results)
+        for index, (sanitized, count) in sql_done.items():
+            change = results[index]
+            found = ("sql_literal",) * count
+            if change is None:
+                results[index] = Change(sanitized, MASKED, found)
+            else:
+                change.detectors = found + change.detectors
         return results
 
     def _scan_only(self, keys: Sequence[str | None], values: Sequence[Any]) -> bool:
@@ -177,7 +254,10 @@ class Redactor:
         signature = tuple(keys)
         verdict = self._scan_only_keys.get(signature)
         if verdict is None:
-            verdict = all(key is None or self._verdict(key) == _SCAN for key in signature)
+            verdict = all(
+                key is None or (self._verdict(key) == _SCAN and not self._json_rules(key))
+                for key in signature
+            )
             if len(self._scan_only_keys) >= 4096:
                 self._scan_only_keys.clear()
             self._scan_only_keys[signature] = verdict
@@ -207,20 +287,12 @@ class Redactor:
         """Every text inside `value` replaced by its token, nested arrays and maps too:
         a blocked key must not leak through the depth of its value."""
         if isinstance(value, (str, bytes)):
-            return self._whole_token(name, value)
+            return self.tokens.whole(name, value)
         if isinstance(value, (list, tuple)):
             return tuple(self._masked(v, name) for v in value)
         if isinstance(value, Mapping):
             return {k: self._masked(v, name) for k, v in value.items()}
         return value
-
-    def _whole_token(self, name: str, value: Any) -> Any:
-        """The token for a whole value, of the value's own type (bytes stay bytes)."""
-        if isinstance(value, bytes):
-            text = value.decode("utf-8", "surrogateescape")
-            return value if TOKEN.fullmatch(text) else self.token(name, text).encode("utf-8")
-        text = str(value)
-        return text if TOKEN.fullmatch(text) else self.token(name, text)
 
     def _collect(
         self,
@@ -239,9 +311,17 @@ class Redactor:
             special[len(texts)] = (index, -1, True)
             texts.append(value.decode("utf-8", "surrogateescape"))
             owners.append(index)
+        elif big(value):
+            results[index] = self._redact_numbers((value,), whole=True)
         elif isinstance(value, (list, tuple)):
             if any(isinstance(element, _NESTED) for element in value):
                 results[index] = self._redact_nested_sequence(key, value)
+                return
+            if self._numbers and any(big(element) for element in value):
+                if all(element.__class__ is int for element in value):
+                    results[index] = self._redact_numbers(value, whole=False)
+                else:  # mixed (OTLP): element by element
+                    results[index] = self._redact_nested_sequence(key, value)
                 return
             for element_index, element in enumerate(value):
                 if isinstance(element, str):
@@ -254,6 +334,29 @@ class Redactor:
                     owners.append(index)
         elif isinstance(value, Mapping):
             results[index] = self._redact_mapping(key, value)
+
+    def _redact_numbers(self, value: Sequence[Any], *, whole: bool) -> Change | None:
+        """An integer (`whole`) or an array of them checked by the number detectors; a
+        match becomes its marker, and then every element of the array a string."""
+        if not self._numbers:
+            return None
+        try:
+            names: list[str] = []
+            out: list[Any] = []
+            for element in value:
+                name = self._numbers.detector(element) if big(element) else None
+                if name is None:
+                    out.append(element)
+                else:
+                    names.append(name)
+                    out.append(self.tokens.token(name, str(element)))
+            if not names:
+                return None
+            if whole:
+                return Change(out[0], MASKED, tuple(names))
+            return Change(tuple(str(e) if not isinstance(e, str) else e for e in out), MASKED, tuple(names))
+        except Exception:
+            return Change(ERROR_MARKER, FAILED)
 
     def _redact_nested_sequence(self, key: str | None, value: Sequence[Any]) -> Change | None:
         """Arrays holding arrays or maps (OTLP AnyValue, SDK extended attributes): each
@@ -273,7 +376,7 @@ class Redactor:
                     rebuilt.append(change.value)
                     detectors.extend(change.detectors)
             failed = any(c is not None and c.action == FAILED for c in changes)
-            return Change(tuple(rebuilt), FAILED if failed else MASKED, tuple(dict.fromkeys(detectors)))
+            return Change(tuple(rebuilt), FAILED if failed else MASKED, tuple(detectors))
         except Exception:
             return Change(ERROR_MARKER, FAILED)
 
@@ -294,7 +397,7 @@ class Redactor:
                     rebuilt[inner] = change.value
                     detectors.extend(change.detectors)
             failed = any(c is not None and c.action == FAILED for c in changes)
-            return Change(rebuilt, FAILED if failed else MASKED, tuple(dict.fromkeys(detectors)))
+            return Change(rebuilt, FAILED if failed else MASKED, tuple(detectors))
         except Exception:
             return Change(ERROR_MARKER, FAILED)
 
@@ -303,7 +406,7 @@ class Redactor:
         values: Sequence[Any],
         owners: list[int],
         special: dict[int, tuple[int, int, bool]],
-        outcomes: list[_TextResult | None],
+        outcomes: list[TextResult | None],
         results: list[Change | None],
     ) -> None:
         """Write text outcomes back into values (strings, bytes, array elements)."""
@@ -326,21 +429,27 @@ class Redactor:
             assert change is not None
             if outcome.failed:
                 change.action = FAILED
-            change.detectors = tuple(dict.fromkeys(change.detectors + outcome.detectors))
+            change.detectors = change.detectors + outcome.detectors
         for index, elements in pending.items():
             change = results[index]
             assert change is not None
             change.value = tuple(elements)
 
     def _redact_texts(
-        self, texts: list[str], *, json_aware: bool, protect: list[int] | None = None
-    ) -> list[_TextResult | None]:
+        self,
+        texts: list[str],
+        *,
+        json_aware: bool,
+        protect: list[int] | None = None,
+        json_paths: dict[int, str] | None = None,
+    ) -> list[TextResult | None]:
         """The batch core: one buffer, one scan, findings mapped back by offset.
 
         `protect[i]` leading characters of text i are context only (a JSON key put in front
-        of its value): findings may start there, but only the rest is replaced."""
+        of its value): findings may start there, but only the rest is replaced.
+        `json_paths[i]` is text i's attribute key when key rules may reach inside its JSON."""
         count = len(texts)
-        results: list[_TextResult | None] = [None] * count
+        results: list[TextResult | None] = [None] * count
         joined = SEPARATOR.join(texts)
         buffer = joined.encode("utf-8", "surrogatepass")
         rescan: set[int] = set()
@@ -350,7 +459,7 @@ class Redactor:
             findings = []
             rescan = set(range(count))  # scan each value alone; the culprit fails closed
         escapes = json_aware and "\\" in joined and "\\u" in joined
-        if not findings and not rescan and not escapes:
+        if not findings and not rescan and not escapes and not json_paths:
             return results  # the common case: nothing found, no offsets needed
         ascii_only = joined.isascii()
         # start of text i = sum of the lengths before it + one separator byte each
@@ -381,29 +490,31 @@ class Redactor:
         todo = set(per_text) | failed
         if escapes:  # JSON whose escapes could hide text from the raw scan
             todo.update(i for i, t in enumerate(texts) if "\\u" in t)
+        if json_paths:
+            todo.update(json_paths)
         for index in sorted(todo):
             if index in failed:
-                results[index] = _TextResult(ERROR_MARKER, (), True)
+                results[index] = TextResult(ERROR_MARKER, (), True)
                 continue
             text = texts[index]
             found = per_text.get(index)
             try:
-                if json_aware and text.lstrip()[:1] in _JSON_OPENERS:
-                    outcome = self._redact_json_text(text)
-                    if outcome is not False:
-                        results[index] = outcome  # type: ignore[assignment]
+                if json_aware and looks_like_json(text):
+                    outcome = self._json.redact(text, json_paths.get(index) if json_paths else None)
+                    if not isinstance(outcome, NotJson):
+                        results[index] = outcome
                         continue
                 if found:
                     results[index] = self._replace(
                         text, buffer, starts[index], found, ascii_only, protect[index] if protect else 0
                     )
             except Exception:
-                results[index] = _TextResult(ERROR_MARKER, (), True)
+                results[index] = TextResult(ERROR_MARKER, (), True)
         return results
 
     def _replace(
         self, text: str, buffer: bytes, base: int, findings: list[Any], ascii_only: bool, protect: int = 0
-    ) -> _TextResult | None:
+    ) -> TextResult | None:
         """Replace findings (byte offsets into `buffer`) inside `text`, after `protect` chars."""
         if ascii_only or text.isascii():
             spans = [(f.start - base, f.end - base, f.detector) for f in findings]
@@ -437,111 +548,7 @@ class Redactor:
         if not detectors:
             return None
         pieces.append(text[cursor:])
-        return _TextResult("".join(pieces), tuple(dict.fromkeys(detectors)), False)
-
-    # ------------------------------------------------------------------ JSON
-
-    def _redact_json_text(self, text: str) -> _TextResult | bool | None:
-        """Redact the string leaves of a JSON document; False when `text` is not JSON."""
-        try:
-            document = json.loads(text)
-        except (ValueError, RecursionError):
-            return False
-        if not isinstance(document, (dict, list)):
-            return False
-        leaves: list[tuple[Any, Any, str]] = []  # (container, key/index, text)
-        whole: list[tuple[Any, Any, str]] = []  # leaves under a secret-named key
-        names: list[tuple[dict[str, Any], str]] = []  # object keys: data too ({"jane@x.io": ...})
-        self._json_leaves(document, leaves, whole, names)
-        detectors: list[str] = []
-        failed = False
-        changed = False
-        for container, slot, leaf in whole:
-            if TOKEN.fullmatch(leaf) or self._allowed_value(leaf):
-                continue
-            container[slot] = self.token("password", leaf)
-            detectors.append("password")
-            changed = True
-        if leaves:
-            # each leaf is scanned behind its key ("authorization: Basic ...") so detectors
-            # that need the key as context see it; only the leaf part is ever replaced
-            prefixes = [f"{slot}: " if isinstance(slot, str) else "" for _, slot, _ in leaves]
-            outcomes = self._redact_texts(
-                [prefix + leaf for prefix, (_, _, leaf) in zip(prefixes, leaves, strict=True)],
-                json_aware=False,
-                protect=[len(prefix) for prefix in prefixes],
-            )
-            for prefix, (container, slot, _), outcome in zip(prefixes, leaves, outcomes, strict=True):
-                if outcome is not None:
-                    container[slot] = ERROR_MARKER if outcome.failed else outcome.text[len(prefix) :]
-                    detectors.extend(outcome.detectors)
-                    failed = failed or outcome.failed
-                    changed = True
-        if names:
-            outcomes = self._redact_texts([name for _, name in names], json_aware=False)
-            renames: dict[int, tuple[dict[str, Any], dict[str, str]]] = {}
-            for (container, name), outcome in zip(names, outcomes, strict=True):
-                if outcome is not None:
-                    new_name = ERROR_MARKER if outcome.failed else outcome.text
-                    renames.setdefault(id(container), (container, {}))[1][name] = new_name
-                    detectors.extend(outcome.detectors)
-                    failed = failed or outcome.failed
-                    changed = True
-            for container, mapping in renames.values():
-                _rename_keys(container, mapping)
-        if not changed:
-            return None
-        return _TextResult(json.dumps(document, ensure_ascii=False), tuple(dict.fromkeys(detectors)), failed)
-
-    def _json_leaves(
-        self,
-        node: Any,
-        leaves: list[tuple[Any, Any, str]],
-        whole: list[tuple[Any, Any, str]],
-        names: list[tuple[dict[str, Any], str]],
-    ) -> None:
-        stack = [node]
-        while stack:
-            current = stack.pop()
-            if isinstance(current, dict):
-                names.extend((current, name) for name in current)
-            items = current.items() if isinstance(current, dict) else enumerate(current)
-            for slot, child in items:
-                if isinstance(child, str):
-                    secret_key = (
-                        self._secret_names
-                        and isinstance(slot, str)
-                        and SECRET_KEY_NAME.fullmatch(slot) is not None
-                    )
-                    (whole if secret_key else leaves).append((current, slot, child))
-                elif isinstance(child, (dict, list)):
-                    stack.append(child)
+        return TextResult("".join(pieces), tuple(detectors), False)
 
 
-def _rename_keys(container: dict[str, Any], renames: dict[str, str]) -> None:
-    """Rename object keys in place, keeping order; two keys masked alike stay two keys."""
-    items = list(container.items())
-    container.clear()
-    for name, value in items:
-        new_name = renames.get(name, name)
-        candidate, suffix = new_name, 2
-        while candidate in container:
-            candidate = f"{new_name}#{suffix}"
-            suffix += 1
-        container[candidate] = value
-
-
-def summary_attributes(
-    level: str, changed_keys: Mapping[str, Sequence[str]], count: int, prefix: str = "spanguard.redacted"
-) -> dict[str, Any]:
-    """Summary attributes for one changed span, in the spirit of the Collector's
-    redactionprocessor: `info` = a count, `debug` = also the keys by action, `silent` = nothing.
-    `changed_keys` maps an action label (redacted/blocked/dropped/failed) to keys; never values."""
-    if level == "silent" or count == 0:
-        return {}
-    attributes: dict[str, Any] = {f"{prefix}.count": count}
-    if level == "debug":
-        for label, keys in changed_keys.items():
-            if keys:
-                attributes[f"spanguard.{label}.keys"] = tuple(sorted(set(keys)))
-    return attributes
+__all__ = ["ERROR_MARKER", "SEPARATOR", "Redactor", "finding_counts", "summary_attributes"]

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from spanguard.processors.changes import DROPPED, DROPPED_ACTION, TOKEN, TRUNCATED, Change
+from spanguard.processors.json_truncation import cut_json
 from spanguard.processors.key_rules import GlobSet, KeyCache, glob_specificity
 
 from spanguard.config.model import TruncationConfig
@@ -25,9 +26,10 @@ def truncation_marker(original_length: int, unit: str = "chars") -> str:
     return f"…[truncated {original_length} {unit}]"
 
 
-def cut_text(text: str, limit: int) -> str:
-    """`text` cut to at most `limit` characters, ending with the marker."""
-    marker = truncation_marker(len(text))
+def cut_text(text: str, limit: int, original_length: int | None = None) -> str:
+    """`text` cut to at most `limit` characters, ending with the marker, which states
+    `original_length` (the length before redaction, when known) or the length of `text`."""
+    marker = truncation_marker(len(text) if original_length is None else original_length)
     if len(marker) > limit:
         marker = _SHORT_MARKER if len(_SHORT_MARKER) <= limit else _SHORT_MARKER[:limit]
     keep = max(0, limit - len(marker))
@@ -78,8 +80,13 @@ class Truncator:
     def drops(self, key: str) -> bool:
         return self.config.enabled and self.limit_for(key) == _DROP
 
-    def truncate(self, keys: Sequence[str | None], values: Sequence[Any]) -> list[Change | None]:
-        """One Change (or None: untouched) per value; cheap for values under the limit."""
+    def truncate(
+        self, keys: Sequence[str | None], values: Sequence[Any], originals: Sequence[Any] | None = None
+    ) -> list[Change | None]:
+        """One Change (or None: untouched) per value; cheap for values under the limit.
+
+        `originals`: the values before redaction, when the caller has them, so a marker
+        states the original length rather than the length after masking."""
         results: list[Change | None] = [None] * len(values)
         if not self.config.enabled:
             return results
@@ -97,7 +104,7 @@ class Truncator:
                     limit = self._limit(key)
             if value.__class__ is str:  # the common case, kept tight
                 if len(value) > limit >= 0:
-                    results[index] = Change(cut_text(value, limit), TRUNCATED)
+                    results[index] = Change(self._cut(value, limit, originals, index), TRUNCATED)
                 elif limit == _DROP:
                     results[index] = Change(DROPPED, DROPPED_ACTION)
                 continue
@@ -124,6 +131,15 @@ class Truncator:
         if smallest < 0 or not all(value.__class__ is str for value in values):
             return False
         return not values or max(map(len, values)) <= smallest
+
+    def _cut(self, value: str, limit: int, originals: Sequence[Any] | None, index: int) -> str:
+        """A JSON object or array stays valid JSON (cut inside its leaves); text is cut."""
+        if self.config.json_values and value.lstrip()[:1] in ('{', '[', '"'):
+            cut = cut_json(value, limit, cut_text)
+            if cut is not None:
+                return cut
+        original = originals[index] if originals is not None else None
+        return cut_text(value, limit, len(original) if isinstance(original, str) else None)
 
     def truncate_value(self, key: str | None, value: Any) -> Change | None:
         return self.truncate([key], [value])[0]

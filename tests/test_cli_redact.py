@@ -63,8 +63,9 @@ def test_plain_mode_applies_key_rules_and_truncation(tmp_path: Path) -> None:
     assert custom.stdout.decode() == "see [REDACTED:ticket]"
     long = spanguard("--config", str(config), stdin=f"{EMAIL} " + "x" * 100)
     out = long.stdout.decode()
-    # redaction ran first: the e-mail is masked, then the value is cut to the limit
-    assert out.startswith("[REDACTED:email]") and out.endswith("[truncated 117 chars]")
+    # redaction ran first: the e-mail is masked, then the value is cut to the limit; the
+    # marker states the original length (125), not the length after masking (117)
+    assert out.startswith("[REDACTED:email]") and out.endswith("[truncated 125 chars]")
     assert len(out) <= 40
     dropped = spanguard("--config", str(config), "--key", "big.blob", stdin="data")
     assert dropped.returncode == 0 and dropped.stdout == b""

@@ -85,9 +85,11 @@ def test_pattern_rejected_by_re2_names_the_pattern_and_hides_it() -> None:
 
 
 def test_hash_mode_is_keyed_stable_and_opaque(monkeypatch: pytest.MonkeyPatch) -> None:
-    config = RedactionConfig(replacement="hash", hash=HashReplacement(key_env="TEST_SG_KEY", length=16))
+    def config() -> RedactionConfig:  # the key is read when the config loads
+        return RedactionConfig(replacement="hash", hash=HashReplacement(key_env="TEST_SG_KEY", length=16))
+
     monkeypatch.setenv("TEST_SG_KEY", "key-one")
-    first = Redactor(config)
+    first = Redactor(config())
     a = first.redact_text(f"from {EMAIL}")
     b = first.redact_text(f"again {EMAIL}!")
     token = a.split()[-1]
@@ -96,7 +98,7 @@ def test_hash_mode_is_keyed_stable_and_opaque(monkeypatch: pytest.MonkeyPatch) -
     assert EMAIL not in a and "jane" not in token
     assert first.redact_text("other@example.com") != token
     monkeypatch.setenv("TEST_SG_KEY", "key-two")
-    assert Redactor(config).redact_text(f"from {EMAIL}") != a  # different key, different token
+    assert Redactor(config()).redact_text(f"from {EMAIL}") != a  # different key, different token
     assert first.redact_text(a) == a  # idempotent on its own output
 
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from spanguard.processors.changes import DROPPED, MASKED
 from spanguard.processors.engine import Counts, Engine, NoopEngine, merge_summary
+from spanguard.processors.otlp_adapter import apply_to_request
 from spanguard.processors.redaction import Redactor
 from spanguard.processors.truncation import Truncator
+from support_otlp import key_value
 
 from spanguard.config.model import RedactionConfig, TruncationConfig
 
@@ -51,7 +54,7 @@ def test_from_config_gives_the_noop_engine_when_both_stages_are_off() -> None:
 
 
 class _BrokenTruncator(Truncator):
-    def truncate(self, keys: Any, values: Any) -> Any:
+    def truncate(self, keys: Any, values: Any, originals: Any = None) -> Any:
         raise RuntimeError("truncator bug")
 
 
@@ -80,7 +83,9 @@ def test_summary_per_stage_and_levels() -> None:
     staged = engine.run(keys, [f"to {EMAIL}", "c=1", "z" * 50])
     summary = engine.summary(staged, keys, range(3))
     assert summary == {
-        "spanguard.redacted.count": 2,
+        "spanguard.redacted.count": 2,  # findings: the e-mail and the dropped cookie
+        "spanguard.redacted.email": 1,
+        "spanguard.redacted.dropped": 1,
         "spanguard.redacted.keys": ("note",),
         "spanguard.dropped.keys": ("cookie",),
         "spanguard.truncated.count": 1,
@@ -101,4 +106,42 @@ def test_merge_summary_adds_counts_and_joins_key_lists() -> None:
     # a value of another type (not ours) is replaced, never added to
     assert merge_summary({"spanguard.redacted.count": "two"}, {"spanguard.redacted.count": 1}) == {
         "spanguard.redacted.count": 1
+    }
+
+
+def test_truncation_markers_state_the_length_before_redaction() -> None:
+    engine = Engine(Redactor(RedactionConfig()), Truncator(TruncationConfig(max_length=40)))
+    value = f"{EMAIL} " + "x" * 100
+    (change,), _ = engine.apply(["note"], [value])
+    assert change is not None and change.action == MASKED
+    assert change.value.startswith("[REDACTED:email]") and f"[truncated {len(value)} chars]" in change.value
+
+
+def test_per_detector_counts_add_up_across_two_otlp_hops() -> None:
+    """Each hop finds one e-mail: the span leaves with `email: 2`, one key each."""
+    engine = Engine(Redactor(RedactionConfig(summary="info")), None)
+    request = ExportTraceServiceRequest()
+    span = request.resource_spans.add().scope_spans.add().spans.add()
+    span.name = "span"
+    span.attributes.append(key_value("a", f"mail {EMAIL}"))
+    apply_to_request(request, engine, exhaustive=True)
+    span.attributes.append(key_value("b", f"also {EMAIL} and 555-867-5309"))  # the second hop's new value
+    apply_to_request(request, engine, exhaustive=True)
+    keys = [kv.key for kv in span.attributes]
+    assert len(keys) == len(set(keys)), keys  # OTLP forbids duplicate keys
+    found = {kv.key: kv.value.int_value for kv in span.attributes if kv.key.startswith("spanguard.")}
+    assert found["spanguard.redacted.email"] == 2
+    assert found["spanguard.redacted.count"] == sum(
+        v for k, v in found.items() if k != "spanguard.redacted.count"
+    )
+    assert EMAIL not in str(request)
+
+
+def test_merge_summary_adds_per_detector_counts() -> None:
+    earlier = {"spanguard.redacted.count": 1, "spanguard.redacted.email": 1}
+    new = {"spanguard.redacted.count": 2, "spanguard.redacted.email": 1, "spanguard.redacted.phone": 1}
+    assert merge_summary(earlier, new) == {
+        "spanguard.redacted.count": 3,
+        "spanguard.redacted.email": 2,
+        "spanguard.redacted.phone": 1,
     }

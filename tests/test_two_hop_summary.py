@@ -64,6 +64,9 @@ def test_app_and_sidecar_summaries_merge_into_one_key_each(
         assert all(count == 1 for count in keys.values()), keys  # no duplicate key at all
         attributes = {kv.key: kv.value for kv in received.attributes}
         assert attributes["spanguard.redacted.count"].int_value == 2  # 1 at the app + 1 at the sidecar
+        # per-detector counts from both hops, each key once
+        assert attributes["spanguard.redacted.email"].int_value == 1  # the app's
+        assert attributes["spanguard.redacted.api_key"].int_value == 1  # the sidecar's
         listed = [v.string_value for v in attributes["spanguard.redacted.keys"].array_value.values]
         assert listed == ["input.value", "user.contact"]  # both hops' keys, joined
         assert attributes["user.contact"].string_value == "mail [REDACTED:email]"

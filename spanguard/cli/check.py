@@ -162,7 +162,7 @@ def _sidecar_lines(sidecar: SidecarConfig) -> Iterator[str]:
 
 def _warnings(config: SpanguardConfig) -> Iterator[str]:
     redaction = config.redaction
-    if redaction.enabled and redaction.replacement == "hash" and not os.environ.get(redaction.hash.key_env):
+    if redaction.enabled and redaction.replacement == "hash" and redaction.hash.key is None:
         yield f"replacement is hash but ${redaction.hash.key_env} is not set here"
 
 

@@ -18,7 +18,15 @@ from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 import re2
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 _SIZE_UNITS = {
@@ -66,6 +74,7 @@ DETECTOR_NAMES: tuple[str, ...] = (
     "private_key",
     "bearer_token",
     "url_credentials",
+    "url_secret",
     "password",
     "bank_routing",
     "crypto_wallet",
@@ -77,7 +86,7 @@ DETECTOR_NAMES: tuple[str, ...] = (
 # Names for several detectors at once; a list may mix them with single names
 # (`detectors: [secrets, contact, ip_address]`).
 DETECTOR_GROUPS: dict[str, tuple[str, ...]] = {
-    "secrets": ("jwt", "api_key", "private_key", "bearer_token", "url_credentials", "password"),
+    "secrets": ("jwt", "api_key", "private_key", "bearer_token", "url_credentials", "url_secret", "password"),
     "contact": ("email", "phone"),
     "financial": ("credit_card", "iban", "bank_routing", "crypto_wallet"),
     "national_ids": ("us_ssn", "national_id", "date_of_birth"),
@@ -157,6 +166,11 @@ def _check_globs(globs: list[str]) -> list[str]:
     return globs
 
 
+# summary attribute suffixes next to the per-detector counts (`spanguard.redacted.count`),
+# and the names the engine itself counts under; a custom pattern may not take them
+_SUMMARY_WORDS = frozenset({"count", "keys", "blocked", "dropped", "error", "hidden", "sql_literal"})
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -195,11 +209,65 @@ class CustomDetector(_Strict):
 DEFAULT_PHONE_REGIONS: tuple[str, ...] = ("US", "GB", "DE", "FR", "ES", "IT", "NL", "IN", "BR", "TR", "AU")
 
 
+# OpenInference TraceConfig hide flags (processors/hide.py says what each one hides)
+HIDE_PRESETS = (
+    "inputs",
+    "outputs",
+    "input_messages",
+    "output_messages",
+    "input_text",
+    "output_text",
+    "input_images",
+    "output_images",
+    "embedding_vectors",
+    "embeddings_text",
+    "llm_invocation_parameters",
+    "llm_tools",
+    "llm_prompts",
+    "choices",
+)
+HidePreset = Literal[
+    "inputs",
+    "outputs",
+    "input_messages",
+    "output_messages",
+    "input_text",
+    "output_text",
+    "input_images",
+    "output_images",
+    "embedding_vectors",
+    "embeddings_text",
+    "llm_invocation_parameters",
+    "llm_tools",
+    "llm_prompts",
+    "choices",
+]
+# environment variable -> preset, as OpenInference names them
+HIDE_ENV_VARS: dict[str, str] = {f"OPENINFERENCE_HIDE_{name.upper()}": name for name in HIDE_PRESETS}
+HIDE_ENV_VARS["OPENINFERENCE_HIDE_PROMPTS"] = "llm_prompts"
+HIDE_ENV_VARS["OPENINFERENCE_HIDE_EMBEDDINGS_VECTORS"] = "embedding_vectors"
+
+
 class HashReplacement(_Strict):
     """Keyed pseudonyms: the same value gives the same token, unreadable without the key."""
 
     key_env: str = "SPANGUARD_HASH_KEY"
     length: int = Field(default=12, ge=8, le=64)
+    # The key itself, read from `key_env` once when the config is validated (loaded), so
+    # the engine, `spanguard check` and every worker agree on it. Private: never dumped,
+    # never shown in a repr or an error.
+    _key: bytes | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _resolve_key(self) -> HashReplacement:
+        value = os.environ.get(self.key_env)
+        self._key = value.encode("utf-8") if value else None
+        return self
+
+    @property
+    def key(self) -> bytes | None:
+        """The HMAC key from `$key_env` as it was when the config loaded; None if unset."""
+        return self._key
 
 
 class RedactionConfig(_Strict):
@@ -219,6 +287,35 @@ class RedactionConfig(_Strict):
     hash: HashReplacement = Field(default_factory=HashReplacement)
     json_values: bool = True
     summary: SummaryLevel = "info"
+    # SQL statements whose literals become `?` (attribute keys and JSON paths)
+    sql_keys: list[str] = Field(default_factory=lambda: ["db.statement", "db.query.text"])
+    # keys Phoenix groups by: a finding there becomes a keyed pseudonym of the whole value
+    identity_keys: list[str] = Field(default_factory=lambda: ["user.id", "session.id"])
+    # fail-closed allow-list, as the Collector's redaction processor: with
+    # allow_all_keys false only keys matching allowed_keys (or allow_keys) survive
+    allow_all_keys: bool = True
+    allowed_keys: list[str] = Field(default_factory=list)
+    # OpenInference TraceConfig presets; OPENINFERENCE_HIDE_<NAME>=true adds one too
+    hide: list[HidePreset] = Field(default_factory=list)
+    _hide_env: tuple[str, ...] = PrivateAttr(default=())
+
+    @model_validator(mode="after")
+    def _read_hide_env(self) -> RedactionConfig:
+        # read once, when the config loads, as the hash key is
+        self._hide_env = tuple(
+            dict.fromkeys(
+                preset
+                for env, preset in HIDE_ENV_VARS.items()
+                if os.environ.get(env, "").strip().lower() == "true"
+            )
+        )
+        return self
+
+    @property
+    def hidden(self) -> tuple[str, ...]:
+        """The hide presets in force: `hide` plus the OPENINFERENCE_HIDE_* variables set
+        to `true` when the config loaded."""
+        return tuple(dict.fromkeys((*self.hide, *self._hide_env)))
 
     @field_validator("detectors", mode="before")
     @classmethod
@@ -269,7 +366,7 @@ class RedactionConfig(_Strict):
                 )
         return value
 
-    @field_validator("allow_keys", "block_keys", "drop_keys")
+    @field_validator("allow_keys", "block_keys", "drop_keys", "allowed_keys", "identity_keys", "sql_keys")
     @classmethod
     def _key_globs(cls, value: list[str]) -> list[str]:
         return _check_globs(value)
@@ -296,6 +393,12 @@ class RedactionConfig(_Strict):
             if pattern.name in _SELECTABLE:
                 raise _item_error(
                     "pattern_name_taken", "custom pattern name '{name}' is a built-in detector name",
+                    index, name=pattern.name,
+                )
+            if pattern.name in _SUMMARY_WORDS:
+                raise _item_error(
+                    "pattern_name_reserved",
+                    "custom pattern name '{name}' is reserved (spanguard.redacted.{name} is a summary key)",
                     index, name=pattern.name,
                 )
             if pattern.name in seen:
@@ -326,6 +429,8 @@ class TruncationConfig(_Strict):
     drop_keys: list[str] = Field(
         default_factory=lambda: ["embedding.embeddings.*.embedding.vector"]
     )
+    # a JSON object or array over the limit is cut inside its leaves and stays valid JSON
+    json_values: bool = True
     summary: SummaryLevel = "info"
 
     @field_validator("max_length_by_key")
