@@ -209,7 +209,9 @@ def _typecheck_tree() -> Path:
 
 
 def lint(venv_bin: Path) -> int:
-    code = _run([str(venv_bin / "ruff"), "check", *SOURCE_FOLDERS, "tests", "benchmarks", "tasks.py"])
+    checked = [*SOURCE_FOLDERS, "tests", "benchmarks", "tasks.py"]
+    code = _run([str(venv_bin / "ruff"), "check", *checked])
+    code |= _run([str(venv_bin / "ruff"), "format", "--check", *checked])
     tree = _typecheck_tree()
     mypy = [str(venv_bin / "mypy"), "--config-file", str(ROOT / "pyproject.toml"), "-p", "spanguard"]
     _say("$ " + " ".join(mypy))

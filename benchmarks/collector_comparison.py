@@ -94,19 +94,27 @@ class Collector:
         health = f"127.0.0.1:{free_port()}"
         config: dict[str, Any] = {
             "extensions": {"health_check": {"endpoint": health}},
-            "receivers": {"otlp": {"protocols": {"grpc": {"endpoint": self.grpc_address,
-                                                          "max_recv_msg_size_mib": 64}}}},
+            "receivers": {
+                "otlp": {"protocols": {"grpc": {"endpoint": self.grpc_address, "max_recv_msg_size_mib": 64}}}
+            },
             "processors": {
-                "memory_limiter": {"check_interval": "1s", "limit_percentage": 80,
-                                   "spike_limit_percentage": 20},
+                "memory_limiter": {
+                    "check_interval": "1s",
+                    "limit_percentage": 80,
+                    "spike_limit_percentage": 20,
+                },
                 "redaction": {"allow_all_keys": True, "blocked_values": BLOCKED_VALUES, "summary": "info"},
             },
-            "exporters": {"otlp": {"endpoint": downstream, "tls": {"insecure": True},
-                                   "compression": "none"}},
+            "exporters": {"otlp": {"endpoint": downstream, "tls": {"insecure": True}, "compression": "none"}},
             "service": {
                 "extensions": ["health_check"],
-                "pipelines": {"traces": {"receivers": ["otlp"], "processors": ["memory_limiter", "redaction"],
-                                         "exporters": ["otlp"]}},
+                "pipelines": {
+                    "traces": {
+                        "receivers": ["otlp"],
+                        "processors": ["memory_limiter", "redaction"],
+                        "exporters": ["otlp"],
+                    }
+                },
                 "telemetry": {"metrics": {"level": "none"}, "logs": {"level": "warn"}},
             },
         }
@@ -114,9 +122,11 @@ class Collector:
             config["service"]["pipelines"]["traces"]["processors"] = ["memory_limiter"]
         path = workdir / "otelcol.yaml"
         path.write_text(yaml.safe_dump(config))
-        self.process = subprocess.Popen([str(otelcol_binary()), "--config", str(path)],
-                                        stdout=subprocess.DEVNULL,
-                                        stderr=open(workdir / "otelcol.log", "w"))  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [str(otelcol_binary()), "--config", str(path)],
+            stdout=subprocess.DEVNULL,
+            stderr=open(workdir / "otelcol.log", "w"),  # noqa: SIM115
+        )
         self.peak_mb = 0.0
         import httpx
 
@@ -173,6 +183,7 @@ def what_got_through(make: Any) -> dict[str, tuple[int, int]]:
         middle.stop()
         receiver.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+
     def count(data: bytes, values: list[str]) -> int:
         return sum(data.count(value.encode()) for value in values)
 
@@ -185,17 +196,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="sidecar workers to run")
     parser.add_argument("--clients", type=int, default=4, help="concurrent calls in the load client")
-    parser.add_argument("--collector-plumbing", action="store_true",
-                        help="also the Collector with memory_limiter only (its receive/export cost)")
+    parser.add_argument(
+        "--collector-plumbing",
+        action="store_true",
+        help="also the Collector with memory_limiter only (its receive/export cost)",
+    )
     args = parser.parse_args(argv)
 
     otelcol_binary()  # build (or find cached) before anything is timed
     bodies = [otlp_request(mixed=True, seed=seed) for seed in range(4)]
-    print(f"request: {SPANS_PER_REQUEST} spans, {len(bodies[0]) / 1e6:.1f} MB; {args.seconds:.0f} s per "
-          f"phase after {args.warmup:.0f} s warm-up; {multiprocessing.cpu_count()} cores", flush=True)
+    print(
+        f"request: {SPANS_PER_REQUEST} spans, {len(bodies[0]) / 1e6:.1f} MB; {args.seconds:.0f} s per "
+        f"phase after {args.warmup:.0f} s warm-up; {multiprocessing.cpu_count()} cores",
+        flush=True,
+    )
 
     middles: list[tuple[str, Any]] = [
-        (f"spanguard sidecar workers={w}", lambda d, down, w=w: Sidecar(d, w, down)) for w in args.workers]
+        (f"spanguard sidecar workers={w}", lambda d, down, w=w: Sidecar(d, w, down)) for w in args.workers
+    ]
     middles.append(("otelcol redaction processor", lambda d, down: Collector(d, down)))
     if args.collector_plumbing:
         middles.append(("otelcol, no redaction", lambda d, down: Collector(d, down, redaction=False)))
@@ -209,15 +227,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     ready.wait(60)
     downstream = f"127.0.0.1:{port}"
     assert receiver.pid is not None
-    results = [run_phase("direct", downstream, receiver_spans, receiver.pid, bodies, args.seconds,
-                         args.clients, args.warmup)]
+    results = [
+        run_phase(
+            "direct",
+            downstream,
+            receiver_spans,
+            receiver.pid,
+            bodies,
+            args.seconds,
+            args.clients,
+            args.warmup,
+        )
+    ]
     print(f"  direct: {results[0]['delivered_per_s']:,.0f} spans/s", flush=True)
     for label, make in middles:
         workdir = Path(tempfile.mkdtemp(prefix="spanguard-bench-cmp-"))
         middle = make(workdir, downstream)
         try:
-            result = run_phase(label, middle.grpc_address, receiver_spans, receiver.pid, bodies,
-                               args.seconds, args.clients, args.warmup, middle)
+            result = run_phase(
+                label,
+                middle.grpc_address,
+                receiver_spans,
+                receiver.pid,
+                bodies,
+                args.seconds,
+                args.clients,
+                args.warmup,
+                middle,
+            )
         finally:
             middle.stop()
             shutil.rmtree(workdir, ignore_errors=True)
@@ -230,14 +267,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     direct = results[0]["delivered_per_s"] or 1.0
     print()
-    print(f"{'path':<30}{'spans/s':>10}{'ratio':>7}{'refused':>9}{'CPU ms/1k spans':>17}"
-          f"{'peak RSS MB':>13}")
+    print(f"{'path':<30}{'spans/s':>10}{'ratio':>7}{'refused':>9}{'CPU ms/1k spans':>17}{'peak RSS MB':>13}")
     for result in results:
         cpu = result["cpu_ms"].get("sidecar")  # run_phase's name for the middle process
         cpu_text = "-" if cpu is None else f"{1000 * cpu / SPANS_PER_REQUEST:.1f}"
         rss = "-" if result["peak_rss_mb"] is None else f"{result['peak_rss_mb']:.0f}"
-        print(f"{result['label']:<30}{result['delivered_per_s']:>10,.0f}"
-              f"{result['delivered_per_s'] / direct:>7.2f}{result['refused']:>9}{cpu_text:>17}{rss:>13}")
+        print(
+            f"{result['label']:<30}{result['delivered_per_s']:>10,.0f}"
+            f"{result['delivered_per_s'] / direct:>7.2f}{result['refused']:>9}{cpu_text:>17}{rss:>13}"
+        )
     print()
     print("planted values that arrived downstream, of those sent (one 512-span reference request):")
     print(f"{'kind':<20}" + "".join(f"{label:>32}" for label, _ in middles))

@@ -19,10 +19,10 @@ from pathlib import Path
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from spanguard.exporters.fanout import FanOutSpanProcessor
-from spanguard.exporters.file_exporter import OtlpJsonFileSpanExporter
 
 from spanguard.config.model import BatchConfig
+from spanguard.exporters.fanout import FanOutSpanProcessor
+from spanguard.exporters.file_exporter import OtlpJsonFileSpanExporter
 
 ATTRIBUTES = {f"llm.attr.{i}": ("The quick brown fox jumps over the lazy dog. " * 5)[:200] for i in range(19)}
 PROMPT = ("Please summarise the following customer conversation in two lines. " * 130)[:8192]
@@ -60,8 +60,9 @@ def main() -> None:
     parser.add_argument("--spans", type=int, default=20_000)
     args = parser.parse_args()
     queue = BatchConfig(max_queue_size=args.spans + 1)
-    plain = app_thread_us_per_span(BatchSpanProcessor(InMemorySpanExporter(), max_queue_size=args.spans + 1),
-                                   args.spans)
+    plain = app_thread_us_per_span(
+        BatchSpanProcessor(InMemorySpanExporter(), max_queue_size=args.spans + 1), args.spans
+    )
     one = app_thread_us_per_span(FanOutSpanProcessor({"m": InMemorySpanExporter()}, queue), args.spans)
     three = app_thread_us_per_span(
         FanOutSpanProcessor({f"m{i}": InMemorySpanExporter() for i in range(3)}, queue), args.spans
@@ -80,8 +81,10 @@ def main() -> None:
         elapsed = time.perf_counter() - started
         size = exporter.file.size
         exporter.shutdown()
-    print(f"file exporter (background), batches of 512: {elapsed / len(spans) * 1e6:.1f} us/span, "
-          f"{size / len(spans) / 1024:.1f} KiB/span on disk")
+    print(
+        f"file exporter (background), batches of 512: {elapsed / len(spans) * 1e6:.1f} us/span, "
+        f"{size / len(spans) / 1024:.1f} KiB/span on disk"
+    )
 
 
 if __name__ == "__main__":

@@ -40,8 +40,10 @@ TRACES = "/v1/traces"
 
 # ---- the receiver (its own process) -----------------------------------------------------
 
-def receiver_main(port: Any, spans: Any, ready: multiprocessing.synchronize.Event,
-                  stop: multiprocessing.synchronize.Event) -> None:
+
+def receiver_main(
+    port: Any, spans: Any, ready: multiprocessing.synchronize.Event, stop: multiprocessing.synchronize.Event
+) -> None:
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
     class Handler(BaseHTTPRequestHandler):
@@ -77,11 +79,18 @@ def receiver_main(port: Any, spans: Any, ready: multiprocessing.synchronize.Even
 
 # ---- the variants -------------------------------------------------------------------------
 
+
 def register_provider(url: str) -> Any:
     from phoenix.otel import register
 
-    return register(endpoint=f"{url}{TRACES}", protocol="http/protobuf", batch=True, project_name="bench",
-                    set_global_tracer_provider=False, verbose=False)
+    return register(
+        endpoint=f"{url}{TRACES}",
+        protocol="http/protobuf",
+        batch=True,
+        project_name="bench",
+        set_global_tracer_provider=False,
+        verbose=False,
+    )
 
 
 def spanguard_provider(url: str, compression: str) -> Any:
@@ -124,8 +133,12 @@ def run_once(make: Callable[[], Any], spans: list[dict[str, str]], received: Any
     deadline = time.monotonic() + 5
     while received.value - before < len(spans) and time.monotonic() < deadline:
         time.sleep(0.02)
-    return {"cpu_us": cpu / len(spans) * 1e6, "wall_us": wall / len(spans) * 1e6,
-            "delivered": received.value - before, "dropped": dropped}
+    return {
+        "cpu_us": cpu / len(spans) * 1e6,
+        "wall_us": wall / len(spans) * 1e6,
+        "delivered": received.value - before,
+        "dropped": dropped,
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -153,9 +166,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             codec = gzip_codec.BACKEND
         except ImportError:
             pass
-        print(f"reference span: 19 x ~200-char attributes + 8 KB input.value, 1 in 4 with PII; "
-              f"{args.spans} spans x {args.rounds} rounds, burst {args.burst}; gzip: {codec}; "
-              f"encoder: {encoder}")
+        print(
+            f"reference span: 19 x ~200-char attributes + 8 KB input.value, 1 in 4 with PII; "
+            f"{args.spans} spans x {args.rounds} rounds, burst {args.burst}; gzip: {codec}; "
+            f"encoder: {encoder}"
+        )
         variants: dict[str, Callable[[], Any]] = {
             "phoenix.otel.register(batch=True)": lambda: register_provider(url),
             "spanguard default (gzip)": lambda: spanguard_provider(url, "gzip"),
@@ -176,8 +191,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             pairs = zip(rounds, results[base], strict=True)
             ratio = statistics.median(r["cpu_us"] / b["cpu_us"] for r, b in pairs)
             delivered = sum(r["delivered"] for r in rounds)
-            print(f"{name:<36}{cpu:>12.1f}{wall:>13.1f}{ratio:>11.2f}x"
-                  f"{delivered:>6}/{args.spans * args.rounds}")
+            print(
+                f"{name:<36}{cpu:>12.1f}{wall:>13.1f}{ratio:>11.2f}x{delivered:>6}/{args.spans * args.rounds}"
+            )
         print("target: spanguard default <= 1.00x register, every span delivered")
         if args.burst:
             burst = make_spans(args.burst, mixed=True, seed=11)
@@ -185,8 +201,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             for name, make in variants.items():
                 result = run_once(make, burst, received)
                 dropped = "-" if result["dropped"] is None else str(result["dropped"])
-                print(f"  {name:<36} delivered {result['delivered']:>5}/{args.burst}, dropped {dropped:>5}, "
-                      f"{result['cpu_us']:.1f} CPU us/span")
+                print(
+                    f"  {name:<36} delivered {result['delivered']:>5}/{args.burst}, dropped {dropped:>5}, "
+                    f"{result['cpu_us']:.1f} CPU us/span"
+                )
     finally:
         stop.set()
         receiver.join(30)

@@ -30,13 +30,13 @@ from typing import Any
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+from spanguard.config.model import RedactionConfig, TruncationConfig
 from spanguard.processors.engine import Engine
 from spanguard.processors.otlp_adapter import apply_to_request
 from spanguard.processors.redaction import Redactor
 from spanguard.processors.span_processors import SpanguardSpanProcessor
 from spanguard.processors.truncation import Truncator
-
-from spanguard.config.model import RedactionConfig, TruncationConfig
 
 WORDS = [
     "the",
@@ -270,8 +270,10 @@ def otlp_adapter_numbers(rounds: int) -> None:
     and without (each unit re-serialized for the scan, the path for OTLP JSON input)."""
     engine = Engine(Redactor(RedactionConfig()), Truncator(TruncationConfig()))
     print("\nOTLP adapter (sidecar engine step), one 512-span request, CPU ms, median of rounds")
-    print(f"{'workload':<8} {'MB':>5} {'parse':>8} {'transform':>10} {'spans/s':>9} "
-          f"{'re-serialized':>14} {'spans/s':>9}")
+    print(
+        f"{'workload':<8} {'MB':>5} {'parse':>8} {'transform':>10} {'spans/s':>9} "
+        f"{'re-serialized':>14} {'spans/s':>9}"
+    )
     for workload in ("clean", "mixed"):
         data = otlp_request(mixed=workload == "mixed")
         parse_ms: list[float] = []
@@ -290,6 +292,7 @@ def otlp_adapter_numbers(rounds: int) -> None:
             f"{workload:<8} {len(data) / 1e6:>5.1f} {statistics.median(parse_ms):>8.1f} "
             f"{fast:>10.1f} {512 / fast * 1e3:>9,.0f} {slow:>14.1f} {512 / slow * 1e3:>9,.0f}"
         )
+
 
 if __name__ == "__main__":
     raise SystemExit(main())

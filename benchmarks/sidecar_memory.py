@@ -57,8 +57,9 @@ def measure(size_mb: float, concurrent: int) -> tuple[int, float, float, list[st
             codes: list[str] = []
 
             def send() -> None:
-                with grpc.insecure_channel(sidecar.grpc_address,
-                                           options=[("grpc.max_send_message_length", -1)]) as channel:
+                with grpc.insecure_channel(
+                    sidecar.grpc_address, options=[("grpc.max_send_message_length", -1)]
+                ) as channel:
                     try:
                         channel.unary_unary(EXPORT)(body, timeout=120)
                         codes.append("OK")
@@ -81,15 +82,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sizes-mb", type=float, nargs="+", default=[1, 4, 8, 15])
     parser.add_argument("--concurrent", type=int, nargs="+", default=[1, 4])
     args = parser.parse_args(argv)
-    print(f"{'request MB':>10}{'at once':>8}{'idle MB':>9}{'peak MB':>9}{'rise MB':>9}"
-          f"{'rise / req MB':>15}  outcomes")
+    print(
+        f"{'request MB':>10}{'at once':>8}{'idle MB':>9}{'peak MB':>9}{'rise MB':>9}"
+        f"{'rise / req MB':>15}  outcomes"
+    )
     for concurrent in args.concurrent:
         for size in args.sizes_mb:
             nbytes, idle, peak, codes = measure(size, concurrent)
             rise = peak - idle
             per = rise / (nbytes / 1e6) / concurrent
-            print(f"{nbytes / 1e6:>10.1f}{concurrent:>8}{idle:>9.0f}{peak:>9.0f}{rise:>9.0f}{per:>15.1f}  "
-                  + ",".join(sorted(set(codes))), flush=True)
+            print(
+                f"{nbytes / 1e6:>10.1f}{concurrent:>8}{idle:>9.0f}{peak:>9.0f}{rise:>9.0f}{per:>15.1f}  "
+                + ",".join(sorted(set(codes))),
+                flush=True,
+            )
     return 0
 
 

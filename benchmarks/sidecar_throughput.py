@@ -60,6 +60,7 @@ def free_port() -> int:
 
 # ---- processes -------------------------------------------------------------------------
 
+
 def http_receiver(port: int) -> tuple[Any, list[int]]:
     """OTLP/HTTP next to the gRPC one: inflate (the codec the sidecar uses, else zlib),
     parse, count; nothing else, as `ParseOnlyReceiver` does for gRPC."""
@@ -71,8 +72,10 @@ def http_receiver(port: int) -> tuple[Any, list[int]]:
     try:
         from spanguard.exporters.gzip_codec import decompress
     except ImportError:  # an older checkout, measured for "before"
+
         def decompress(data: bytes) -> bytes:
             return zlib.decompress(data, 16 + zlib.MAX_WBITS)
+
     counted = [0]
     lock = threading.Lock()
 
@@ -100,8 +103,13 @@ def http_receiver(port: int) -> tuple[Any, list[int]]:
     return server, counted
 
 
-def receiver_main(port: int, http_port: int, spans: Any, ready: multiprocessing.synchronize.Event,
-                  stop: multiprocessing.synchronize.Event) -> None:
+def receiver_main(
+    port: int,
+    http_port: int,
+    spans: Any,
+    ready: multiprocessing.synchronize.Event,
+    stop: multiprocessing.synchronize.Event,
+) -> None:
     from support_receiver import ParseOnlyReceiver
 
     receiver = ParseOnlyReceiver(port=port, threads=4)
@@ -114,8 +122,14 @@ def receiver_main(port: int, http_port: int, spans: Any, ready: multiprocessing.
     receiver.stop()
 
 
-def client_main(address: str, bodies: list[bytes], concurrency: int, stop: multiprocessing.synchronize.Event,
-                sent: Any, refused: Any) -> None:
+def client_main(
+    address: str,
+    bodies: list[bytes],
+    concurrency: int,
+    stop: multiprocessing.synchronize.Event,
+    sent: Any,
+    refused: Any,
+) -> None:
     import grpc
 
     lock = threading.Lock()
@@ -190,12 +204,20 @@ def child_pids(pid: int) -> list[int]:
 
 
 class Sidecar:
-    def __init__(self, workdir: Path, workers: int, downstream: str, rules: bool = True,
-                 protocol: str = "grpc", compression: str = "gzip") -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        workers: int,
+        downstream: str,
+        rules: bool = True,
+        protocol: str = "grpc",
+        compression: str = "gzip",
+    ) -> None:
         self.workdir = workdir
         config: dict[str, Any] = {
-            "exporters": {"otlp": {"endpoint": f"http://{downstream}", "protocol": protocol,
-                                   "compression": compression}},
+            "exporters": {
+                "otlp": {"endpoint": f"http://{downstream}", "protocol": protocol, "compression": compression}
+            },
             "sidecar": {
                 "grpc": {"endpoint": f"127.0.0.1:{free_port()}"},
                 "http": {"endpoint": f"127.0.0.1:{free_port()}"},
@@ -211,7 +233,9 @@ class Sidecar:
         path.write_text(yaml.safe_dump(config))
         self.process = subprocess.Popen(
             [sys.executable, "-m", "spanguard", "sidecar", "--config", str(path)],
-            stdout=subprocess.PIPE, stderr=open(workdir / "sidecar.log", "w"), text=True,  # noqa: SIM115
+            stdout=subprocess.PIPE,
+            stderr=open(workdir / "sidecar.log", "w"),  # noqa: SIM115
+            text=True,
         )
         assert self.process.stdout is not None
         line = self.process.stdout.readline()
@@ -228,8 +252,17 @@ class Sidecar:
         self.process.wait(60)
 
 
-def run_phase(label: str, target: str, receiver_spans: Any, receiver_pid: int, bodies: list[bytes],
-              seconds: float, clients: int, warmup: float, sidecar: Sidecar | None = None) -> dict[str, Any]:
+def run_phase(
+    label: str,
+    target: str,
+    receiver_spans: Any,
+    receiver_pid: int,
+    bodies: list[bytes],
+    seconds: float,
+    clients: int,
+    warmup: float,
+    sidecar: Sidecar | None = None,
+) -> dict[str, Any]:
     context = multiprocessing.get_context("spawn")
     stop = context.Event()
     sent = context.Value("q", 0)
@@ -256,11 +289,19 @@ def run_phase(label: str, target: str, receiver_spans: Any, receiver_pid: int, b
     stop.set()
     client.join(60)
     requests = delivered / SPANS_PER_REQUEST
-    cpu_ms = {name: 1000 * (cpu_after[name] - cpu_before[name]) / requests if requests else float("nan")
-              for name in groups}
-    return {"label": label, "delivered_per_s": delivered / elapsed, "accepted_per_s": accepted / elapsed,
-            "refused": refused.value, "peak_rss_mb": sidecar.peak_mb if sidecar else None,
-            "cpu_ms": cpu_ms, "busy": (busy_after - busy_before) / max(1, total_after - total_before)}
+    cpu_ms = {
+        name: 1000 * (cpu_after[name] - cpu_before[name]) / requests if requests else float("nan")
+        for name in groups
+    }
+    return {
+        "label": label,
+        "delivered_per_s": delivered / elapsed,
+        "accepted_per_s": accepted / elapsed,
+        "refused": refused.value,
+        "peak_rss_mb": sidecar.peak_mb if sidecar else None,
+        "cpu_ms": cpu_ms,
+        "busy": (busy_after - busy_before) / max(1, total_after - total_before),
+    }
 
 
 def scan_cost_ms(body: bytes, repeats: int = 5) -> tuple[float, float]:
@@ -268,12 +309,11 @@ def scan_cost_ms(body: bytes, repeats: int = 5) -> tuple[float, float]:
     rules (what it runs per request), and the same prefilter with only `iban` on (it starts
     with a letter class, so RE2 cannot skip ahead with memchr and looks at every byte).
     The second is the floor any one-pass scan of these bytes pays here."""
+    from spanguard.config.model import RedactionConfig, TruncationConfig
     from spanguard.processors.otlp_prefilter import prefilter_for
     from spanguard.processors.otlp_units import unit_bounds
     from spanguard.processors.redaction import Redactor
     from spanguard.processors.truncation import Truncator
-
-    from spanguard.config.model import RedactionConfig, TruncationConfig
 
     default = prefilter_for(Redactor(RedactionConfig()), Truncator(TruncationConfig()))
     iban_only = prefilter_for(Redactor(RedactionConfig(detectors=["iban"])), None)
@@ -289,8 +329,10 @@ def scan_cost_ms(body: bytes, repeats: int = 5) -> tuple[float, float]:
             times.append(time.process_time() - started)
         return 1000 * min(times)
 
-    return (best(lambda: default.locate_in(body, starts, ends)),
-            best(lambda: iban_only.locate_in(body, starts, ends)))
+    return (
+        best(lambda: default.locate_in(body, starts, ends)),
+        best(lambda: iban_only.locate_in(body, starts, ends)),
+    )
 
 
 def measure_queue_appends(record_bytes: int = 64 * 1024, appends: int = 400) -> None:
@@ -318,9 +360,11 @@ def measure_queue_appends(record_bytes: int = 64 * 1024, appends: int = 400) -> 
         elapsed = time.perf_counter() - started
         done = per_thread * threads
         rate = done / elapsed
-        print(f"  fsync={'on ' if fsync else 'off'} senders={threads}: {rate:8,.0f} appends/s "
-              f"({rate * record_bytes / 1e6:6.0f} MB/s), {writer.commits} commits for {done} appends",
-              flush=True)
+        print(
+            f"  fsync={'on ' if fsync else 'off'} senders={threads}: {rate:8,.0f} appends/s "
+            f"({rate * record_bytes / 1e6:6.0f} MB/s), {writer.commits} commits for {done} appends",
+            flush=True,
+        )
         writer.close()
         shutil.rmtree(directory, ignore_errors=True)
 
@@ -333,18 +377,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=4, help="concurrent calls in the load client")
     parser.add_argument("--target", type=float, default=0.3, help="ratio to direct to budget for")
     parser.add_argument("--skip-queue", action="store_true", help="skip the queue append measurement")
-    parser.add_argument("--no-rules", action="store_true",
-                        help="also run workers=1 with redaction and truncation off (the plumbing's ceiling)")
-    parser.add_argument("--exports", nargs="+", default=["grpc:gzip", "grpc:none", "http:gzip"],
-                        help="ways out, PROTOCOL:COMPRESSION; the first is the one budgeted for")
+    parser.add_argument(
+        "--no-rules",
+        action="store_true",
+        help="also run workers=1 with redaction and truncation off (the plumbing's ceiling)",
+    )
+    parser.add_argument(
+        "--exports",
+        nargs="+",
+        default=["grpc:gzip", "grpc:none", "http:gzip"],
+        help="ways out, PROTOCOL:COMPRESSION; the first is the one budgeted for",
+    )
     args = parser.parse_args(argv)
     if not args.skip_queue:
         measure_queue_appends()
 
     bodies = [otlp_request(mixed=True, seed=seed) for seed in range(4)]
-    print(f"request: {SPANS_PER_REQUEST} spans, {len(bodies[0]) / 1e6:.1f} MB; "
-          f"{args.seconds:.0f} s per phase after {args.warmup:.0f} s warm-up; {os.cpu_count()} cores",
-          flush=True)
+    print(
+        f"request: {SPANS_PER_REQUEST} spans, {len(bodies[0]) / 1e6:.1f} MB; "
+        f"{args.seconds:.0f} s per phase after {args.warmup:.0f} s warm-up; {os.cpu_count()} cores",
+        flush=True,
+    )
     context = multiprocessing.get_context("spawn")
     receiver_spans = context.Value("q", 0)
     ready, stop = context.Event(), context.Event()
@@ -354,23 +407,46 @@ def main(argv: Sequence[str] | None = None) -> int:
     ready.wait(60)
     downstream = f"127.0.0.1:{port}"
     assert receiver.pid is not None
-    results = [run_phase("direct", downstream, receiver_spans, receiver.pid, bodies, args.seconds,
-                         args.clients, args.warmup)]
+    results = [
+        run_phase(
+            "direct",
+            downstream,
+            receiver_spans,
+            receiver.pid,
+            bodies,
+            args.seconds,
+            args.clients,
+            args.warmup,
+        )
+    ]
     print(f"  direct: {results[0]['delivered_per_s']:,.0f} spans/s", flush=True)
     exports = [tuple(way.split(":", 1)) for way in args.exports]
-    variants = [(workers, True, protocol, compression) for workers in args.workers
-                for protocol, compression in exports]
+    variants = [
+        (workers, True, protocol, compression)
+        for workers in args.workers
+        for protocol, compression in exports
+    ]
     if args.no_rules:
         variants.append((1, False, *exports[0]))
     for workers, rules, protocol, compression in variants:
         workdir = Path(tempfile.mkdtemp(prefix=f"spanguard-bench-w{workers}-"))
         out = downstream if protocol == "grpc" else f"127.0.0.1:{http_port}"
-        sidecar = Sidecar(workdir, workers, out, rules, "grpc" if protocol == "grpc" else "http/protobuf",
-                          compression)
+        sidecar = Sidecar(
+            workdir, workers, out, rules, "grpc" if protocol == "grpc" else "http/protobuf", compression
+        )
         label = f"w={workers} {protocol} {compression}" + ("" if rules else " no rules")
         try:
-            result = run_phase(label, sidecar.grpc_address, receiver_spans, receiver.pid, bodies,
-                               args.seconds, args.clients, args.warmup, sidecar)
+            result = run_phase(
+                label,
+                sidecar.grpc_address,
+                receiver_spans,
+                receiver.pid,
+                bodies,
+                args.seconds,
+                args.clients,
+                args.warmup,
+                sidecar,
+            )
         finally:
             sidecar.stop()
             shutil.rmtree(workdir, ignore_errors=True)
@@ -381,27 +457,37 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     direct = results[0]["delivered_per_s"] or 1.0
     print()
-    print(f"{'path (sidecar out)':<31}{'delivered spans/s':>18}{'accepted spans/s':>18}{'ratio':>8}"
-          f"{'refused':>9}{'peak RSS MB':>13}")
+    print(
+        f"{'path (sidecar out)':<31}{'delivered spans/s':>18}{'accepted spans/s':>18}{'ratio':>8}"
+        f"{'refused':>9}{'peak RSS MB':>13}"
+    )
     for result in results:
         rss = "-" if result["peak_rss_mb"] is None else f"{result['peak_rss_mb']:.0f}"
-        print(f"{result['label']:<31}{result['delivered_per_s']:>18,.0f}{result['accepted_per_s']:>18,.0f}"
-              f"{result['delivered_per_s'] / direct:>8.2f}{result['refused']:>9}{rss:>13}")
+        print(
+            f"{result['label']:<31}{result['delivered_per_s']:>18,.0f}{result['accepted_per_s']:>18,.0f}"
+            f"{result['delivered_per_s'] / direct:>8.2f}{result['refused']:>9}{rss:>13}"
+        )
     print()
-    print(f"{'CPU ms per delivered request':<31}{'client':>10}{'receiver':>10}{'sidecar':>10}"
-          f"{'machine busy':>14}")
+    print(
+        f"{'CPU ms per delivered request':<31}{'client':>10}{'receiver':>10}{'sidecar':>10}"
+        f"{'machine busy':>14}"
+    )
     for result in results:
         cpu = result["cpu_ms"]
         sidecar_ms = f"{cpu['sidecar']:.1f}" if "sidecar" in cpu else "-"
-        print(f"{result['label']:<31}{cpu['client']:>10.1f}{cpu['receiver']:>10.1f}{sidecar_ms:>10}"
-              f"{100 * result['busy']:>13.0f}%")
-    print_budget(results, args.target, os.cpu_count() or 1, scan_cost_ms(bodies[0]),
-                 "w=1 {} {}".format(*exports[0]))
+        print(
+            f"{result['label']:<31}{cpu['client']:>10.1f}{cpu['receiver']:>10.1f}{sidecar_ms:>10}"
+            f"{100 * result['busy']:>13.0f}%"
+        )
+    print_budget(
+        results, args.target, os.cpu_count() or 1, scan_cost_ms(bodies[0]), "w=1 {} {}".format(*exports[0])
+    )
     return 0
 
 
-def print_budget(results: list[dict[str, Any]], target: float, cores: int, scan: tuple[float, float],
-                 budgeted: str) -> None:
+def print_budget(
+    results: list[dict[str, Any]], target: float, cores: int, scan: tuple[float, float], budgeted: str
+) -> None:
     """The CPU per request a target ratio leaves the sidecar: all cores' time over the
     requests/s the target needs, less what the client and the receiver take. Given at
     100% busy (the ceiling) and at the busy share one worker actually reached."""
@@ -413,8 +499,10 @@ def print_budget(results: list[dict[str, Any]], target: float, cores: int, scan:
     others = one["cpu_ms"]["client"] + one["cpu_ms"]["receiver"]
     plumbing = next((r for r in results if r["label"].endswith("no rules")), None)
     print()
-    print(f"CPU budget for {target:.2f}x of direct ({budgeted}): {needed:.1f} requests/s on {cores} cores; "
-          f"client + receiver take {others:.1f} ms of each request")
+    print(
+        f"CPU budget for {target:.2f}x of direct ({budgeted}): {needed:.1f} requests/s on {cores} cores; "
+        f"client + receiver take {others:.1f} ms of each request"
+    )
     for busy, why in ((1.0, "every core busy all the time"), (one["busy"], f"as busy as {budgeted} got")):
         left = busy * cores * 1000 / needed - others
         print(f"  {100 * busy:3.0f}% busy ({why}): {left:5.1f} ms per request left for the sidecar")
@@ -422,8 +510,10 @@ def print_budget(results: list[dict[str, Any]], target: float, cores: int, scan:
     if plumbing is not None:
         used += f"; with rules off (receive, queue, deliver) {plumbing['cpu_ms']['sidecar']:.1f} ms"
     print(used)
-    print(f"  one RE2 pass over a request: {scan[0]:.1f} ms with the default prefilter, "
-          f"{scan[1]:.1f} ms with only `iban` on (the per-byte floor)")
+    print(
+        f"  one RE2 pass over a request: {scan[0]:.1f} ms with the default prefilter, "
+        f"{scan[1]:.1f} ms with only `iban` on (the per-byte floor)"
+    )
 
 
 if __name__ == "__main__":

@@ -13,9 +13,6 @@ import os
 from collections.abc import Mapping
 from urllib.parse import unquote
 
-from spanguard.exporters.endpoints import resolve_otlp, resolve_phoenix
-from spanguard.exporters.urls import display_url
-
 from spanguard.config.model import (
     ConsoleExporterConfig,
     ExportersConfig,
@@ -23,6 +20,8 @@ from spanguard.config.model import (
     PhoenixExporterConfig,
     SpanguardConfig,
 )
+from spanguard.exporters.endpoints import resolve_otlp, resolve_phoenix
+from spanguard.exporters.urls import display_url
 
 
 def _env(environ: Mapping[str, str], signal: str, generic: str) -> str | None:

@@ -98,8 +98,9 @@ def otlp_target(
         target, scheme_insecure = grpc_target(endpoint)
         insecure = insecure if scheme_insecure is None else scheme_insecure
         return OtlpTarget(protocol, target, insecure, dict(headers or {}), GRPC_MAX_REQUEST_BYTES, resource)
-    return OtlpTarget(protocol, http_traces_url(endpoint), True, dict(headers or {}), HTTP_MAX_REQUEST_BYTES,
-                      resource)
+    return OtlpTarget(
+        protocol, http_traces_url(endpoint), True, dict(headers or {}), HTTP_MAX_REQUEST_BYTES, resource
+    )
 
 
 def resolve_otlp(config: OtlpExporterConfig) -> OtlpTarget:
@@ -129,7 +130,11 @@ class ResolvedPhoenix:
 
     def target(self, *, client_project_wins: bool) -> OtlpTarget:
         return OtlpTarget(
-            self.protocol, self.endpoint, self.insecure, self.headers, request_limit(self.protocol),
+            self.protocol,
+            self.endpoint,
+            self.insecure,
+            self.headers,
+            request_limit(self.protocol),
             self.resource_rules(client_project_wins=client_project_wins),
         )
 
@@ -165,5 +170,10 @@ def resolve_phoenix(
     if ":" in host:  # an IPv6 literal keeps its brackets in `host:port`
         host = f"[{host}]"
     return ResolvedPhoenix(
-        f"{host}:{grpc_port}", project, explicit, config.protocol, parsed.scheme != "https", headers,
+        f"{host}:{grpc_port}",
+        project,
+        explicit,
+        config.protocol,
+        parsed.scheme != "https",
+        headers,
     )

@@ -48,8 +48,10 @@ def guard_neighbours(*, failed: bool) -> None:
 
     provider = trace.get_tracer_provider()
     if not hasattr(provider, "_active_span_processor"):
-        _log.error("spanguard: OTEL_TRACES_EXPORTER names other exporters but no SDK provider is set; "
-                   "use OTEL_PYTHON_DISTRO=spanguard with opentelemetry-instrument")
+        _log.error(
+            "spanguard: OTEL_TRACES_EXPORTER names other exporters but no SDK provider is set; "
+            "use OTEL_PYTHON_DISTRO=spanguard with opentelemetry-instrument"
+        )
         return
     if failed:
         guard_discarding(provider)

@@ -8,13 +8,13 @@ endpoints, so a bad setting is an error at start-up rather than a lost span late
 from __future__ import annotations
 
 from opentelemetry.sdk.trace.export import SpanExporter
+
+from spanguard.config.model import ExportersConfig
+from spanguard.errors import ConfigError
 from spanguard.exporters.console import ConsoleSpanExporter
 from spanguard.exporters.file_exporter import OtlpJsonFileSpanExporter
 from spanguard.exporters.jsonl_file import JsonlFileError
 from spanguard.exporters.otlp import build_otlp_exporter, build_phoenix_exporter
-
-from spanguard.config.model import ExportersConfig
-from spanguard.errors import ConfigError
 
 
 def build_exporters(config: ExportersConfig) -> dict[str, SpanExporter]:

@@ -24,12 +24,12 @@ from dataclasses import asdict, dataclass
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, Context, attach, set_value
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+from spanguard.config.model import BatchConfig
 from spanguard.exporters.outage import EXPORT_THREAD_PREFIX, OutageReporter, quiet_sdk_exporter_logs
 from spanguard.exporters.oversize import fit_span
 from spanguard.exporters.retry import Outcome, RetryOn, RetryPolicy, SendResult, send_with_retry
 from spanguard.exporters.splitting import split_by_size
-
-from spanguard.config.model import BatchConfig
 
 _log = logging.getLogger("spanguard.exporters")
 
@@ -39,8 +39,13 @@ MAX_BACKOFF_S = 30.0
 MAX_ATTEMPTS_PER_BATCH = 3
 # An SDK exporter says only SUCCESS or FAILURE: any failure is retried, 1 s then 2 s apart.
 RETRY_POLICY = RetryPolicy(
-    initial_interval_s=1.0, max_interval_s=MAX_BACKOFF_S, max_elapsed_time_s=None, multiplier=2.0,
-    randomization_factor=0.0, max_attempts=MAX_ATTEMPTS_PER_BATCH, retry_on=RetryOn.ANY_FAILURE,
+    initial_interval_s=1.0,
+    max_interval_s=MAX_BACKOFF_S,
+    max_elapsed_time_s=None,
+    multiplier=2.0,
+    randomization_factor=0.0,
+    max_attempts=MAX_ATTEMPTS_PER_BATCH,
+    retry_on=RetryOn.ANY_FAILURE,
 )
 
 
@@ -187,8 +192,10 @@ class _ExporterWorker:
             self._count("dropped", len(chunk))
             return
         result = send_with_retry(
-            lambda: self._export_once(chunk), RETRY_POLICY,
-            wait=self._backoff, on_failure=lambda failed: self.outage.failure(failed.reason),
+            lambda: self._export_once(chunk),
+            RETRY_POLICY,
+            wait=self._backoff,
+            on_failure=lambda failed: self.outage.failure(failed.reason),
         )
         if result is not None and result.outcome is Outcome.OK:
             self._count("exported", len(chunk))
@@ -225,10 +232,13 @@ class _ExporterWorker:
 
     def wait_done(self, target: int, deadline: float) -> bool:
         with self._cond:
-            return self._cond.wait_for(
-                lambda: self._done_total >= target or not self._thread.is_alive(),
-                timeout=max(0.0, deadline - time.monotonic()),
-            ) and self._done_total >= target
+            return (
+                self._cond.wait_for(
+                    lambda: self._done_total >= target or not self._thread.is_alive(),
+                    timeout=max(0.0, deadline - time.monotonic()),
+                )
+                and self._done_total >= target
+            )
 
     def request_stop(self) -> None:
         with self._cond:
@@ -300,8 +310,10 @@ class FanOutSpanProcessor(SpanProcessor):
         targets = {name: worker.request_flush() for name, worker in self._workers.items()}
         done = all([worker.wait_done(targets[name], deadline) for name, worker in self._workers.items()])
         exporters_ok = all(
-            [worker.exporter.force_flush(max(0, int((deadline - time.monotonic()) * 1000)))
-             for worker in self._workers.values()]
+            [
+                worker.exporter.force_flush(max(0, int((deadline - time.monotonic()) * 1000)))
+                for worker in self._workers.values()
+            ]
         )
         return done and exporters_ok
 
@@ -318,6 +330,11 @@ class FanOutSpanProcessor(SpanProcessor):
             # Quiet when all went well; a warning when spans were lost, so it is seen.
             level = logging.WARNING if stats.failed or stats.dropped else logging.INFO
             _log.log(
-                level, "spanguard: exporter %r: %d exported, %d failed, %d dropped, %d cut to fit",
-                name, stats.exported, stats.failed, stats.dropped, stats.oversize_truncated,
+                level,
+                "spanguard: exporter %r: %d exported, %d failed, %d dropped, %d cut to fit",
+                name,
+                stats.exported,
+                stats.failed,
+                stats.dropped,
+                stats.oversize_truncated,
             )

@@ -16,10 +16,10 @@ from collections.abc import Sequence
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
-from spanguard.exporters.jsonl_file import JsonlFileError, RotatingJsonlFile
-from spanguard.exporters.splitting import DEFAULT_MAX_LINE_BYTES, json_lines
 
 from spanguard.config.model import FileExporterConfig
+from spanguard.exporters.jsonl_file import JsonlFileError, RotatingJsonlFile
+from spanguard.exporters.splitting import DEFAULT_MAX_LINE_BYTES, json_lines
 
 _log = logging.getLogger("spanguard.exporters")
 
@@ -28,8 +28,13 @@ class OtlpJsonFileSpanExporter(SpanExporter):
     """Appends one OTLP JSON line per batch; opening the file happens here, at start-up,
     so an unwritable path is a `JsonlFileError` before the first span, not a lost span."""
 
-    def __init__(self, path: str | os.PathLike[str], max_bytes: int, backups: int,
-                 max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        max_bytes: int,
+        backups: int,
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    ) -> None:
         self.file = RotatingJsonlFile(path, max_bytes, backups)
         self.max_line_bytes = max_line_bytes
         self._shut_down = False

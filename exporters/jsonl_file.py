@@ -95,7 +95,8 @@ class RotatingJsonlFile:
         self._size = keep
         _log.warning(
             "spanguard: %s ended in a torn line (%d bytes, from an interrupted write); it was cut off",
-            self.path, self.repaired_bytes,
+            self.path,
+            self.repaired_bytes,
         )
 
     # -- writing -------------------------------------------------------------------------
@@ -147,7 +148,8 @@ class RotatingJsonlFile:
             if not self._rotation_failed:
                 _log.warning(
                     "spanguard: cannot rotate %s (%s); appending to it past max_bytes",
-                    self.path, exc.strerror or type(exc).__name__,
+                    self.path,
+                    exc.strerror or type(exc).__name__,
                 )
             self._rotation_failed = True
         else:

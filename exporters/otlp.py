@@ -22,6 +22,8 @@ from collections.abc import Mapping, Sequence
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+from spanguard.config.model import OtlpExporterConfig, PhoenixExporterConfig
 from spanguard.exporters.endpoints import (
     GRPC_MAX_REQUEST_BYTES,
     HTTP_MAX_REQUEST_BYTES,
@@ -36,8 +38,6 @@ from spanguard.exporters.endpoints import (
 )
 from spanguard.exporters.span_copy import copy_span
 from spanguard.exporters.urls import display_url
-
-from spanguard.config.model import OtlpExporterConfig, PhoenixExporterConfig
 
 
 class OtlpSpanExporter(SpanExporter):

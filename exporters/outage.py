@@ -79,7 +79,8 @@ class OutageReporter:
         _log.warning(
             "spanguard: exporter %r cannot export (%s); retrying with backoff, "
             "further failures are not logged until it recovers",
-            self.exporter_name, reason,
+            self.exporter_name,
+            reason,
         )
 
     def success(self) -> None:
@@ -91,5 +92,7 @@ class OutageReporter:
             self.in_outage = False
             self.failed_attempts = 0
         _log.warning(
-            "spanguard: exporter %r recovered after %d failed attempts", self.exporter_name, attempts,
+            "spanguard: exporter %r recovered after %d failed attempts",
+            self.exporter_name,
+            attempts,
         )

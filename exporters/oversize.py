@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
+
 from spanguard.exporters.span_copy import copy_span
 
 # Fixed overhead per span and per attribute in the OTLP encoding (ids, times, tags).

@@ -24,20 +24,25 @@ from pathlib import Path
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans
+
+from spanguard.errors import SpanguardError
 from spanguard.exporters.endpoints import GRPC_MAX_REQUEST_BYTES, PROJECT_ATTRIBUTE, otlp_target
 from spanguard.exporters.otlp_json import decode_traces_json_line
 from spanguard.exporters.retry import Outcome, RetryOn, RetryPolicy, send_with_retry
 from spanguard.exporters.senders import build_sender
 from spanguard.exporters.splitting import pack_resource_spans
 
-from spanguard.errors import SpanguardError
-
 _ROTATED = re.compile(r"^(?P<base>.+)\.(?P<index>\d+)$")
 ATTEMPTS = 3
 # Any failure is tried again, 0.5 s then 1 s later; then replay stops with the reason.
 RETRY_POLICY = RetryPolicy(
-    initial_interval_s=0.5, max_interval_s=1.0, max_elapsed_time_s=None, multiplier=2.0,
-    randomization_factor=0.0, max_attempts=ATTEMPTS, retry_on=RetryOn.ANY_FAILURE,
+    initial_interval_s=0.5,
+    max_interval_s=1.0,
+    max_elapsed_time_s=None,
+    multiplier=2.0,
+    randomization_factor=0.0,
+    max_attempts=ATTEMPTS,
+    retry_on=RetryOn.ANY_FAILURE,
 )
 
 

@@ -48,8 +48,9 @@ class SendResult:
 OK = SendResult(Outcome.OK)
 
 SPEC_RETRYABLE_HTTP = frozenset({429, 502, 503, 504})
-SPEC_RETRYABLE_GRPC = frozenset({"CANCELLED", "DEADLINE_EXCEEDED", "ABORTED", "OUT_OF_RANGE", "UNAVAILABLE",
-                                 "DATA_LOSS"})
+SPEC_RETRYABLE_GRPC = frozenset(
+    {"CANCELLED", "DEADLINE_EXCEEDED", "ABORTED", "OUT_OF_RANGE", "UNAVAILABLE", "DATA_LOSS"}
+)
 
 
 def classify_http(status: int, headers: Mapping[str, str] | None = None) -> SendResult:

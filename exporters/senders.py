@@ -15,6 +15,7 @@ import grpc
 import httpx
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
+
 from spanguard.exporters import gzip_codec
 from spanguard.exporters.endpoints import OtlpTarget
 from spanguard.exporters.retry import OK, SendResult, classify_grpc, classify_http, transport_error
@@ -100,6 +101,7 @@ class OtlpHttpSender(_Sender):
     def close(self) -> None:
         self._client.close()
 
+
 def _retry_info_delay(exc: grpc.RpcError) -> float | None:
     """RetryInfo's delay from the status details a server sent along, if any."""
     trailers = exc.trailing_metadata() if hasattr(exc, "trailing_metadata") else None
@@ -132,8 +134,9 @@ class OtlpGrpcSender(_Sender):
         if target.insecure:
             self._channel = grpc.insecure_channel(self.target, options=options, compression=compression_kind)
         else:
-            self._channel = grpc.secure_channel(self.target, grpc.ssl_channel_credentials(), options=options,
-                                                compression=compression_kind)
+            self._channel = grpc.secure_channel(
+                self.target, grpc.ssl_channel_credentials(), options=options, compression=compression_kind
+            )
         self._export = self._channel.unary_unary(
             EXPORT_METHOD, request_serializer=None, response_deserializer=None
         )

@@ -84,8 +84,9 @@ def _any_value(value: Any) -> bytes:
     if isinstance(value, Sequence):
         return _field(b"\x2a", b"".join([_field(b"\x0a", _any_value(item)) for item in value]))
     if isinstance(value, Mapping):
-        pairs = b"".join([_field(b"\x0a", _key(str(k)) + _field(b"\x12", _any_value(v)))
-                          for k, v in value.items()])
+        pairs = b"".join(
+            [_field(b"\x0a", _key(str(k)) + _field(b"\x12", _any_value(v))) for k, v in value.items()]
+        )
         return _field(b"\x32", pairs)
     raise _Unencodable
 
@@ -140,8 +141,10 @@ def _span(span: ReadableSpan) -> bytes:
     assert context is not None
     parent = span.parent
     parts = [
-        b"\x0a\x10", context.trace_id.to_bytes(16, "big"),
-        b"\x12\x08", context.span_id.to_bytes(8, "big"),
+        b"\x0a\x10",
+        context.trace_id.to_bytes(16, "big"),
+        b"\x12\x08",
+        context.span_id.to_bytes(8, "big"),
         _string(b"\x1a", _trace_state(context.trace_state)),
         b"\x22\x08" + parent.span_id.to_bytes(8, "big") if parent else b"",
         _string(b"\x2a", span.name),
@@ -163,8 +166,10 @@ def _span(span: ReadableSpan) -> bytes:
     for link in span.links:
         link_context = link.context
         body = (
-            b"\x0a\x10" + link_context.trace_id.to_bytes(16, "big")
-            + b"\x12\x08" + link_context.span_id.to_bytes(8, "big")
+            b"\x0a\x10"
+            + link_context.trace_id.to_bytes(16, "big")
+            + b"\x12\x08"
+            + link_context.span_id.to_bytes(8, "big")
             + _attributes(b"\x22", link.attributes)
             + _uint(b"\x28", link.dropped_attributes)
             + (_LINK_FLAGS_REMOTE if link_context.is_remote else _LINK_FLAGS_LOCAL)
@@ -185,8 +190,11 @@ def _resource(resource: Any) -> bytes:
 def _scope(scope: Any) -> bytes:
     if scope is None:
         return _field(b"\x0a", b"")
-    body = (_string(b"\x0a", scope.name) + _string(b"\x12", scope.version)
-            + _attributes(b"\x1a", scope.attributes))
+    body = (
+        _string(b"\x0a", scope.name)
+        + _string(b"\x12", scope.version)
+        + _attributes(b"\x1a", scope.attributes)
+    )
     return _field(b"\x0a", body)
 
 

@@ -26,6 +26,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans
 from opentelemetry.sdk.trace import ReadableSpan
+
 from spanguard.exporters.otlp_json import encode_traces_json_line
 from spanguard.exporters.oversize import estimate_span_bytes
 from spanguard.processors.protowire import LEN as _LEN

@@ -21,6 +21,7 @@ from typing import Protocol
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
 from spanguard.exporters.retry import Outcome, RetryOn, RetryPolicy, SendResult, send_with_retry
 from spanguard.exporters.span_encoder import encode_spans_bytes
 
@@ -34,8 +35,12 @@ class ByteSender(Protocol):
 def sdk_like_policy(timeout_s: float) -> RetryPolicy:
     """The SDK OTLP exporters' schedule: 1 s doubling, ±20 %, all within the timeout."""
     return RetryPolicy(
-        initial_interval_s=1.0, max_interval_s=timeout_s, max_elapsed_time_s=timeout_s,
-        multiplier=2.0, randomization_factor=0.2, retry_on=RetryOn.SPEC,
+        initial_interval_s=1.0,
+        max_interval_s=timeout_s,
+        max_elapsed_time_s=timeout_s,
+        multiplier=2.0,
+        randomization_factor=0.2,
+        retry_on=RetryOn.SPEC,
     )
 
 

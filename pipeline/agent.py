@@ -30,6 +30,8 @@ from typing import Any, Literal
 from openinference.instrumentation import using_session, using_user
 from openinference.semconv.trace import OpenInferenceSpanKindValues, SpanAttributes
 from opentelemetry.trace import Span, Tracer
+
+from spanguard.errors import SpanguardError
 from spanguard.pipeline.llm_client import import_litellm
 from spanguard.pipeline.offline_model import SEARCH_TOOL_NAME
 from spanguard.pipeline.rag import RAG_SYSTEM_PROMPT, cited
@@ -43,8 +45,6 @@ from spanguard.pipeline.tracing import (
     traced_retrieval,
 )
 
-from spanguard.errors import SpanguardError
-
 ANSWER_TOOL_NAME = "answer"
 TURN_SPAN_NAME = "chat_turn"  # as the chatbot homework names it
 RAG_SPAN_NAME = "rag-pipeline"
@@ -56,18 +56,30 @@ SYSTEM_PROMPT = (
     f"Reply in plain text, or call the {ANSWER_TOOL_NAME} tool with your final answer."
 )
 TOOLS: list[dict[str, Any]] = [
-    {"type": "function", "function": {
-        "name": SEARCH_TOOL_NAME,
-        "description": "Search the company handbook; returns the most relevant passages with sources.",
-        "parameters": {"type": "object", "properties": {
-            "query": {"type": "string", "description": "what to look for"}}, "required": ["query"]},
-    }},
-    {"type": "function", "function": {
-        "name": ANSWER_TOOL_NAME,
-        "description": "Give the final answer to the user and end the turn.",
-        "parameters": {"type": "object", "properties": {
-            "text": {"type": "string", "description": "the answer, citing sources"}}, "required": ["text"]},
-    }},
+    {
+        "type": "function",
+        "function": {
+            "name": SEARCH_TOOL_NAME,
+            "description": "Search the company handbook; returns the most relevant passages with sources.",
+            "parameters": {
+                "type": "object",
+                "properties": {"query": {"type": "string", "description": "what to look for"}},
+                "required": ["query"],
+            },
+        },
+    },
+    {
+        "type": "function",
+        "function": {
+            "name": ANSWER_TOOL_NAME,
+            "description": "Give the final answer to the user and end the turn.",
+            "parameters": {
+                "type": "object",
+                "properties": {"text": {"type": "string", "description": "the answer, citing sources"}},
+                "required": ["text"],
+            },
+        },
+    },
 ]
 _TOOL_DESCRIPTIONS = {tool["function"]["name"]: tool["function"]["description"] for tool in TOOLS}
 _TOOL_SCHEMAS = {tool["function"]["name"]: tool for tool in TOOLS}
@@ -120,8 +132,10 @@ def latest_question(conversation: Sequence[Mapping[str, Any]]) -> str:
 def _model_error(model: str, exc: BaseException) -> ModelCallError:
     status = getattr(exc, "status_code", None)
     detail = f", status {status}" if isinstance(status, int) else ""
-    return ModelCallError(f"the model call to {model!r} failed ({type(exc).__name__}{detail}); "
-                          "check the model name, api_base and provider key")
+    return ModelCallError(
+        f"the model call to {model!r} failed ({type(exc).__name__}{detail}); "
+        "check the model name, api_base and provider key"
+    )
 
 
 def _message_parts(message: Any) -> tuple[str, list[dict[str, Any]]]:
@@ -130,8 +144,13 @@ def _message_parts(message: Any) -> tuple[str, list[dict[str, Any]]]:
     calls: list[dict[str, Any]] = []
     for call in getattr(message, "tool_calls", None) or []:
         function = call.function
-        calls.append({"id": call.id, "type": "function",
-                      "function": {"name": function.name, "arguments": function.arguments or "{}"}})
+        calls.append(
+            {
+                "id": call.id,
+                "type": "function",
+                "function": {"name": function.name, "arguments": function.arguments or "{}"},
+            }
+        )
     return str(content), calls
 
 
@@ -148,8 +167,11 @@ class HandbookAgent:
     # ---------------------------------------------------------------- shared pieces
 
     def _kwargs(self, messages: list[dict[str, Any]], stream: bool, tools: bool = True) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {"model": self.settings.model, "messages": messages,
-                                  "timeout": self.settings.timeout_s}
+        kwargs: dict[str, Any] = {
+            "model": self.settings.model,
+            "messages": messages,
+            "timeout": self.settings.timeout_s,
+        }
         if tools:
             kwargs["tools"] = TOOLS
         if self.settings.api_base:
@@ -160,22 +182,26 @@ class HandbookAgent:
         return kwargs
 
     @contextmanager
-    def _turn(self, conversation: Sequence[Mapping[str, Any]], session_id: str,
-              user_id: str | None) -> Iterator[tuple[Span, list[dict[str, Any]]]]:
+    def _turn(
+        self, conversation: Sequence[Mapping[str, Any]], session_id: str, user_id: str | None
+    ) -> Iterator[tuple[Span, list[dict[str, Any]]]]:
         question = latest_question(conversation)
         with ExitStack() as stack:
             stack.enter_context(using_session(session_id))
             if user_id:
                 stack.enter_context(using_user(user_id))
-            span = stack.enter_context(openinference_span(self.tracer, TURN_SPAN_NAME,
-                                                          OpenInferenceSpanKindValues.AGENT))
+            span = stack.enter_context(
+                openinference_span(self.tracer, TURN_SPAN_NAME, OpenInferenceSpanKindValues.AGENT)
+            )
             span.set_attribute(SpanAttributes.SESSION_ID, session_id)
             if user_id:
                 span.set_attribute(SpanAttributes.USER_ID, user_id)
             span.set_attribute(SpanAttributes.LLM_MODEL_NAME, self.settings.model)
             record_input(span, question)
-            messages = [{"role": "system", "content": SYSTEM_PROMPT},
-                        *({"role": str(m["role"]), "content": str(m["content"])} for m in conversation)]
+            messages = [
+                {"role": "system", "content": SYSTEM_PROMPT},
+                *({"role": str(m["role"]), "content": str(m["content"])} for m in conversation),
+            ]
             yield span, messages
 
     @contextmanager
@@ -186,24 +212,37 @@ class HandbookAgent:
             record_input(chain, latest_question(conversation))
             yield chain
 
-    def _rag_messages(self, conversation: Sequence[Mapping[str, Any]],
-                      documents: list[RetrievedDocument]) -> list[dict[str, Any]]:
+    def _rag_messages(
+        self, conversation: Sequence[Mapping[str, Any]], documents: list[RetrievedDocument]
+    ) -> list[dict[str, Any]]:
         """Search for the question (a RETRIEVER span); the passages go in the system prompt."""
         found = self._retrieve(latest_question(conversation))
         documents.extend(found)
         context = "\n\n".join(cited(document) for document in found)
-        return [{"role": "system", "content": RAG_SYSTEM_PROMPT + context},
-                *({"role": str(m["role"]), "content": str(m["content"])} for m in conversation)]
+        return [
+            {"role": "system", "content": RAG_SYSTEM_PROMPT + context},
+            *({"role": str(m["role"]), "content": str(m["content"])} for m in conversation),
+        ]
 
-    def _run_rag(self, span: Span, conversation: Sequence[Mapping[str, Any]], step: int,
-                 documents: list[RetrievedDocument]) -> TurnResult:
+    def _run_rag(
+        self,
+        span: Span,
+        conversation: Sequence[Mapping[str, Any]],
+        step: int,
+        documents: list[RetrievedDocument],
+    ) -> TurnResult:
         with self._rag_span(span, conversation, step) as chain:
             content, _ = self._complete(self._rag_messages(conversation, documents), tools=False)
             answer = self._rag_answer(chain, content)
         return self._finish(span, conversation, answer, step, documents)
 
-    async def _arun_rag(self, span: Span, conversation: Sequence[Mapping[str, Any]], step: int,
-                        documents: list[RetrievedDocument]) -> TurnResult:
+    async def _arun_rag(
+        self,
+        span: Span,
+        conversation: Sequence[Mapping[str, Any]],
+        step: int,
+        documents: list[RetrievedDocument],
+    ) -> TurnResult:
         with self._rag_span(span, conversation, step) as chain:
             # the search may block (Chroma, a remote embedder); to_thread keeps the context
             messages = await asyncio.to_thread(self._rag_messages, conversation, documents)
@@ -237,22 +276,54 @@ class HandbookAgent:
             if name == SEARCH_TOOL_NAME and isinstance(arguments.get("query"), str):
                 found = self._retrieve(arguments["query"])
                 documents.extend(found)
-                output = json.dumps({"query": arguments["query"], "results": [
-                    {"id": d.id, "source": d.metadata.get("source"), "heading": d.metadata.get("heading"),
-                     "score": d.score, "content": d.content} for d in found]}, ensure_ascii=False)
-                record_tool_call(span, name=name, arguments=arguments, output=output,
-                                 description=_TOOL_DESCRIPTIONS[name], json_schema=_TOOL_SCHEMAS[name])
+                output = json.dumps(
+                    {
+                        "query": arguments["query"],
+                        "results": [
+                            {
+                                "id": d.id,
+                                "source": d.metadata.get("source"),
+                                "heading": d.metadata.get("heading"),
+                                "score": d.score,
+                                "content": d.content,
+                            }
+                            for d in found
+                        ],
+                    },
+                    ensure_ascii=False,
+                )
+                record_tool_call(
+                    span,
+                    name=name,
+                    arguments=arguments,
+                    output=output,
+                    description=_TOOL_DESCRIPTIONS[name],
+                    json_schema=_TOOL_SCHEMAS[name],
+                )
                 return output, None
             if name == ANSWER_TOOL_NAME and isinstance(arguments.get("text"), str):
-                record_tool_call(span, name=name, arguments=arguments, output=arguments["text"],
-                                 description=_TOOL_DESCRIPTIONS[name], json_schema=_TOOL_SCHEMAS[name])
+                record_tool_call(
+                    span,
+                    name=name,
+                    arguments=arguments,
+                    output=arguments["text"],
+                    description=_TOOL_DESCRIPTIONS[name],
+                    json_schema=_TOOL_SCHEMAS[name],
+                )
                 return "answer delivered", arguments["text"]
             output = json.dumps({"error": f"unknown tool or missing arguments for {name!r}"})
             record_tool_call(span, name=name, arguments=arguments, output=output)
             return output, None
 
-    def _after_model(self, span: Span, step: int, content: str, calls: list[dict[str, Any]],
-                     messages: list[dict[str, Any]], documents: list[RetrievedDocument]) -> str | None:
+    def _after_model(
+        self,
+        span: Span,
+        step: int,
+        content: str,
+        calls: list[dict[str, Any]],
+        messages: list[dict[str, Any]],
+        documents: list[RetrievedDocument],
+    ) -> str | None:
         """Apply one model reply; the final answer when the turn is over, else None."""
         if not calls:
             if not content.strip():
@@ -268,37 +339,50 @@ class HandbookAgent:
             final = answer if answer is not None else final
         return final
 
-    def _finish(self, span: Span, conversation: Sequence[Mapping[str, Any]], answer: str, steps: int,
-                documents: list[RetrievedDocument]) -> TurnResult:
+    def _finish(
+        self,
+        span: Span,
+        conversation: Sequence[Mapping[str, Any]],
+        answer: str,
+        steps: int,
+        documents: list[RetrievedDocument],
+    ) -> TurnResult:
         record_output(span, answer)
         span.set_attribute("agent.steps", steps)
         history = [{"role": str(m["role"]), "content": str(m["content"])} for m in conversation]
-        return TurnResult(answer=answer, messages=[*history, {"role": "assistant", "content": answer}],
-                          steps=steps, documents=documents)
+        return TurnResult(
+            answer=answer,
+            messages=[*history, {"role": "assistant", "content": answer}],
+            steps=steps,
+            documents=documents,
+        )
 
     def _out_of_steps(self) -> AgentError:
         return AgentError(f"the agent did not reach an answer within {self.settings.max_steps} steps")
 
     # ---------------------------------------------------------------- entry points
 
-    def _complete(self, messages: list[dict[str, Any]],
-                  tools: bool = True) -> tuple[str, list[dict[str, Any]]]:
+    def _complete(
+        self, messages: list[dict[str, Any]], tools: bool = True
+    ) -> tuple[str, list[dict[str, Any]]]:
         try:
             response = self._litellm.completion(**self._kwargs(messages, stream=False, tools=tools))
         except Exception as exc:
             raise _model_error(self.settings.model, exc) from exc
         return _message_parts(response.choices[0].message)
 
-    async def _acomplete(self, messages: list[dict[str, Any]],
-                         tools: bool = True) -> tuple[str, list[dict[str, Any]]]:
+    async def _acomplete(
+        self, messages: list[dict[str, Any]], tools: bool = True
+    ) -> tuple[str, list[dict[str, Any]]]:
         try:
             response = await self._litellm.acompletion(**self._kwargs(messages, stream=False, tools=tools))
         except Exception as exc:
             raise _model_error(self.settings.model, exc) from exc
         return _message_parts(response.choices[0].message)
 
-    def run(self, conversation: Sequence[Mapping[str, Any]], *, session_id: str,
-            user_id: str | None = None) -> TurnResult:
+    def run(
+        self, conversation: Sequence[Mapping[str, Any]], *, session_id: str, user_id: str | None = None
+    ) -> TurnResult:
         with self._turn(conversation, session_id, user_id) as (span, messages):
             documents: list[RetrievedDocument] = []
             if self.settings.mode == "rag":
@@ -312,8 +396,9 @@ class HandbookAgent:
                     return self._finish(span, conversation, final, step, documents)
             raise self._out_of_steps()
 
-    async def arun(self, conversation: Sequence[Mapping[str, Any]], *, session_id: str,
-                   user_id: str | None = None) -> TurnResult:
+    async def arun(
+        self, conversation: Sequence[Mapping[str, Any]], *, session_id: str, user_id: str | None = None
+    ) -> TurnResult:
         with self._turn(conversation, session_id, user_id) as (span, messages):
             documents: list[RetrievedDocument] = []
             if self.settings.mode == "rag":
@@ -324,14 +409,16 @@ class HandbookAgent:
                     return await self._arun_rag(span, conversation, step, documents)
                 # tools may block (Chroma, a remote embedder): keep them off the event loop;
                 # to_thread copies the context, so their spans still nest under this turn
-                final = await asyncio.to_thread(self._after_model, span, step, content, calls, messages,
-                                                documents)
+                final = await asyncio.to_thread(
+                    self._after_model, span, step, content, calls, messages, documents
+                )
                 if final is not None:
                     return self._finish(span, conversation, final, step, documents)
             raise self._out_of_steps()
 
-    def _stream_call(self, messages: list[dict[str, Any]], tools: bool, chunks: list[Any],
-                     held: list[str] | None) -> Iterator[AgentEvent]:
+    def _stream_call(
+        self, messages: list[dict[str, Any]], tools: bool, chunks: list[Any], held: list[str] | None
+    ) -> Iterator[AgentEvent]:
         """One streamed model call: chunks collected, text deltas yielded (or `held` back)."""
         try:
             for chunk in self._litellm.completion(**self._kwargs(messages, stream=True, tools=tools)):
@@ -344,8 +431,9 @@ class HandbookAgent:
         except Exception as exc:
             raise _model_error(self.settings.model, exc) from exc
 
-    async def _astream_call(self, messages: list[dict[str, Any]], tools: bool, chunks: list[Any],
-                            held: list[str] | None) -> AsyncIterator[AgentEvent]:
+    async def _astream_call(
+        self, messages: list[dict[str, Any]], tools: bool, chunks: list[Any], held: list[str] | None
+    ) -> AsyncIterator[AgentEvent]:
         try:
             response = await self._litellm.acompletion(**self._kwargs(messages, stream=True, tools=tools))
             async for chunk in response:
@@ -358,8 +446,13 @@ class HandbookAgent:
         except Exception as exc:
             raise _model_error(self.settings.model, exc) from exc
 
-    def _stream_rag(self, span: Span, conversation: Sequence[Mapping[str, Any]], step: int,
-                    documents: list[RetrievedDocument]) -> Iterator[AgentEvent]:
+    def _stream_rag(
+        self,
+        span: Span,
+        conversation: Sequence[Mapping[str, Any]],
+        step: int,
+        documents: list[RetrievedDocument],
+    ) -> Iterator[AgentEvent]:
         with self._rag_span(span, conversation, step) as chain:
             messages = self._rag_messages(conversation, documents)
             chunks: list[Any] = []
@@ -368,8 +461,13 @@ class HandbookAgent:
             answer = self._rag_answer(chain, content)
         yield AgentEvent("done", result=self._finish(span, conversation, answer, step, documents))
 
-    async def _astream_rag(self, span: Span, conversation: Sequence[Mapping[str, Any]], step: int,
-                           documents: list[RetrievedDocument]) -> AsyncIterator[AgentEvent]:
+    async def _astream_rag(
+        self,
+        span: Span,
+        conversation: Sequence[Mapping[str, Any]],
+        step: int,
+        documents: list[RetrievedDocument],
+    ) -> AsyncIterator[AgentEvent]:
         with self._rag_span(span, conversation, step) as chain:
             messages = await asyncio.to_thread(self._rag_messages, conversation, documents)
             chunks: list[Any] = []
@@ -381,8 +479,9 @@ class HandbookAgent:
 
     # In agent mode the first step's text is held back until the step is over: a reply
     # without a tool call is replaced by the RAG path, and its text must not reach the user.
-    def stream(self, conversation: Sequence[Mapping[str, Any]], *, session_id: str,
-               user_id: str | None = None) -> Iterator[AgentEvent]:
+    def stream(
+        self, conversation: Sequence[Mapping[str, Any]], *, session_id: str, user_id: str | None = None
+    ) -> Iterator[AgentEvent]:
         with self._turn(conversation, session_id, user_id) as (span, messages):
             documents: list[RetrievedDocument] = []
             if self.settings.mode == "rag":
@@ -406,8 +505,9 @@ class HandbookAgent:
                     return
             raise self._out_of_steps()
 
-    async def astream(self, conversation: Sequence[Mapping[str, Any]], *, session_id: str,
-                      user_id: str | None = None) -> AsyncIterator[AgentEvent]:
+    async def astream(
+        self, conversation: Sequence[Mapping[str, Any]], *, session_id: str, user_id: str | None = None
+    ) -> AsyncIterator[AgentEvent]:
         with self._turn(conversation, session_id, user_id) as (span, messages):
             documents: list[RetrievedDocument] = []
             if self.settings.mode == "rag":
@@ -428,8 +528,9 @@ class HandbookAgent:
                     yield AgentEvent("delta", text=text)
                 for call in calls:
                     yield AgentEvent("tool", text=str(call["function"]["name"]))
-                final = await asyncio.to_thread(self._after_model, span, step, content, calls, messages,
-                                                documents)
+                final = await asyncio.to_thread(
+                    self._after_model, span, step, content, calls, messages, documents
+                )
                 if final is not None:
                     yield AgentEvent("done", result=self._finish(span, conversation, final, step, documents))
                     return

@@ -19,12 +19,12 @@ from pathlib import Path
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from spanguard.pipeline.agent import AgentError
-from spanguard.pipeline.runtime import build_runtime
-from spanguard.pipeline.tracing import build_tracer_provider
 
 from spanguard.config.model import SpanguardConfig
 from spanguard.errors import SpanguardError
+from spanguard.pipeline.agent import AgentError
+from spanguard.pipeline.runtime import build_runtime
+from spanguard.pipeline.tracing import build_tracer_provider
 
 CHART_FILE = "pipeline_latency.png"
 TABLE_FILE = "pipeline_latency.csv"
@@ -45,8 +45,12 @@ def _ms(span: ReadableSpan) -> float:
     return ((span.end_time or 0) - (span.start_time or 0)) / 1e6
 
 
-def rows_from_spans(queries: Sequence[str], session_ids: Sequence[str], spans: Sequence[ReadableSpan],
-                    failures: dict[str, str]) -> list[BenchRow]:
+def rows_from_spans(
+    queries: Sequence[str],
+    session_ids: Sequence[str],
+    spans: Sequence[ReadableSpan],
+    failures: dict[str, str],
+) -> list[BenchRow]:
     """One row per query, matched to its spans by the session id each turn ran under."""
     by_session: dict[str, list[ReadableSpan]] = defaultdict(list)
     for span in spans:
@@ -58,14 +62,16 @@ def rows_from_spans(queries: Sequence[str], session_ids: Sequence[str], spans: S
         turn = by_session.get(session, [])
         kinds = [(span, (span.attributes or {}).get(_KIND)) for span in turn]
         agent = [span for span, kind in kinds if kind == "AGENT"]
-        rows.append(BenchRow(
-            query=query,
-            retrieval_ms=sum(_ms(span) for span, kind in kinds if kind == "RETRIEVER"),
-            generation_ms=sum(_ms(span) for span, kind in kinds if kind == "LLM"),
-            total_ms=_ms(agent[0]) if agent else 0.0,
-            llm_calls=sum(1 for _, kind in kinds if kind == "LLM"),
-            status=failures.get(session, "ok"),
-        ))
+        rows.append(
+            BenchRow(
+                query=query,
+                retrieval_ms=sum(_ms(span) for span, kind in kinds if kind == "RETRIEVER"),
+                generation_ms=sum(_ms(span) for span, kind in kinds if kind == "LLM"),
+                total_ms=_ms(agent[0]) if agent else 0.0,
+                llm_calls=sum(1 for _, kind in kinds if kind == "LLM"),
+                status=failures.get(session, "ok"),
+            )
+        )
     return rows
 
 
@@ -98,20 +104,26 @@ def run_benchmark(config: SpanguardConfig, queries: Sequence[str]) -> list[Bench
 
 
 def format_table(rows: Sequence[BenchRow], query_width: int = 56) -> str:
-    header = (f"{'#':>3}  {'retrieval ms':>12}  {'generation ms':>13}  {'turn ms':>9}  {'llm':>3}  "
-              f"{'status':<8}  query")
+    header = (
+        f"{'#':>3}  {'retrieval ms':>12}  {'generation ms':>13}  {'turn ms':>9}  {'llm':>3}  "
+        f"{'status':<8}  query"
+    )
     lines = [header, "-" * len(header)]
     for index, row in enumerate(rows, 1):
         query = row.query if len(row.query) <= query_width else row.query[: query_width - 1] + "…"
-        lines.append(f"{index:>3}  {row.retrieval_ms:>12.2f}  {row.generation_ms:>13.2f}  "
-                     f"{row.total_ms:>9.2f}  "
-                     f"{row.llm_calls:>3}  {row.status:<8}  {query}")
+        lines.append(
+            f"{index:>3}  {row.retrieval_ms:>12.2f}  {row.generation_ms:>13.2f}  "
+            f"{row.total_ms:>9.2f}  "
+            f"{row.llm_calls:>3}  {row.status:<8}  {query}"
+        )
     if rows:
         count = len(rows)
         lines.append("-" * len(header))
-        lines.append(f"{'avg':>3}  {sum(r.retrieval_ms for r in rows) / count:>12.2f}  "
-                     f"{sum(r.generation_ms for r in rows) / count:>13.2f}  "
-                     f"{sum(r.total_ms for r in rows) / count:>9.2f}")
+        lines.append(
+            f"{'avg':>3}  {sum(r.retrieval_ms for r in rows) / count:>12.2f}  "
+            f"{sum(r.generation_ms for r in rows) / count:>13.2f}  "
+            f"{sum(r.total_ms for r in rows) / count:>9.2f}"
+        )
     return "\n".join(lines)
 
 
@@ -127,8 +139,16 @@ def write_outputs(rows: Sequence[BenchRow], out_dir: str | os.PathLike[str]) -> 
         writer = csv.writer(handle)
         writer.writerow(["query", "retrieval_ms", "generation_ms", "turn_ms", "llm_calls", "status"])
         for row in rows:
-            writer.writerow([row.query, f"{row.retrieval_ms:.3f}", f"{row.generation_ms:.3f}",
-                             f"{row.total_ms:.3f}", row.llm_calls, row.status])
+            writer.writerow(
+                [
+                    row.query,
+                    f"{row.retrieval_ms:.3f}",
+                    f"{row.generation_ms:.3f}",
+                    f"{row.total_ms:.3f}",
+                    row.llm_calls,
+                    row.status,
+                ]
+            )
     chart_path = folder / CHART_FILE
     _draw_chart(rows, chart_path)
     return table_path, chart_path
@@ -144,10 +164,20 @@ def _draw_chart(rows: Sequence[BenchRow], path: Path) -> None:
     positions = list(range(len(rows)))
     height = 0.4
     figure, axes = plt.subplots(figsize=(10, max(3.0, 0.45 * len(rows) + 1.5)))
-    axes.barh([p - height / 2 for p in positions], [r.retrieval_ms for r in rows], height,
-              label="retrieval (RETRIEVER spans)", color="#2a9d8f")
-    axes.barh([p + height / 2 for p in positions], [r.generation_ms for r in rows], height,
-              label="generation (LLM spans)", color="#e76f51")
+    axes.barh(
+        [p - height / 2 for p in positions],
+        [r.retrieval_ms for r in rows],
+        height,
+        label="retrieval (RETRIEVER spans)",
+        color="#2a9d8f",
+    )
+    axes.barh(
+        [p + height / 2 for p in positions],
+        [r.generation_ms for r in rows],
+        height,
+        label="generation (LLM spans)",
+        color="#e76f51",
+    )
     axes.set_yticks(positions, labels, fontsize=8)
     axes.invert_yaxis()
     axes.set_xlabel("milliseconds (from span durations)")

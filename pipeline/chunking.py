@@ -92,11 +92,13 @@ def chunk_document(document: SourceDocument, max_chars: int = DEFAULT_MAX_CHARS)
         heading = " > ".join(path)
         for text in _pack(_paragraphs(body), max_chars):
             digest = hashlib.sha256(f"{document.source}\0{heading}\0{text}".encode()).hexdigest()[:16]
-            chunks.append(Chunk(
-                id=f"{document.source}#{len(chunks)}-{digest}",
-                text=text,
-                metadata={"source": document.source, "heading": heading, "position": len(chunks)},
-            ))
+            chunks.append(
+                Chunk(
+                    id=f"{document.source}#{len(chunks)}-{digest}",
+                    text=text,
+                    metadata={"source": document.source, "heading": heading, "position": len(chunks)},
+                )
+            )
     return chunks
 
 

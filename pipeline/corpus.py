@@ -36,8 +36,10 @@ def _data_dir() -> Path:
 def bundled_handbook() -> list[SourceDocument]:
     """The handbook shipped in the package, in chapter order."""
     folder = _data_dir() / "handbook"
-    return [SourceDocument(source=path.name, text=path.read_text(encoding="utf-8"))
-            for path in sorted(folder.glob("*.md"))]
+    return [
+        SourceDocument(source=path.name, text=path.read_text(encoding="utf-8"))
+        for path in sorted(folder.glob("*.md"))
+    ]
 
 
 def bundled_queries_path() -> Path:
@@ -64,8 +66,9 @@ def _expand(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     for raw in paths:
         path = Path(raw).expanduser()
         if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*")
-                                if p.is_file() and p.suffix.lower() in DOCUMENT_SUFFIXES))
+            found.extend(
+                sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in DOCUMENT_SUFFIXES)
+            )
         elif path.is_file():
             if path.suffix.lower() not in DOCUMENT_SUFFIXES:
                 raise SpanguardError(f"{path}: only .txt and .md files can be indexed")

@@ -16,9 +16,8 @@ import math
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from spanguard.pipeline.text_terms import content_terms
-
 from spanguard.errors import SpanguardError
+from spanguard.pipeline.text_terms import content_terms
 
 HASHING_EMBEDDER_NAME = "hashing"
 

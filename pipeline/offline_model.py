@@ -36,13 +36,15 @@ from typing import Any
 from litellm.llms.custom_llm import CustomLLM
 from litellm.types.llms.openai import ChatCompletionToolCallChunk, ChatCompletionToolCallFunctionChunk
 from litellm.types.utils import GenericStreamingChunk, ModelResponse
+
 from spanguard.pipeline.text_terms import content_terms
 
 PROVIDER = "spanguard-local"
 MODEL_NAME = f"{PROVIDER}/extractive"
 SEARCH_TOOL_NAME = "search_handbook"
-NOTHING_FOUND = ("I could not find anything relevant to that question in the handbook, "
-                 "so I cannot answer it from there.")
+NOTHING_FOUND = (
+    "I could not find anything relevant to that question in the handbook, so I cannot answer it from there."
+)
 _MAX_SENTENCES = 2
 _STREAM_PIECE_WORDS = 4
 _CONTACT = re.compile(r"\S+@\S+|\b(?:https?|ftp)://\S+", re.IGNORECASE)
@@ -50,8 +52,15 @@ _CONTACT = re.compile(r"\S+@\S+|\b(?:https?|ftp)://\S+", re.IGNORECASE)
 # slashes or brackets, optionally after a country code or two letters (IBAN)
 _NUMBERS = re.compile(r"(?:\+|\b[A-Z]{2}\d{2})?[\d(][\d ()/-]{5,}\d|\[REDACTED:[^\]]*\]")
 # everyday words -> the handbook's (after stemming)
-_SYNONYMS = {"file": "submit", "claim": "submit", "vacation": "leave", "vacat": "leave",
-             "holiday": "leave", "pto": "leave", "refund": "reimburs"}
+_SYNONYMS = {
+    "file": "submit",
+    "claim": "submit",
+    "vacation": "leave",
+    "vacat": "leave",
+    "holiday": "leave",
+    "pto": "leave",
+    "refund": "reimburs",
+}
 
 
 @dataclass(frozen=True)
@@ -109,8 +118,7 @@ _CITED = re.compile(r"^\[([^\]\n]+)\]\s+(.+)$", re.DOTALL)
 def _cited_paragraphs(text: str) -> list[tuple[str, str]]:
     """Plain-RAG context: `[source] passage` paragraphs (the instructions before them are
     not a passage); uncited text as one `context` passage."""
-    cited = [match.groups() for match in (_CITED.match(part.strip()) for part in text.split("\n\n"))
-             if match]
+    cited = [match.groups() for match in (_CITED.match(part.strip()) for part in text.split("\n\n")) if match]
     return [(source, passage) for source, passage in cited] if cited else [("context", text)]
 
 
@@ -123,8 +131,10 @@ def _relevance_terms(text: str) -> set[str]:
     """`content_terms`, with the short plurals its stemmer keeps (dogs, days) made singular,
     so "my dog" matches "Dogs are welcome". Only relevance uses this; the embedder's
     features stay as they are, so existing indexes keep matching their queries."""
-    singular = {term[:-1] if len(term) == 4 and term.endswith("s") and not term.endswith(("ss", "us", "is"))
-                else term for term in content_terms(text)}
+    singular = {
+        term[:-1] if len(term) == 4 and term.endswith("s") and not term.endswith(("ss", "us", "is")) else term
+        for term in content_terms(text)
+    }
     return {_SYNONYMS.get(term, term) for term in singular}
 
 
@@ -166,13 +176,13 @@ def decide(messages: Sequence[Any], tools: Sequence[Any] | None) -> _Decision:
     """What the stand-in says next, given the conversation so far."""
     last_user = max((i for i, m in enumerate(messages) if _role_of(m) == "user"), default=-1)
     question = _text_of(messages[last_user]) if last_user >= 0 else ""
-    tool_results = [_text_of(m) for m in messages[last_user + 1:] if _role_of(m) == "tool"]
+    tool_results = [_text_of(m) for m in messages[last_user + 1 :] if _role_of(m) == "tool"]
     if not tool_results and SEARCH_TOOL_NAME in _tool_names(tools):
         query = focus_question(question) or question
         return _Decision(tool_name=SEARCH_TOOL_NAME, tool_arguments=json.dumps({"query": query}))
     if not tool_results:  # plain RAG: the context came in the prompt itself
         tool_results = [_text_of(m) for m in messages[:last_user] if _role_of(m) == "system"]
-        tool_results += [_text_of(m) for m in messages[last_user + 1:]]
+        tool_results += [_text_of(m) for m in messages[last_user + 1 :]]
     return _Decision(content=extractive_answer(question, tool_results))
 
 
@@ -183,15 +193,17 @@ def _count_tokens(messages: Sequence[Any]) -> int:
 class OfflineExtractiveLLM(CustomLLM):
     """LiteLLM custom provider; see the module docstring. Stateless and thread-safe."""
 
-    def _fill(self, model_response: ModelResponse, model: str, messages: list[Any],
-              optional_params: dict[str, Any]) -> ModelResponse:
+    def _fill(
+        self, model_response: ModelResponse, model: str, messages: list[Any], optional_params: dict[str, Any]
+    ) -> ModelResponse:
         from litellm.types.utils import ChatCompletionMessageToolCall, Function, Message, Usage
 
         decision = decide(messages, optional_params.get("tools"))
         choice = model_response.choices[0]
         if decision.tool_name:
             call = ChatCompletionMessageToolCall(
-                id=f"call_{uuid.uuid4().hex[:12]}", type="function",
+                id=f"call_{uuid.uuid4().hex[:12]}",
+                type="function",
                 function=Function(name=decision.tool_name, arguments=decision.tool_arguments or "{}"),
             )
             choice.message = Message(content=None, role="assistant", tool_calls=[call])
@@ -205,62 +217,128 @@ class OfflineExtractiveLLM(CustomLLM):
         model_response.model = model
         model_response.created = int(time.time())
         model_response.usage = Usage(  # type: ignore[attr-defined]
-            prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
             total_tokens=prompt_tokens + completion_tokens,
         )
         return model_response
 
-    def _chunks(self, messages: list[Any],
-                optional_params: dict[str, Any]) -> Iterator[GenericStreamingChunk]:
+    def _chunks(
+        self, messages: list[Any], optional_params: dict[str, Any]
+    ) -> Iterator[GenericStreamingChunk]:
         decision = decide(messages, optional_params.get("tools"))
         prompt_tokens = _count_tokens(messages)
         if decision.tool_name:
             yield GenericStreamingChunk(
-                text="", is_finished=True, finish_reason="tool_calls", index=0,
-                usage={"prompt_tokens": prompt_tokens, "completion_tokens": 1,
-                       "total_tokens": prompt_tokens + 1},
+                text="",
+                is_finished=True,
+                finish_reason="tool_calls",
+                index=0,
+                usage={
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": 1,
+                    "total_tokens": prompt_tokens + 1,
+                },
                 tool_use=ChatCompletionToolCallChunk(
-                    id=f"call_{uuid.uuid4().hex[:12]}", type="function", index=0,
-                    function=ChatCompletionToolCallFunctionChunk(name=decision.tool_name,
-                                                                 arguments=decision.tool_arguments or "{}")),
+                    id=f"call_{uuid.uuid4().hex[:12]}",
+                    type="function",
+                    index=0,
+                    function=ChatCompletionToolCallFunctionChunk(
+                        name=decision.tool_name, arguments=decision.tool_arguments or "{}"
+                    ),
+                ),
             )
             return
         words = (decision.content or "").split(" ")
         step = _STREAM_PIECE_WORDS
-        pieces = [" ".join(words[i:i + step]) for i in range(0, len(words), step)]
+        pieces = [" ".join(words[i : i + step]) for i in range(0, len(words), step)]
         for position, piece in enumerate(pieces):
             last = position == len(pieces) - 1
             yield GenericStreamingChunk(
-                text=piece if position == 0 else " " + piece, is_finished=last,
-                finish_reason="stop" if last else "", index=0, tool_use=None,
-                usage=({"prompt_tokens": prompt_tokens, "completion_tokens": len(words),
-                        "total_tokens": prompt_tokens + len(words)} if last else None),
+                text=piece if position == 0 else " " + piece,
+                is_finished=last,
+                finish_reason="stop" if last else "",
+                index=0,
+                tool_use=None,
+                usage=(
+                    {
+                        "prompt_tokens": prompt_tokens,
+                        "completion_tokens": len(words),
+                        "total_tokens": prompt_tokens + len(words),
+                    }
+                    if last
+                    else None
+                ),
             )
 
-    def completion(self, model: str, messages: list, api_base: str, custom_prompt_dict: dict,
-                   model_response: ModelResponse, print_verbose: Any, encoding: Any, api_key: Any,
-                   logging_obj: Any, optional_params: dict, *args: Any, **kwargs: Any) -> ModelResponse:
+    def completion(
+        self,
+        model: str,
+        messages: list,
+        api_base: str,
+        custom_prompt_dict: dict,
+        model_response: ModelResponse,
+        print_verbose: Any,
+        encoding: Any,
+        api_key: Any,
+        logging_obj: Any,
+        optional_params: dict,
+        *args: Any,
+        **kwargs: Any,
+    ) -> ModelResponse:
         return self._fill(model_response, model, messages, optional_params)
 
-    async def acompletion(self, model: str, messages: list, api_base: str, custom_prompt_dict: dict,
-                          model_response: ModelResponse, print_verbose: Any, encoding: Any, api_key: Any,
-                          logging_obj: Any, optional_params: dict, *args: Any,
-                          **kwargs: Any) -> ModelResponse:
+    async def acompletion(
+        self,
+        model: str,
+        messages: list,
+        api_base: str,
+        custom_prompt_dict: dict,
+        model_response: ModelResponse,
+        print_verbose: Any,
+        encoding: Any,
+        api_key: Any,
+        logging_obj: Any,
+        optional_params: dict,
+        *args: Any,
+        **kwargs: Any,
+    ) -> ModelResponse:
         return self._fill(model_response, model, messages, optional_params)
 
-    def streaming(self, model: str, messages: list, api_base: str, custom_prompt_dict: dict,
-                  model_response: ModelResponse, print_verbose: Any, encoding: Any, api_key: Any,
-                  logging_obj: Any, optional_params: dict, *args: Any, **kwargs: Any
-                  ) -> Iterator[GenericStreamingChunk]:
+    def streaming(
+        self,
+        model: str,
+        messages: list,
+        api_base: str,
+        custom_prompt_dict: dict,
+        model_response: ModelResponse,
+        print_verbose: Any,
+        encoding: Any,
+        api_key: Any,
+        logging_obj: Any,
+        optional_params: dict,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Iterator[GenericStreamingChunk]:
         yield from self._chunks(messages, optional_params)
 
     # LiteLLM iterates what astreaming returns; an async generator is what its own
     # examples use, though the base class annotates a coroutine.
     async def astreaming(  # type: ignore[override]
-            self, model: str, messages: list, api_base: str, custom_prompt_dict: dict,
-                         model_response: ModelResponse, print_verbose: Any, encoding: Any, api_key: Any,
-                         logging_obj: Any, optional_params: dict, *args: Any, **kwargs: Any
-                         ) -> AsyncIterator[GenericStreamingChunk]:
+        self,
+        model: str,
+        messages: list,
+        api_base: str,
+        custom_prompt_dict: dict,
+        model_response: ModelResponse,
+        print_verbose: Any,
+        encoding: Any,
+        api_key: Any,
+        logging_obj: Any,
+        optional_params: dict,
+        *args: Any,
+        **kwargs: Any,
+    ) -> AsyncIterator[GenericStreamingChunk]:
         for chunk in self._chunks(messages, optional_params):
             yield chunk
 

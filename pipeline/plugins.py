@@ -18,12 +18,11 @@ import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from spanguard.config.model import PipelineConfig
+from spanguard.errors import ConfigError
 from spanguard.pipeline.embedding import Embedder
 from spanguard.pipeline.retrieval import RetrievedDocument, Retriever
 from spanguard.pipeline.tutorial_spans import result_id, result_score, result_text
-
-from spanguard.config.model import PipelineConfig
-from spanguard.errors import ConfigError
 
 
 def load_factory(path: str, key: str) -> Callable[..., Any]:
@@ -72,9 +71,14 @@ class FunctionRetriever:
                 documents.append(result)
                 continue
             metadata = getattr(result, "metadata", None)
-            documents.append(RetrievedDocument(
-                id=result_id(result, index), content=result_text(result), score=result_score(result) or 0.0,
-                metadata=dict(metadata) if isinstance(metadata, Mapping) else {}))
+            documents.append(
+                RetrievedDocument(
+                    id=result_id(result, index),
+                    content=result_text(result),
+                    score=result_score(result) or 0.0,
+                    metadata=dict(metadata) if isinstance(metadata, Mapping) else {},
+                )
+            )
         return documents
 
 
@@ -87,8 +91,11 @@ def custom_retriever(pipeline: PipelineConfig, embedder: Callable[[], Embedder])
         return made
     if callable(made):
         return FunctionRetriever(made)
-    raise ConfigError(f"{pipeline.retriever!r} returned {type(made).__name__}, not a retriever "
-                      "(an object with retrieve(query, top_k) or a function fn(query, top_k=...))", key=key)
+    raise ConfigError(
+        f"{pipeline.retriever!r} returned {type(made).__name__}, not a retriever "
+        "(an object with retrieve(query, top_k) or a function fn(query, top_k=...))",
+        key=key,
+    )
 
 
 def custom_embedder(pipeline: PipelineConfig) -> Embedder:
@@ -96,6 +103,9 @@ def custom_embedder(pipeline: PipelineConfig) -> Embedder:
     key = "pipeline.embedder"
     made = _call(load_factory(pipeline.embedder, key), {"config": lambda: pipeline}, key)
     if not isinstance(made, Embedder):
-        raise ConfigError(f"{pipeline.embedder!r} returned {type(made).__name__}, not an embedder "
-                          "(an object with name and embed(texts))", key=key)
+        raise ConfigError(
+            f"{pipeline.embedder!r} returned {type(made).__name__}, not an embedder "
+            "(an object with name and embed(texts))",
+            key=key,
+        )
     return made

@@ -16,8 +16,10 @@ from spanguard.pipeline.llm_client import import_litellm
 from spanguard.pipeline.retrieval import RetrievedDocument
 from spanguard.pipeline.tracing import AnswerFn
 
-RAG_SYSTEM_PROMPT = ("Answer the question using only the handbook passages below, citing their "
-                     "sources. If they do not contain the answer, say so plainly.\n\n")
+RAG_SYSTEM_PROMPT = (
+    "Answer the question using only the handbook passages below, citing their "
+    "sources. If they do not contain the answer, say so plainly.\n\n"
+)
 
 
 def cited(document: RetrievedDocument) -> str:
@@ -32,9 +34,14 @@ def litellm_answer_fn(model: str, *, api_base: str | None = None, timeout_s: flo
 
     def answer(question: str, context_chunks: Sequence[str]) -> str:
         context = "\n\n".join(context_chunks)
-        kwargs: dict[str, Any] = {"model": model, "timeout": timeout_s, "messages": [
-            {"role": "system", "content": RAG_SYSTEM_PROMPT + context},
-            {"role": "user", "content": question}]}
+        kwargs: dict[str, Any] = {
+            "model": model,
+            "timeout": timeout_s,
+            "messages": [
+                {"role": "system", "content": RAG_SYSTEM_PROMPT + context},
+                {"role": "user", "content": question},
+            ],
+        }
         if api_base:
             kwargs["api_base"] = api_base
         try:

@@ -15,11 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from spanguard.errors import SpanguardError
 from spanguard.pipeline.chunking import Chunk, chunk_documents
 from spanguard.pipeline.corpus import SourceDocument, bundled_handbook
 from spanguard.pipeline.embedding import Embedder
-
-from spanguard.errors import SpanguardError
 
 COLLECTION_PREFIX = "spanguard_corpus"
 # Chroma's add() has a maximum batch size; stay well under it.
@@ -138,7 +137,7 @@ class ChromaRetriever:
             self._client.delete_collection(_collection_name(self.embedder))
             self._collection = self._open()
         for start in range(0, len(chunks), _ADD_BATCH):
-            batch = chunks[start:start + _ADD_BATCH]
+            batch = chunks[start : start + _ADD_BATCH]
             self._collection.upsert(
                 ids=[c.id for c in batch],
                 documents=[c.text for c in batch],
@@ -170,7 +169,11 @@ class ChromaRetriever:
         metadatas = (result.get("metadatas") or [[]])[0] or []
         distances = (result.get("distances") or [[]])[0] or []
         return [
-            RetrievedDocument(id=doc_id, content=str(text), score=round(1.0 - float(distance), 6),
-                              metadata=dict(metadata or {}))
+            RetrievedDocument(
+                id=doc_id,
+                content=str(text),
+                score=round(1.0 - float(distance), 6),
+                metadata=dict(metadata or {}),
+            )
             for doc_id, text, metadata, distance in zip(ids, documents, metadatas, distances, strict=False)
         ]

@@ -16,6 +16,9 @@ from typing import Any
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import Tracer
 from pydantic import ValidationError
+
+from spanguard.config.model import PipelineConfig, SpanguardConfig
+from spanguard.errors import ConfigError
 from spanguard.pipeline.agent import AgentSettings, HandbookAgent
 from spanguard.pipeline.corpus import read_documents
 from spanguard.pipeline.embedding import Embedder, build_embedder
@@ -28,9 +31,6 @@ from spanguard.pipeline.tracing import (
     get_tracer,
     instrument_litellm,
 )
-
-from spanguard.config.model import PipelineConfig, SpanguardConfig
-from spanguard.errors import ConfigError
 
 # environment variable -> pipeline key
 ENV_OVERRIDES: dict[str, str] = {
@@ -47,8 +47,9 @@ ENV_OVERRIDES: dict[str, str] = {
 def apply_env_overrides(pipeline: PipelineConfig, environ: Mapping[str, str] | None = None) -> PipelineConfig:
     """`pipeline` with any SPANGUARD_* overrides applied; a bad value is a ConfigError."""
     env = os.environ if environ is None else environ
-    updates: dict[str, Any] = {key: env[var] for var, key in ENV_OVERRIDES.items()
-                               if env.get(var, "").strip()}
+    updates: dict[str, Any] = {
+        key: env[var] for var, key in ENV_OVERRIDES.items() if env.get(var, "").strip()
+    }
     if not updates:
         return pipeline
     try:
@@ -64,8 +65,9 @@ def build_configured_embedder(pipeline: PipelineConfig) -> Embedder:
     """`pipeline.embedder` (your factory) if set, else the named `pipeline.embedding`."""
     if pipeline.embedder:
         return custom_embedder(pipeline)
-    return build_embedder(pipeline.embedding, api_base=pipeline.embedding_api_base,
-                          timeout_s=pipeline.request_timeout_s)
+    return build_embedder(
+        pipeline.embedding, api_base=pipeline.embedding_api_base, timeout_s=pipeline.request_timeout_s
+    )
 
 
 def build_retriever(pipeline: PipelineConfig) -> Retriever:
@@ -94,9 +96,14 @@ class PipelineRuntime:
         self.provider.shutdown()
 
 
-def build_runtime(config: SpanguardConfig | None = None, *, exporters: ExportersArg = None,
-                  retriever: Retriever | None = None, provider: TracerProvider | None = None,
-                  environ: Mapping[str, str] | None = None) -> PipelineRuntime:
+def build_runtime(
+    config: SpanguardConfig | None = None,
+    *,
+    exporters: ExportersArg = None,
+    retriever: Retriever | None = None,
+    provider: TracerProvider | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> PipelineRuntime:
     """Everything a turn needs. `exporters=` replaces the configured sinks (tests);
     `provider=` reuses a provider that already carries spanguard's processor."""
     config = config or SpanguardConfig()
@@ -106,18 +113,27 @@ def build_runtime(config: SpanguardConfig | None = None, *, exporters: Exporters
     instrument_litellm(provider)
     tracer = get_tracer(TRACER_NAME, provider)
     retriever = retriever or build_retriever(pipeline)
-    agent = HandbookAgent(retriever, tracer, AgentSettings(
-        model=pipeline.model, top_k=pipeline.top_k, max_steps=pipeline.max_steps,
-        api_base=pipeline.api_base, timeout_s=pipeline.request_timeout_s, mode=pipeline.mode))
-    return PipelineRuntime(config=config, pipeline=pipeline, provider=provider, tracer=tracer,
-                           retriever=retriever, agent=agent)
+    agent = HandbookAgent(
+        retriever,
+        tracer,
+        AgentSettings(
+            model=pipeline.model,
+            top_k=pipeline.top_k,
+            max_steps=pipeline.max_steps,
+            api_base=pipeline.api_base,
+            timeout_s=pipeline.request_timeout_s,
+            mode=pipeline.mode,
+        ),
+    )
+    return PipelineRuntime(
+        config=config, pipeline=pipeline, provider=provider, tracer=tracer, retriever=retriever, agent=agent
+    )
 
 
 def span_destinations(config: SpanguardConfig) -> str:
     """Where this process's spans go, in one line for a start-up log (the same words as
     `build_span_processor`'s start line: URLs without credentials or query strings)."""
     from spanguard.exporters.destinations import describe, effective_exporters
-
     from spanguard.switches import export_enabled
 
     if not export_enabled():

@@ -27,12 +27,12 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
-from spanguard.pipeline.agent import AgentError, latest_question
-from spanguard.pipeline.runtime import PipelineRuntime
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from spanguard.errors import SpanguardError
+from spanguard.pipeline.agent import AgentError, latest_question
+from spanguard.pipeline.runtime import PipelineRuntime
 
 _log = logging.getLogger("spanguard.pipeline.service")
 # Whole request bodies above this are refused before JSON parsing.
@@ -71,8 +71,10 @@ def _describe_validation(exc: RequestValidationError) -> tuple[int, str]:
             return 400, "the request body is not valid JSON"
         location = ".".join(str(part) for part in error.get("loc", ()) if part != "body") or "body"
         if error.get("type") == "model_attributes_type" and location == "body":
-            return 400, ("the request body must be a JSON object with a 'messages' list, "
-                         "sent with Content-Type: application/json")
+            return 400, (
+                "the request body must be a JSON object with a 'messages' list, "
+                "sent with Content-Type: application/json"
+            )
         kind = error.get("type", "")
         if location.endswith("session_id") and kind in {"string_type", "str_type"}:
             problems.append("session_id must be a string")
@@ -117,12 +119,15 @@ def _check_limits(request: ChatRequest, runtime: PipelineRuntime) -> JSONRespons
             return _error(422, f"{location} {_NOT_UNICODE}")
     limits = runtime.pipeline
     if len(request.messages) > limits.max_messages:
-        return _error(413, f"the conversation has more than {limits.max_messages} messages; "
-                           "start a new conversation")
+        return _error(
+            413, f"the conversation has more than {limits.max_messages} messages; start a new conversation"
+        )
     for index, message in enumerate(request.messages):
         if len(message.content) > limits.max_message_chars:
-            return _error(413, f"messages.{index}.content is longer than {limits.max_message_chars} "
-                               "characters; shorten it")
+            return _error(
+                413,
+                f"messages.{index}.content is longer than {limits.max_message_chars} characters; shorten it",
+            )
     try:
         latest_question([m.model_dump() for m in request.messages])
     except AgentError as exc:
@@ -200,8 +205,7 @@ def create_app(runtime: PipelineRuntime, *, shutdown_runtime: bool = False) -> F
         else:
             runtime.flush()
 
-    app = FastAPI(title="spanguard chat", lifespan=lifespan, docs_url=None, redoc_url=None,
-                  openapi_url=None)
+    app = FastAPI(title="spanguard chat", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.runtime = runtime
 
     @app.exception_handler(RequestValidationError)
@@ -231,8 +235,9 @@ def create_app(runtime: PipelineRuntime, *, shutdown_runtime: bool = False) -> F
             return refused
         session_id = request.session_id or new_session_id()
         try:
-            result = await runtime.agent.arun(_conversation(request), session_id=session_id,
-                                              user_id=request.user_id)
+            result = await runtime.agent.arun(
+                _conversation(request), session_id=session_id, user_id=request.user_id
+            )
         except Exception as exc:  # the AGENT span has recorded it; the service keeps serving
             status, message = _turn_failure(exc)
             return JSONResponse(status_code=status, content={"error": message, "session_id": session_id})
@@ -249,8 +254,9 @@ def create_app(runtime: PipelineRuntime, *, shutdown_runtime: bool = False) -> F
         async def events() -> AsyncIterator[str]:
             yield _sse("session", {"session_id": session_id})
             try:
-                async for event in runtime.agent.astream(conversation, session_id=session_id,
-                                                         user_id=request.user_id):
+                async for event in runtime.agent.astream(
+                    conversation, session_id=session_id, user_id=request.user_id
+                ):
                     if event.type == "delta":
                         yield _sse("delta", {"text": event.text})
                     elif event.type == "tool":
@@ -261,7 +267,10 @@ def create_app(runtime: PipelineRuntime, *, shutdown_runtime: bool = False) -> F
                 _, message = _turn_failure(exc)
                 yield _sse("error", {"error": message, "session_id": session_id})
 
-        return StreamingResponse(events(), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        return StreamingResponse(
+            events(),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
 
     return app

@@ -39,6 +39,14 @@ from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Span, Status, StatusCode, Tracer
 from opentelemetry.util._once import Once
+
+from spanguard.config.model import (
+    ConsoleExporterConfig,
+    ExportersConfig,
+    OtlpExporterConfig,
+    SpanguardConfig,
+)
+from spanguard.errors import SpanguardError
 from spanguard.exporters.endpoints import PROJECT_ATTRIBUTE
 from spanguard.pipeline.retrieval import RetrievedDocument, Retriever
 from spanguard.pipeline.tutorial_spans import (
@@ -49,14 +57,6 @@ from spanguard.pipeline.tutorial_spans import (
     result_score,
     result_text,
 )
-
-from spanguard.config.model import (
-    ConsoleExporterConfig,
-    ExportersConfig,
-    OtlpExporterConfig,
-    SpanguardConfig,
-)
-from spanguard.errors import SpanguardError
 
 TRACER_NAME = "spanguard.pipeline"
 DEFAULT_SERVICE_NAME = "spanguard-pipeline"
@@ -106,6 +106,7 @@ ExportersArg = Sequence[SpanExporter] | Mapping[str, SpanExporter] | None
 
 # --------------------------------------------------------------------------- providers
 
+
 def _resource(service_name: str, project: str | None) -> Resource:
     attributes: dict[str, str] = {"service.name": service_name}
     if project:
@@ -113,9 +114,14 @@ def _resource(service_name: str, project: str | None) -> Resource:
     return Resource.create(attributes)
 
 
-def build_tracer_provider(config: SpanguardConfig | None = None, *, exporters: ExportersArg = None,
-                          service_name: str | None = None, project: str | None = None,
-                          synchronous: bool = False) -> TracerProvider:
+def build_tracer_provider(
+    config: SpanguardConfig | None = None,
+    *,
+    exporters: ExportersArg = None,
+    service_name: str | None = None,
+    project: str | None = None,
+    synchronous: bool = False,
+) -> TracerProvider:
     """A TracerProvider of our own whose only processor is spanguard's chain.
 
     `project` becomes the `openinference.project.name` resource attribute, the project
@@ -176,8 +182,9 @@ INSTRUMENTORS: dict[str, Callable[[TracerProvider], None]] = {
 }
 
 
-def instrument_libraries(provider: TracerProvider,
-                         libraries: Sequence[str] = ("litellm", "openai")) -> list[str]:
+def instrument_libraries(
+    provider: TracerProvider, libraries: Sequence[str] = ("litellm", "openai")
+) -> list[str]:
     """Instrument each named library that is installed; the names instrumented."""
     import importlib.util
 
@@ -217,8 +224,10 @@ def _set_global_provider(provider: TracerProvider) -> bool:
     with _global_lock:
         current = trace.get_tracer_provider()
         if isinstance(current, TracerProvider) and current is not _installed_global:
-            _log.warning("configure_tracing: a global tracer provider is already set by other code; "
-                         "keeping it (use the returned provider explicitly)")
+            _log.warning(
+                "configure_tracing: a global tracer provider is already set by other code; "
+                "keeping it (use the returned provider explicitly)"
+            )
             return False
         if _installed_global is not None:
             # the SDK's set-once guard; resetting it is what OpenTelemetry's own test utilities do
@@ -229,10 +238,17 @@ def _set_global_provider(provider: TracerProvider) -> bool:
         return True
 
 
-def configure_tracing(endpoint: str | None = None, project: str | None = None, *,
-                      config: SpanguardConfig | None = None, protocol: str = "http/protobuf",
-                      service_name: str | None = None, exporters: ExportersArg = None,
-                      instrument: bool | Sequence[str] = True, set_global: bool = True) -> TracerProvider:
+def configure_tracing(
+    endpoint: str | None = None,
+    project: str | None = None,
+    *,
+    config: SpanguardConfig | None = None,
+    protocol: str = "http/protobuf",
+    service_name: str | None = None,
+    exporters: ExportersArg = None,
+    instrument: bool | Sequence[str] = True,
+    set_global: bool = True,
+) -> TracerProvider:
     """The tutorial's one-liner: console when no endpoint, OTLP otherwise, spanguard in both.
 
     Sets the global provider (so `trace.get_tracer(...)` and instrumentors set up without
@@ -245,8 +261,10 @@ def configure_tracing(endpoint: str | None = None, project: str | None = None, *
     base = config or SpanguardConfig()
     if exporters is None:
         if endpoint:
-            sinks = ExportersConfig(otlp=OtlpExporterConfig(endpoint=endpoint, protocol=protocol),  # type: ignore[arg-type]
-                                    batch=base.exporters.batch)
+            sinks = ExportersConfig(
+                otlp=OtlpExporterConfig(endpoint=endpoint, protocol=protocol),  # type: ignore[arg-type]
+                batch=base.exporters.batch,
+            )
         else:
             sinks = ExportersConfig(console=ConsoleExporterConfig(), batch=base.exporters.batch)
         base = base.model_copy(update={"exporters": sinks})
@@ -284,15 +302,21 @@ class InMemoryTracing:
         self.provider.shutdown()
 
 
-def build_in_memory_tracer(config: SpanguardConfig | None = None, *, name: str = TRACER_NAME,
-                           instrument: bool = False, project: str | None = None) -> InMemoryTracing:
+def build_in_memory_tracer(
+    config: SpanguardConfig | None = None,
+    *,
+    name: str = TRACER_NAME,
+    instrument: bool = False,
+    project: str | None = None,
+) -> InMemoryTracing:
     """A fresh provider + in-memory exporter behind spanguard's redaction chain.
 
     `instrument=True` also points LiteLLM and the OpenAI SDK at it (off by default:
     instrumentation is process-wide, and a throwaway tracer should not capture it)."""
     exporter = InMemorySpanExporter()
-    provider = build_tracer_provider(config, exporters={"memory": exporter}, project=project,
-                                     synchronous=True)
+    provider = build_tracer_provider(
+        config, exporters={"memory": exporter}, project=project, synchronous=True
+    )
     if instrument:
         instrument_libraries(provider)
     return InMemoryTracing(provider=provider, tracer=get_tracer(name, provider), exporter=exporter)
@@ -308,20 +332,23 @@ def spans_to_dicts(spans: Sequence[ReadableSpan]) -> list[dict[str, Any]]:
         ctx = span.get_span_context()
         start, end = span.start_time or 0, span.end_time or 0
         attributes = dict(span.attributes or {})
-        rows.append({
-            "name": span.name,
-            "kind": attributes.get(_KIND),
-            "trace_id": f"{ctx.trace_id:032x}" if ctx else None,
-            "span_id": f"{ctx.span_id:016x}" if ctx else None,
-            "parent_id": f"{span.parent.span_id:016x}" if span.parent else None,
-            "start_time_ns": start,
-            "end_time_ns": end,
-            "duration_ms": round((end - start) / 1e6, 3) if end and start else None,
-            "status": span.status.status_code.name,
-            "attributes": attributes,
-            "events": [{"name": event.name, "attributes": dict(event.attributes or {})}
-                       for event in span.events],
-        })
+        rows.append(
+            {
+                "name": span.name,
+                "kind": attributes.get(_KIND),
+                "trace_id": f"{ctx.trace_id:032x}" if ctx else None,
+                "span_id": f"{ctx.span_id:016x}" if ctx else None,
+                "parent_id": f"{span.parent.span_id:016x}" if span.parent else None,
+                "start_time_ns": start,
+                "end_time_ns": end,
+                "duration_ms": round((end - start) / 1e6, 3) if end and start else None,
+                "status": span.status.status_code.name,
+                "attributes": attributes,
+                "events": [
+                    {"name": event.name, "attributes": dict(event.attributes or {})} for event in span.events
+                ],
+            }
+        )
     return rows
 
 
@@ -342,6 +369,7 @@ def spans_to_dataframe(spans: Sequence[ReadableSpan]) -> Any:
 
 
 # --------------------------------------------------------------------------- record_*
+
 
 def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
@@ -382,9 +410,15 @@ def record_retrieval(span: Span, query: str, documents: Sequence[RetrievedDocume
             span.set_attribute(f"{prefix}.{index}.{DocumentAttributes.DOCUMENT_METADATA}", _json(metadata))
 
 
-def record_generation(span: Span, *, model: str, input_messages: Sequence[Mapping[str, Any]],
-                      output_text: str, prompt_tokens: int | None = None,
-                      completion_tokens: int | None = None) -> None:
+def record_generation(
+    span: Span,
+    *,
+    model: str,
+    input_messages: Sequence[Mapping[str, Any]],
+    output_text: str,
+    prompt_tokens: int | None = None,
+    completion_tokens: int | None = None,
+) -> None:
     """LLM attributes for a generation not made through LiteLLM (LiteLLM's own are automatic)."""
     span.set_attribute(_KIND, OpenInferenceSpanKindValues.LLM.value)
     span.set_attribute(SpanAttributes.LLM_MODEL_NAME, model)
@@ -405,8 +439,15 @@ def record_generation(span: Span, *, model: str, input_messages: Sequence[Mappin
         span.set_attribute(SpanAttributes.LLM_TOKEN_COUNT_TOTAL, prompt_tokens + completion_tokens)
 
 
-def record_tool_call(span: Span, *, name: str, arguments: Mapping[str, Any], output: Any,
-                     description: str | None = None, json_schema: Mapping[str, Any] | None = None) -> None:
+def record_tool_call(
+    span: Span,
+    *,
+    name: str,
+    arguments: Mapping[str, Any],
+    output: Any,
+    description: str | None = None,
+    json_schema: Mapping[str, Any] | None = None,
+) -> None:
     """TOOL attributes; `json_schema` is the tool definition the model was offered, recorded
     only when known (a made-up schema would mislead whoever reads the trace)."""
     span.set_attribute(_KIND, OpenInferenceSpanKindValues.TOOL.value)
@@ -438,8 +479,9 @@ def record_error(span: Span, error: BaseException) -> None:
 def openinference_span(tracer: Tracer, name: str, kind: OpenInferenceSpanKindValues) -> Iterator[Span]:
     """A current span of an OpenInference kind: OK when the block succeeds; otherwise the
     exception is recorded with ERROR status and re-raised."""
-    with tracer.start_as_current_span(name, record_exception=False, set_status_on_exception=False,
-                                      attributes={_KIND: kind.value}) as span:
+    with tracer.start_as_current_span(
+        name, record_exception=False, set_status_on_exception=False, attributes={_KIND: kind.value}
+    ) as span:
         try:
             yield span
         except BaseException as error:
@@ -476,8 +518,9 @@ def _accepts_model(fn: Callable[..., Any]) -> bool:
     return any(p.name == "model" or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
 
 
-def traced_retrieval(retriever: RetrieverLike, tracer: Tracer, *, top_k: int = 4,
-                     name: str = "retrieval") -> Callable[..., list[Any]]:
+def traced_retrieval(
+    retriever: RetrieverLike, tracer: Tracer, *, top_k: int = 4, name: str = "retrieval"
+) -> Callable[..., list[Any]]:
     """Wrap a retriever in a RETRIEVER span; the wrapper is called like the tutorials'
     retrievers, `traced(query, top_k=3)` (`top_k` defaults to the one given here), and
     returns the retriever's own results. An empty query returns no results."""
@@ -496,8 +539,14 @@ def traced_retrieval(retriever: RetrieverLike, tracer: Tracer, *, top_k: int = 4
     return retrieve
 
 
-def traced_generation(answer_fn: AnswerFn, tracer: Tracer, *, model_name: str = "answer_fn",
-                      name: str = "generation", context_of: ContextFormatter = result_text) -> AnswerFn:
+def traced_generation(
+    answer_fn: AnswerFn,
+    tracer: Tracer,
+    *,
+    model_name: str = "answer_fn",
+    name: str = "generation",
+    context_of: ContextFormatter = result_text,
+) -> AnswerFn:
     """Wrap `answer_fn(question, context_chunks[, model=])` in an LLM span. The wrapper
     takes the question and the passages (strings or retrieval results; `context_of`
     turns each into the string `answer_fn` gets)."""
@@ -506,10 +555,18 @@ def traced_generation(answer_fn: AnswerFn, tracer: Tracer, *, model_name: str = 
     def generate(question: str, passages: Sequence[Any]) -> str:
         with openinference_span(tracer, name, OpenInferenceSpanKindValues.LLM) as span:
             context = [context_of(passage) for passage in passages]
-            answer = str(answer_fn(question, context, model=model_name) if pass_model
-                         else answer_fn(question, context))
-            record_generation(span, model=model_name, output_text=answer, input_messages=[
-                {"role": "system", "content": "\n\n".join(context)}, {"role": "user", "content": question}])
+            answer = str(
+                answer_fn(question, context, model=model_name) if pass_model else answer_fn(question, context)
+            )
+            record_generation(
+                span,
+                model=model_name,
+                output_text=answer,
+                input_messages=[
+                    {"role": "system", "content": "\n\n".join(context)},
+                    {"role": "user", "content": question},
+                ],
+            )
             span.set_attribute("generation.context_chunk_count", len(context))
             span.set_attribute("generation.answer_word_count", len(answer.split()))
             return answer
@@ -517,10 +574,16 @@ def traced_generation(answer_fn: AnswerFn, tracer: Tracer, *, model_name: str = 
     return generate
 
 
-def build_traced_rag_pipeline(retriever: RetrieverLike, answer_fn: AnswerFn, tracer: Tracer, *,
-                              top_k: int = 4, model_name: str = "answer_fn",
-                              context_of: ContextFormatter = result_text,
-                              name: str = "rag-pipeline") -> Callable[[str], str]:
+def build_traced_rag_pipeline(
+    retriever: RetrieverLike,
+    answer_fn: AnswerFn,
+    tracer: Tracer,
+    *,
+    top_k: int = 4,
+    model_name: str = "answer_fn",
+    context_of: ContextFormatter = result_text,
+    name: str = "rag-pipeline",
+) -> Callable[[str], str]:
     """Retrieve then generate, under one CHAIN span: the plain (non-agent) RAG path.
     Spans: `rag-pipeline` (CHAIN) over `retrieval` (RETRIEVER) and `generation` (LLM)."""
     retrieve = traced_retrieval(retriever, tracer, top_k=top_k)

@@ -44,8 +44,9 @@ def result_score(result: Any) -> float | None:
     return float(score) if isinstance(score, (int, float)) else None
 
 
-def record_retrieval_span(tracer: Tracer, *, query: str, results: Sequence[Any], top_k: int,
-                          name: str = "retrieval") -> None:
+def record_retrieval_span(
+    tracer: Tracer, *, query: str, results: Sequence[Any], top_k: int, name: str = "retrieval"
+) -> None:
     """One RETRIEVER span: `retrieval.query`, `retrieval.top_k`, `retrieval.result_count`
     and, when any result has a score, `retrieval.top_score` (the best one)."""
     scores = [s for s in (result_score(r) for r in results) if s is not None]
@@ -59,8 +60,15 @@ def record_retrieval_span(tracer: Tracer, *, query: str, results: Sequence[Any],
         span.set_attribute(SpanAttributes.INPUT_VALUE, query)
 
 
-def record_generation_span(tracer: Tracer, *, question: str, answer: str, model: str,
-                           context_chunk_count: int, name: str = "generation") -> None:
+def record_generation_span(
+    tracer: Tracer,
+    *,
+    question: str,
+    answer: str,
+    model: str,
+    context_chunk_count: int,
+    name: str = "generation",
+) -> None:
     """One LLM span: `generation.question`, `generation.model`,
     `generation.context_chunk_count` and `generation.answer_word_count`."""
     with tracer.start_as_current_span(name) as span:
@@ -74,8 +82,16 @@ def record_generation_span(tracer: Tracer, *, question: str, answer: str, model:
         span.set_attribute(SpanAttributes.OUTPUT_VALUE, answer)
 
 
-def record_agent_step_span(tracer: Tracer, *, step_number: int, thought: str, action: str,
-                           action_input: str, observation: str, name: str = "agent_step") -> None:
+def record_agent_step_span(
+    tracer: Tracer,
+    *,
+    step_number: int,
+    thought: str,
+    action: str,
+    action_input: str,
+    observation: str,
+    name: str = "agent_step",
+) -> None:
     """One `agent_step` span per Thought/Action/Observation cycle: `agent.step_number`,
     `agent.thought`, `agent.action`, `agent.action_input`, `agent.observation_length`
     (the observation itself is summarised by its length, as the tutorial advises)."""

@@ -22,6 +22,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import phonenumbers
+
+from spanguard.config.model import (
+    DEFAULT_DETECTORS,
+    DEFAULT_PHONE_REGIONS,
+    DETECTOR_GROUPS,
+    DETECTOR_NAMES,
+    RedactionConfig,
+    expand_detectors,
+)
+from spanguard.errors import ConfigError
 from spanguard.processors.assignments import ASSIGNMENT_PATTERN, validate_assignment
 from spanguard.processors.provider_tokens import API_KEY_PATTERN
 from spanguard.processors.validators import (
@@ -35,16 +45,6 @@ from spanguard.processors.validators import (
     validate_ssn,
     validate_wallet,
 )
-
-from spanguard.config.model import (
-    DEFAULT_DETECTORS,
-    DEFAULT_PHONE_REGIONS,
-    DETECTOR_GROUPS,
-    DETECTOR_NAMES,
-    RedactionConfig,
-    expand_detectors,
-)
-from spanguard.errors import ConfigError
 
 # A validator gets the candidate's bytes and returns the (start, end) of the part that
 # really is sensitive (relative to the candidate), or None to reject the candidate.
@@ -210,9 +210,7 @@ _PATTERNS: dict[str, str] = {
     ),
     "credit_card": r"\b[0-9](?:[ .-]?[0-9]){12,22}\b",
     "iban": r"\b[A-Za-z]{2}[0-9]{2}(?:[ .-]?[A-Za-z0-9]{4}){2,7}(?:[ .-]?[A-Za-z0-9]{1,3})?\b",
-    "bank_routing": (
-        rf"(?:(?i:\b(?:routing|transit))|\b(?:ABA|RTN|ACH)){_CONTEXT_GAP}[0-9]{{9}}\b"
-    ),
+    "bank_routing": (rf"(?:(?i:\b(?:routing|transit))|\b(?:ABA|RTN|ACH)){_CONTEXT_GAP}[0-9]{{9}}\b"),
     "crypto_wallet": (
         r"\b[13][1-9A-HJ-NP-Za-km-z]{25,34}\b|\b(?:bc1|BC1|tb1)[02-9ac-hj-np-zAC-HJ-NP-Z]{11,71}\b"
         r"|\b0x[0-9a-fA-F]{40}\b"

@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from spanguard.config.model import RedactionConfig, TruncationConfig
 from spanguard.processors.changes import (
     ACTION_LABELS,
     BLOCKED,
@@ -40,8 +41,6 @@ from spanguard.processors.changes import (
 )
 from spanguard.processors.redaction import Redactor, finding_counts, summary_attributes
 from spanguard.processors.truncation import Truncator
-
-from spanguard.config.model import RedactionConfig, TruncationConfig
 
 _log = logging.getLogger(__name__)
 
@@ -279,8 +278,10 @@ def merge_summary(existing: Mapping[str, Any], new: Mapping[str, Any]) -> dict[s
         old = merged.get(key)
         if isinstance(value, int) and isinstance(old, int) and not isinstance(old, bool):
             merged[key] = old + value
-        elif isinstance(value, tuple) and isinstance(old, (tuple, list)) and all(
-            isinstance(item, str) for item in old
+        elif (
+            isinstance(value, tuple)
+            and isinstance(old, (tuple, list))
+            and all(isinstance(item, str) for item in old)
         ):
             merged[key] = tuple(sorted(set(old) | set(value)))
         else:

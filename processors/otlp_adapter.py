@@ -24,6 +24,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
 from spanguard.processors.changes import DROPPED
 from spanguard.processors.engine import AnyEngine, Counts, Engine, NoopEngine, is_summary_key, merge_summary
 from spanguard.processors.numbers import big

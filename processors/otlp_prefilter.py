@@ -28,6 +28,7 @@ import re
 from typing import Any
 
 import re2
+
 from spanguard.processors.detectors import SECRET_NAME
 from spanguard.processors.numbers import NUMBER_DETECTORS
 from spanguard.processors.redaction import Redactor

@@ -57,8 +57,11 @@ def _add_head(
     message_fields: list[tuple[int, int, int, int, int]], payload: int, starts: list[int], ends: list[int]
 ) -> bool:
     """The resource (or scope) of one message; an absent one is empty, at the message start."""
-    heads = [(start, end) for number, wire_type, _, start, end in message_fields
-             if number == _HEAD and wire_type == LEN]
+    heads = [
+        (start, end)
+        for number, wire_type, _, start, end in message_fields
+        if number == _HEAD and wire_type == LEN
+    ]
     if len(heads) > 1:
         return False
     start, end = heads[0] if heads else (payload, payload)

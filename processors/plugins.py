@@ -23,10 +23,9 @@ import importlib
 import operator
 from collections.abc import Callable, Iterable
 
-from spanguard.processors.detectors import Detector
-
 from spanguard.config.model import CustomDetector
 from spanguard.errors import ConfigError
+from spanguard.processors.detectors import Detector
 
 PluginFunction = Callable[[str], Iterable[tuple[int, int]]]
 

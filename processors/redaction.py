@@ -25,6 +25,7 @@ from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from spanguard.config.model import RedactionConfig
 from spanguard.processors.changes import (
     BLOCKED,
     DROPPED,
@@ -45,8 +46,6 @@ from spanguard.processors.scanner import Scanner, compile_pattern
 from spanguard.processors.sql import sanitize_sql
 from spanguard.processors.summary import finding_counts, summary_attributes
 from spanguard.processors.tokens import Tokens
-
-from spanguard.config.model import RedactionConfig
 
 SEPARATOR = "\x00"
 

@@ -26,6 +26,7 @@ from typing import Any
 
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
 from spanguard.processors.changes import DROPPED, Change
 from spanguard.processors.engine import AnyEngine, Counts
 

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import re2
-from spanguard.processors.detectors import Detector
 
 from spanguard.errors import ConfigError
+from spanguard.processors.detectors import Detector
 
 _UNANCHORED: Any = re2._Anchor.UNANCHORED
 _NO_MATCH = (-1, -1)

@@ -37,6 +37,7 @@ from opentelemetry.sdk.trace import Span as SdkSpan
 from opentelemetry.sdk.util import BoundedList
 from opentelemetry.trace import Link, Status
 from opentelemetry.util.types import AttributeValue
+
 from spanguard.processors.changes import DROPPED, Change
 from spanguard.processors.engine import AnyEngine, Counts, Engine, merge_summary
 from spanguard.processors.redaction import Redactor

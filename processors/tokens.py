@@ -17,9 +17,8 @@ import logging
 import secrets
 from typing import Any
 
-from spanguard.processors.changes import TOKEN
-
 from spanguard.config.model import RedactionConfig
+from spanguard.processors.changes import TOKEN
 
 _log = logging.getLogger("spanguard.processors.redaction")
 
@@ -77,4 +76,3 @@ class Tokens:
             return value if TOKEN.fullmatch(text) else self.token(name, text).encode("utf-8")
         text = str(value)
         return text if TOKEN.fullmatch(text) else self.token(name, text)
-

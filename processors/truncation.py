@@ -12,11 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from spanguard.config.model import TruncationConfig
 from spanguard.processors.changes import DROPPED, DROPPED_ACTION, TOKEN, TRUNCATED, Change
 from spanguard.processors.json_truncation import cut_json
 from spanguard.processors.key_rules import GlobSet, KeyCache, glob_specificity
-
-from spanguard.config.model import TruncationConfig
 
 _SHORT_MARKER = "…[truncated]"
 _DROP = -1
@@ -134,7 +133,7 @@ class Truncator:
 
     def _cut(self, value: str, limit: int, originals: Sequence[Any] | None, index: int) -> str:
         """A JSON object or array stays valid JSON (cut inside its leaves); text is cut."""
-        if self.config.json_values and value.lstrip()[:1] in ('{', '[', '"'):
+        if self.config.json_values and value.lstrip()[:1] in ("{", "[", '"'):
             cut = cut_json(value, limit, cut_text)
             if cut is not None:
                 return cut

@@ -57,9 +57,11 @@ def keep_large_buffers_on_heap() -> bool:
             return False
         mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
         mallopt.restype = ctypes.c_int
-        ok = bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)) and bool(
-            mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES)
-        ) and bool(mallopt(_M_ARENA_MAX, ARENA_MAX))
+        ok = (
+            bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
+            and bool(mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES))
+            and bool(mallopt(_M_ARENA_MAX, ARENA_MAX))
+        )
         if not ok:
             log.debug("mallopt refused the thresholds; large buffers stay on mmap")
         _done = ok

@@ -14,10 +14,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from spanguard.config.model import DeadLetterConfig
 from spanguard.exporters.jsonl_file import RotatingJsonlFile
 from spanguard.exporters.splitting import json_lines
-
-from spanguard.config.model import DeadLetterConfig
 
 log = logging.getLogger("spanguard.sidecar")
 

@@ -50,10 +50,20 @@ REFRESH_STREAMS_S = 1.0
 class DeliveryWorker:
     """One exporter: a thread reads batches in order and hands them to sending threads."""
 
-    def __init__(self, forwarder: Forwarder, directory: Path, metrics: SidecarMetrics, *,
-                 num_consumers: int = 1, backoff_initial_s: float = 0.1, backoff_max_s: float = 5.0,
-                 max_elapsed_time_s: float | None = None, retry_enabled: bool = True,
-                 dead_letter: DeadLetterFile | None = None, new_starts_at_end: bool = False) -> None:
+    def __init__(
+        self,
+        forwarder: Forwarder,
+        directory: Path,
+        metrics: SidecarMetrics,
+        *,
+        num_consumers: int = 1,
+        backoff_initial_s: float = 0.1,
+        backoff_max_s: float = 5.0,
+        max_elapsed_time_s: float | None = None,
+        retry_enabled: bool = True,
+        dead_letter: DeadLetterFile | None = None,
+        new_starts_at_end: bool = False,
+    ) -> None:
         keep_large_buffers_on_heap()  # batches are MBs: reuse heap, not fresh mmaps
         self.forwarder = forwarder
         # the sidecar starts a new exporter at the end of the queue: what is there was meant for others
@@ -64,8 +74,12 @@ class DeliveryWorker:
         # the spec's retryable answers, doubling up to the cap, until `max_elapsed_time_s`
         # (None: while running, for the local writers, whose only failure is a full disk)
         self._retry = RetryPolicy(
-            enabled=retry_enabled, initial_interval_s=backoff_initial_s, max_interval_s=backoff_max_s,
-            max_elapsed_time_s=max_elapsed_time_s, multiplier=2.0, randomization_factor=0.0,
+            enabled=retry_enabled,
+            initial_interval_s=backoff_initial_s,
+            max_interval_s=backoff_max_s,
+            max_elapsed_time_s=max_elapsed_time_s,
+            multiplier=2.0,
+            randomization_factor=0.0,
             retry_on=RetryOn.SPEC,
         )
         self._dead_letter = dead_letter
@@ -134,7 +148,8 @@ class DeliveryWorker:
                 limit = self.forwarder.max_request_bytes
                 room = self._in_flight == 0 or (
                     self._in_flight < self.consumers
-                    and self._in_flight_bytes + limit <= self.consumers * limit)
+                    and self._in_flight_bytes + limit <= self.consumers * limit
+                )
                 if room and self._retrying == 0:
                     return True
                 self._state.wait(timeout)
@@ -247,15 +262,31 @@ class DeliveryWorker:
         self._metrics.batches_failed.labels(name).inc()
         self._metrics.spans_failed.labels(name).inc(spans)
         if self._dead_letter is None:
-            log.error("exporter %r gave up a batch of %d spans (%s: %s); it is dropped",
-                      name, spans, why, result.reason)
+            log.error(
+                "exporter %r gave up a batch of %d spans (%s: %s); it is dropped",
+                name,
+                spans,
+                why,
+                result.reason,
+            )
         elif self._dead_letter.write(body):
             self._metrics.spans_dead_lettered.labels(name).inc(spans)
-            log.error("exporter %r gave up a batch of %d spans (%s: %s); it is in %s",
-                      name, spans, why, result.reason, self._dead_letter.path)
+            log.error(
+                "exporter %r gave up a batch of %d spans (%s: %s); it is in %s",
+                name,
+                spans,
+                why,
+                result.reason,
+                self._dead_letter.path,
+            )
         else:
-            log.error("exporter %r gave up a batch of %d spans (%s: %s); it is lost",
-                      name, spans, why, result.reason)
+            log.error(
+                "exporter %r gave up a batch of %d spans (%s: %s); it is lost",
+                name,
+                spans,
+                why,
+                result.reason,
+            )
 
     def _pause(self, delay: float) -> bool:
         """Wait before the next attempt; False when stopping or the drain deadline has passed."""
@@ -291,8 +322,9 @@ class DeliveryWorker:
 class Janitor:
     """Deletes segments every exporter has committed past and keeps the queue gauges current."""
 
-    def __init__(self, directory: Path, workers: list[DeliveryWorker], metrics: SidecarMetrics,
-                 interval_s: float = 0.5) -> None:
+    def __init__(
+        self, directory: Path, workers: list[DeliveryWorker], metrics: SidecarMetrics, interval_s: float = 0.5
+    ) -> None:
         self._directory = directory
         self._workers = workers
         self._metrics = metrics
@@ -317,14 +349,18 @@ class Janitor:
             torn = max(torn, worker.reader.skipped_torn)  # every exporter meets the same tear
         if torn > self._torn_reported:
             self._metrics.torn_records.inc(torn - self._torn_reported)
-            log.warning("skipped %d torn queue records (written before a crash, never acknowledged)",
-                        torn - self._torn_reported)
+            log.warning(
+                "skipped %d torn queue records (written before a crash, never acknowledged)",
+                torn - self._torn_reported,
+            )
             self._torn_reported = torn
         corrupt = max((worker.reader.skipped_corrupt for worker in self._workers), default=0)
         if corrupt > self._corrupt_reported:
             self._metrics.corrupt_records.inc(corrupt - self._corrupt_reported)
-            log.error("skipped %d damaged queue records (checksum wrong): they had been acknowledged "
-                      "and are lost", corrupt - self._corrupt_reported)
+            log.error(
+                "skipped %d damaged queue records (checksum wrong): they had been acknowledged and are lost",
+                corrupt - self._corrupt_reported,
+            )
             self._corrupt_reported = corrupt
 
     def _run(self) -> None:

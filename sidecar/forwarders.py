@@ -14,13 +14,6 @@ import sys
 from typing import Protocol, TextIO
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from spanguard.exporters.endpoints import resolve_otlp, resolve_phoenix
-from spanguard.exporters.jsonl_file import RotatingJsonlFile
-from spanguard.exporters.otlp_json import encode_traces_json_line
-from spanguard.exporters.retry import OK, Outcome, SendResult
-from spanguard.exporters.senders import OtlpGrpcSender, OtlpHttpSender, build_sender
-from spanguard.exporters.splitting import json_lines, split_request
-from spanguard.sidecar.transform import count_spans
 
 from spanguard.config.model import (
     ConsoleExporterConfig,
@@ -29,6 +22,13 @@ from spanguard.config.model import (
     OtlpExporterConfig,
     PhoenixExporterConfig,
 )
+from spanguard.exporters.endpoints import resolve_otlp, resolve_phoenix
+from spanguard.exporters.jsonl_file import RotatingJsonlFile
+from spanguard.exporters.otlp_json import encode_traces_json_line
+from spanguard.exporters.retry import OK, Outcome, SendResult
+from spanguard.exporters.senders import OtlpGrpcSender, OtlpHttpSender, build_sender
+from spanguard.exporters.splitting import json_lines, split_request
+from spanguard.sidecar.transform import count_spans
 
 # Request bytes handed to a file or console forwarder in one call.
 LOCAL_MAX_REQUEST_BYTES = 8 * 1024 * 1024
@@ -90,8 +90,9 @@ class ConsoleForwarder:
         if self._format == "json":
             line = encode_traces_json_line(request)
         else:
-            names = sorted({span.name for rs in request.resource_spans for ss in rs.scope_spans
-                            for span in ss.spans})
+            names = sorted(
+                {span.name for rs in request.resource_spans for ss in rs.scope_spans for span in ss.spans}
+            )
             shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
             line = f"spanguard sidecar: {count_spans(request)} spans ({shown})"
         out.write(line + "\n")
@@ -130,6 +131,14 @@ def build_forwarders(config: ExportersConfig) -> list[Forwarder]:
 OtlpHttpForwarder = OtlpHttpSender
 OtlpGrpcForwarder = OtlpGrpcSender
 __all__ = [
-    "OK", "ConsoleForwarder", "FileForwarder", "Forwarder", "OtlpGrpcForwarder", "OtlpHttpForwarder",
-    "Outcome", "SendResult", "build_forwarders", "split_request",
+    "OK",
+    "ConsoleForwarder",
+    "FileForwarder",
+    "Forwarder",
+    "OtlpGrpcForwarder",
+    "OtlpHttpForwarder",
+    "Outcome",
+    "SendResult",
+    "build_forwarders",
+    "split_request",
 ]

@@ -26,11 +26,11 @@ from pathlib import Path
 import grpc
 from google.protobuf import duration_pb2
 from google.rpc import error_details_pb2, status_pb2
+
+from spanguard.config.model import TlsConfig
 from spanguard.sidecar.admission import MAX_WAIT_S
 from spanguard.sidecar.ingest import Ingestor, Reason, Rejected, decode_protobuf
 from spanguard.sidecar.listen import BearerAuth, ExportSlots, grpc_address
-
-from spanguard.config.model import TlsConfig
 
 log = logging.getLogger("spanguard.sidecar")
 
@@ -97,8 +97,16 @@ def _only_message(requests: Iterator[bytes]) -> bytes:
 class _ExportHandler:
     """One Export call, run before its message is read so that refusing it costs no read."""
 
-    def __init__(self, ingestor: Ingestor, auth: BearerAuth, *, admitted: int, reading: int,
-                 waiting: int = WAITING, message_deadline_s: float = MESSAGE_DEADLINE_S) -> None:
+    def __init__(
+        self,
+        ingestor: Ingestor,
+        auth: BearerAuth,
+        *,
+        admitted: int,
+        reading: int,
+        waiting: int = WAITING,
+        message_deadline_s: float = MESSAGE_DEADLINE_S,
+    ) -> None:
         self._message_deadline_s = message_deadline_s
         self._ingestor = ingestor
         self._auth = auth
@@ -111,9 +119,7 @@ class _ExportHandler:
             if not self.accepting:
                 raise Rejected(Reason.SHUTTING_DOWN, "sidecar is shutting down")
             if self._auth.enabled:
-                header = next(
-                    (v for k, v in context.invocation_metadata() if k == "authorization"), None
-                )
+                header = next((v for k, v in context.invocation_metadata() if k == "authorization"), None)
                 if not self._auth.allows(header if isinstance(header, str) else None):
                     raise Rejected(Reason.UNAUTHENTICATED, "missing or wrong bearer token")
             with self._waiting.hold():
@@ -185,8 +191,7 @@ class GrpcReceiver:
             # Admitted calls hold a thread each until they finish, so `reading` threads more
             # are always free to refuse the excess at once; with no spare thread the check
             # would only run once an admitted call ended, and excess calls would queue.
-            futures.ThreadPoolExecutor(max_workers=WAITING + reading,
-                                       thread_name_prefix="otlp-grpc"),
+            futures.ThreadPoolExecutor(max_workers=WAITING + reading, thread_name_prefix="otlp-grpc"),
             options=options,
             maximum_concurrent_rpcs=BACKSTOP_CALLS_PER_ADMITTED * admitted,
         )

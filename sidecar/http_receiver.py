@@ -22,11 +22,11 @@ from typing import Any
 
 from google.rpc import status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from spanguard.config.model import TlsConfig
 from spanguard.sidecar.http_body import BodyReader, inflate_gzip
 from spanguard.sidecar.ingest import Ingestor, Reason, Rejected, decode_json, decode_protobuf
 from spanguard.sidecar.listen import BearerAuth, ExportSlots
-
-from spanguard.config.model import TlsConfig
 
 log = logging.getLogger("spanguard.sidecar")
 
@@ -191,8 +191,14 @@ class _Handler(BaseHTTPRequestHandler):
     # ---- responses
     def _send_error(self, exc: Rejected, as_json: bool) -> None:
         status = _STATUS.get(exc.reason, HTTPStatus.INTERNAL_SERVER_ERROR)
-        if exc.reason in (Reason.TOO_LARGE, Reason.UNSUPPORTED_MEDIA_TYPE, Reason.UNAUTHENTICATED,
-                          Reason.NOT_FOUND, Reason.OVERLOADED, Reason.SHUTTING_DOWN):
+        if exc.reason in (
+            Reason.TOO_LARGE,
+            Reason.UNSUPPORTED_MEDIA_TYPE,
+            Reason.UNAUTHENTICATED,
+            Reason.NOT_FOUND,
+            Reason.OVERLOADED,
+            Reason.SHUTTING_DOWN,
+        ):
             # the body was not read; do not try to parse it as the next request
             self.close_connection = True
         headers: dict[str, str] = {}
@@ -211,8 +217,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         self._send(status, b"", "text/plain")
 
-    def _send(self, status: HTTPStatus, body: bytes, content_type: str,
-              headers: dict[str, str] | None = None) -> None:
+    def _send(
+        self, status: HTTPStatus, body: bytes, content_type: str, headers: dict[str, str] | None = None
+    ) -> None:
         try:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
@@ -234,8 +241,14 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
 
-    def __init__(self, address: tuple[str, int], state: SidecarHttpState, *, reuse_port: bool,
-                 tls_context: ssl.SSLContext | None) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        state: SidecarHttpState,
+        *,
+        reuse_port: bool,
+        tls_context: ssl.SSLContext | None,
+    ) -> None:
         self.allow_reuse_port = reuse_port
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.state = state
@@ -263,8 +276,15 @@ class _Server(ThreadingHTTPServer):
 class HttpReceiver:
     """A started HTTP server thread bound to (host, port); `port` is the one bound."""
 
-    def __init__(self, state: SidecarHttpState, host: str, port: int, *, tls: TlsConfig | None = None,
-                 reuse_port: bool = False) -> None:
+    def __init__(
+        self,
+        state: SidecarHttpState,
+        host: str,
+        port: int,
+        *,
+        tls: TlsConfig | None = None,
+        reuse_port: bool = False,
+    ) -> None:
         context: ssl.SSLContext | None = None
         if tls is not None:
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -272,8 +292,9 @@ class HttpReceiver:
         self.state = state
         self._server = _Server((host, port), state, reuse_port=reuse_port, tls_context=context)
         self.port = int(self._server.server_address[1])
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
-                                        name="otlp-http", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.2}, name="otlp-http", daemon=True
+        )
         self._thread.start()
 
     def stop_accepting(self) -> None:

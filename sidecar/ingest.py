@@ -17,6 +17,7 @@ from typing import cast
 
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
 from spanguard.sidecar import envelope
 from spanguard.sidecar.admission import MAX_WAIT_S, MemoryBudget, OverBudget
 from spanguard.sidecar.allocator import keep_large_buffers_on_heap
@@ -91,8 +92,13 @@ def decode_json(body: bytes) -> ExportTraceServiceRequest:
 class Ingestor:
     """Decoded request in, durable queue record out; counts every outcome."""
 
-    def __init__(self, transformer: RequestTransformer, writer: QueueWriter, metrics: SidecarMetrics,
-                 budget: MemoryBudget | None = None) -> None:
+    def __init__(
+        self,
+        transformer: RequestTransformer,
+        writer: QueueWriter,
+        metrics: SidecarMetrics,
+        budget: MemoryBudget | None = None,
+    ) -> None:
         keep_large_buffers_on_heap()  # requests are MBs: no page-fault storm per request
         self._transformer = transformer
         self._writer = writer

@@ -21,8 +21,7 @@ from google.protobuf import json_format
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 # id field -> its length in bytes, under both spellings the Collector accepts
-_SPAN_IDS = {"traceId": 16, "trace_id": 16, "spanId": 8, "span_id": 8,
-             "parentSpanId": 8, "parent_span_id": 8}
+_SPAN_IDS = {"traceId": 16, "trace_id": 16, "spanId": 8, "span_id": 8, "parentSpanId": 8, "parent_span_id": 8}
 _LINK_IDS = {"traceId": 16, "trace_id": 16, "spanId": 8, "span_id": 8}
 
 

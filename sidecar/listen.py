@@ -9,10 +9,9 @@ import logging
 import threading
 from collections.abc import Iterator
 
+from spanguard.errors import ConfigError
 from spanguard.exporters.urls import display_url
 from spanguard.sidecar.ingest import Reason, Rejected
-
-from spanguard.errors import ConfigError
 
 log = logging.getLogger("spanguard.sidecar")
 
@@ -44,7 +43,9 @@ def warn_if_exposed(host: str, what: str, has_token: bool) -> None:
     """Binding beyond loopback is allowed (it is a choice in the config) but said out loud."""
     if not is_loopback(host):
         log.warning(
-            "%s receiver listens on %s, beyond loopback%s", what, host,
+            "%s receiver listens on %s, beyond loopback%s",
+            what,
+            host,
             "" if has_token else "; no bearer token is configured",
         )
 

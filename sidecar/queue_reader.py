@@ -188,8 +188,11 @@ class StreamCursor:
             write_cursor(self.stream_dir, self.exporter, position)
         except OSError as exc:
             if not self._cursor_write_failed:
-                log.warning("cannot write the %r cursor (%s); delivery goes on, it is written later",
-                            self.exporter, exc.strerror)
+                log.warning(
+                    "cannot write the %r cursor (%s); delivery goes on, it is written later",
+                    self.exporter,
+                    exc.strerror,
+                )
             self._cursor_write_failed = True
         else:
             if self._cursor_write_failed:
@@ -288,8 +291,9 @@ class ExporterReader:
         return sum(cursor.skipped_corrupt for _, cursor in self._snapshot())
 
 
-def delete_consumed_segments(directory: Path, readers: list[ExporterReader], *,
-                             writers_closed: bool = False) -> int:
+def delete_consumed_segments(
+    directory: Path, readers: list[ExporterReader], *, writers_closed: bool = False
+) -> int:
     """Remove segments every exporter has committed past; returns how many were removed.
 
     Committed, not read: a batch still in flight may need its segment again after a crash.
@@ -306,8 +310,10 @@ def delete_consumed_segments(directory: Path, readers: list[ExporterReader], *,
         for seq, path, size in segments:
             # passed by every exporter, or read to its end by all and sealed (a newer
             # segment exists, so the writer never appends to it again)
-            if all(p is not None and (p.seq > seq or (p.seq == seq and p.offset >= size and seq < newest))
-                   for p in positions):
+            if all(
+                p is not None and (p.seq > seq or (p.seq == seq and p.offset >= size and seq < newest))
+                for p in positions
+            ):
                 try:
                     path.unlink()
                     removed += 1

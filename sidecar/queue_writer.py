@@ -16,6 +16,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from spanguard.errors import SpanguardError
 from spanguard.sidecar.framing import frame_header, framed_size
 from spanguard.sidecar.preallocate import release_unused, reserve
 from spanguard.sidecar.queue_layout import (
@@ -27,8 +28,6 @@ from spanguard.sidecar.queue_layout import (
     segment_path,
     streams_root,
 )
-
-from spanguard.errors import SpanguardError
 
 DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
 MIN_SEGMENT_BYTES = 64 * 1024

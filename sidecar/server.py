@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 
+from spanguard.config.model import SpanguardConfig
+from spanguard.errors import ConfigError, SpanguardError
 from spanguard.sidecar.admission import MemoryBudget
 from spanguard.sidecar.dead_letter import DeadLetterFile
 from spanguard.sidecar.delivery import DeliveryWorker, Janitor
@@ -39,9 +41,6 @@ from spanguard.sidecar.listen import BearerAuth, parse_endpoint, warn_if_exposed
 from spanguard.sidecar.metrics import SidecarMetrics
 from spanguard.sidecar.queue_writer import QueueWriter
 from spanguard.sidecar.transform import RequestTransformer
-
-from spanguard.config.model import SpanguardConfig
-from spanguard.errors import ConfigError, SpanguardError
 
 log = logging.getLogger("spanguard.sidecar")
 
@@ -88,8 +87,9 @@ def _explained(key: str, where: str) -> Iterator[None]:
         raise SpanguardError(f"{key}: cannot use {where}: {reason}") from None
 
 
-def start_receivers(config: SpanguardConfig, metrics: SidecarMetrics, stream: str, *,
-                    reuse_port: bool = False) -> Receivers:
+def start_receivers(
+    config: SpanguardConfig, metrics: SidecarMetrics, stream: str, *, reuse_port: bool = False
+) -> Receivers:
     side = config.sidecar
     transformer = RequestTransformer(config.redaction, config.truncation)
     with _explained("sidecar.queue.directory", side.queue.directory):
@@ -103,14 +103,25 @@ def start_receivers(config: SpanguardConfig, metrics: SidecarMetrics, stream: st
             host, port = parse_endpoint(side.grpc.endpoint, "sidecar.grpc.endpoint")
             warn_if_exposed(host, "gRPC", auth.enabled)
             with _explained("sidecar.grpc.endpoint", side.grpc.endpoint):
-                grpc_receiver = GrpcReceiver(ingestor, auth, host, port, tls=side.tls, reuse_port=reuse_port,
-                                             max_request_bytes=side.max_request_bytes)
+                grpc_receiver = GrpcReceiver(
+                    ingestor,
+                    auth,
+                    host,
+                    port,
+                    tls=side.tls,
+                    reuse_port=reuse_port,
+                    max_request_bytes=side.max_request_bytes,
+                )
         if side.http is not None:
             host, port = parse_endpoint(side.http.endpoint, "sidecar.http.endpoint")
             warn_if_exposed(host, "HTTP", auth.enabled)
             state = SidecarHttpState(
-                ingestor, auth, side.max_request_bytes, HTTP_MAX_CONCURRENT,
-                metrics_body=metrics.exposition, ready=lambda: writer.free_ratio() >= READY_FREE_RATIO,
+                ingestor,
+                auth,
+                side.max_request_bytes,
+                HTTP_MAX_CONCURRENT,
+                metrics_body=metrics.exposition,
+                ready=lambda: writer.free_ratio() >= READY_FREE_RATIO,
             )
             with _explained("sidecar.http.endpoint", side.http.endpoint):
                 http_receiver = HttpReceiver(state, host, port, tls=side.tls, reuse_port=reuse_port)
@@ -124,8 +135,9 @@ class Delivery:
     """The delivering half: a worker per exporter (`delivery.num_consumers` sends in flight
     each) and the janitor."""
 
-    def __init__(self, config: SpanguardConfig, metrics: SidecarMetrics,
-                 forwarders: list[Forwarder] | None = None) -> None:
+    def __init__(
+        self, config: SpanguardConfig, metrics: SidecarMetrics, forwarders: list[Forwarder] | None = None
+    ) -> None:
         directory = Path(config.sidecar.queue.directory)
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.forwarders = build_forwarders(config.exporters) if forwarders is None else forwarders
@@ -141,13 +153,20 @@ class Delivery:
             if delivery.dead_letter is not None and retry is not None:  # only these give batches up
                 dead_letter = DeadLetterFile.from_config(delivery.dead_letter, f.name)
                 self.dead_letters.append(dead_letter)
-            self.workers.append(DeliveryWorker(
-                f, directory, metrics, num_consumers=delivery.num_consumers,
-                backoff_initial_s=delivery.retry.initial_interval_s,
-                backoff_max_s=delivery.retry.max_interval_s, max_elapsed_time_s=elapsed,
-                retry_enabled=retry is None or retry.enabled, dead_letter=dead_letter,
-                new_starts_at_end=True,
-            ))
+            self.workers.append(
+                DeliveryWorker(
+                    f,
+                    directory,
+                    metrics,
+                    num_consumers=delivery.num_consumers,
+                    backoff_initial_s=delivery.retry.initial_interval_s,
+                    backoff_max_s=delivery.retry.max_interval_s,
+                    max_elapsed_time_s=elapsed,
+                    retry_enabled=retry is None or retry.enabled,
+                    dead_letter=dead_letter,
+                    new_starts_at_end=True,
+                )
+            )
         self.janitor = Janitor(directory, self.workers, metrics)
         for worker in self.workers:
             worker.start()
@@ -217,8 +236,12 @@ class Sidecar:
         # A pipe, not a multiprocessing.Event: an Event is a shared semaphore, and a process
         # killed at the wrong moment can leave it locked for the other side forever.
         ready_reader, ready_writer = context.Pipe(duplex=False)
-        process = context.Process(target=receiver_process_main, args=(self.config, index, ready_writer),
-                                  name=f"spanguard-receiver-{index}", daemon=False)
+        process = context.Process(
+            target=receiver_process_main,
+            args=(self.config, index, ready_writer),
+            name=f"spanguard-receiver-{index}",
+            daemon=False,
+        )
         process.start()
         ready_writer.close()
         try:

@@ -24,8 +24,9 @@ MAX_PAUSE_S = 5.0
 class LoopGuard:
     """The failure state of one loop; `failed()` pauses, `ok()` marks a recovery."""
 
-    def __init__(self, name: str, metrics: SidecarMetrics | None,
-                 stop: threading.Event | None = None) -> None:
+    def __init__(
+        self, name: str, metrics: SidecarMetrics | None, stop: threading.Event | None = None
+    ) -> None:
         self.name = name
         self._metrics = metrics
         self._stop = stop or threading.Event()
@@ -39,8 +40,12 @@ class LoopGuard:
         if self._metrics is not None:
             self._metrics.loop_errors.labels(self.name).inc()
         if not self.failing:
-            log.error("%s: unexpected %s; it resumes after a pause (logged once until it recovers)",
-                      self.name, type(exc).__name__, exc_info=not isinstance(exc, OSError))
+            log.error(
+                "%s: unexpected %s; it resumes after a pause (logged once until it recovers)",
+                self.name,
+                type(exc).__name__,
+                exc_info=not isinstance(exc, OSError),
+            )
             self.failing = True
         pause, self._pause_s = self._pause_s, min(self._pause_s * 2, MAX_PAUSE_S)
         return not self._stop.wait(pause)

@@ -11,11 +11,11 @@ import warnings
 from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from spanguard.config.model import RedactionConfig, TruncationConfig
 from spanguard.processors.engine import AnyEngine, Engine
 from spanguard.processors.otlp_adapter import RequestCounts, apply_to_request
 from spanguard.sidecar.wire_split import splice_spans
-
-from spanguard.config.model import RedactionConfig, TruncationConfig
 
 
 class RequestTransformer:

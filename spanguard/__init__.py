@@ -78,15 +78,17 @@ assert set(__all__) == set(_WHERE)  # one list of the public names, checked at i
 _DEPRECATED = {
     "FanOutSpanProcessor": ("spanguard.exporters.fanout", "FanOutSpanProcessor", "build_span_processor"),
     "RedactingSpanProcessor": (
-        "spanguard.processors.span_processors", "RedactingSpanProcessor", "SpanguardSpanProcessor"
+        "spanguard.processors.span_processors",
+        "RedactingSpanProcessor",
+        "SpanguardSpanProcessor",
     ),
     "TruncatingSpanProcessor": (
-        "spanguard.processors.span_processors", "TruncatingSpanProcessor", "SpanguardSpanProcessor"
+        "spanguard.processors.span_processors",
+        "TruncatingSpanProcessor",
+        "SpanguardSpanProcessor",
     ),
     "RequestOutcome": ("spanguard.processors.otlp_adapter", "RequestCounts", "Counts"),
-    "transform_export_request": (
-        "spanguard.processors.otlp_adapter", "transform_export_request", "Engine"
-    ),
+    "transform_export_request": ("spanguard.processors.otlp_adapter", "transform_export_request", "Engine"),
     "fanout_of": ("spanguard.api", "fanout_of", "build_span_processor(...).stats.exporters"),
 }
 

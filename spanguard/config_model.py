@@ -7,6 +7,4 @@ import warnings
 from spanguard.config.model import *  # noqa: F403
 from spanguard.config.model import DEFAULT_DETECTORS, DETECTOR_NAMES  # noqa: F401
 
-warnings.warn(
-    "spanguard.config_model moved to spanguard.config.model", DeprecationWarning, stacklevel=2
-)
+warnings.warn("spanguard.config_model moved to spanguard.config.model", DeprecationWarning, stacklevel=2)

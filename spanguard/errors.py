@@ -10,8 +10,9 @@ class SpanguardError(Exception):
 class ConfigError(SpanguardError):
     """A config file that cannot be used; the message names the file, line and key."""
 
-    def __init__(self, message: str, *, path: str | None = None, line: int | None = None,
-                 key: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, path: str | None = None, line: int | None = None, key: str | None = None
+    ) -> None:
         where = ":".join(str(part) for part in (path, line) if part is not None)
         prefix = f"{where}: " if where else ""
         suffix = f" (key: {key})" if key else ""

@@ -61,8 +61,11 @@ def ask_chat(driver: WebDriver, question: str, wait_s: float) -> str:
         if len(errors) > errors_before:
             raise AssertionError(f"the chat page showed an error: {errors[-1].text}")
         replies = d.find_elements(By.CSS_SELECTOR, "#log .msg.assistant")
-        if (d.find_element(By.ID, "send").is_enabled() and len(replies) > before
-                and replies[-1].text.strip() not in {"", "…"}):
+        if (
+            d.find_element(By.ID, "send").is_enabled()
+            and len(replies) > before
+            and replies[-1].text.strip() not in {"", "…"}
+        ):
             return replies[-1].text
         return False
 

@@ -27,12 +27,12 @@ from google.protobuf.json_format import MessageToDict
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from spanguard.processors.engine import Engine
-from spanguard.processors.otlp_adapter import apply_to_request
 from support_otlp import key_value
 
 from spanguard import build_span_processor
 from spanguard.config import load_config
+from spanguard.processors.engine import Engine
+from spanguard.processors.otlp_adapter import apply_to_request
 
 Attributes = dict[str, Any]
 FrontDoor = Callable[[Mapping[str, Any], Attributes], Attributes]

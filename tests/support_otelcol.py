@@ -57,11 +57,14 @@ def java_client_jar() -> Path:
 @cache
 def built_components() -> dict[str, set[str]]:
     """What the binary says it has (`otelcol components`): {'receivers': {'otlp', ...}, ...}."""
-    out = subprocess.run([str(otelcol_binary()), "components"], capture_output=True, text=True,
-                         check=True, timeout=60).stdout
+    out = subprocess.run(
+        [str(otelcol_binary()), "components"], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
     listing = yaml.safe_load(out)
-    return {kind: {entry["name"] for entry in listing.get(kind) or []}
-            for kind in ("receivers", "processors", "exporters", "extensions", "connectors")}
+    return {
+        kind: {entry["name"] for entry in listing.get(kind) or []}
+        for kind in ("receivers", "processors", "exporters", "extensions", "connectors")
+    }
 
 
 # Since v0.150 or so the Collector renamed some components and keeps the old names as
@@ -81,8 +84,10 @@ def canonical_type(kind: str, name: str) -> str:
 
 def configured_components(config: dict[str, Any]) -> dict[str, set[str]]:
     """The component types a Collector config names (`batch/2` is of type `batch`)."""
-    return {kind: {name.split("/", 1)[0] for name in config.get(kind) or {}}
-            for kind in ("receivers", "processors", "exporters", "extensions", "connectors")}
+    return {
+        kind: {name.split("/", 1)[0] for name in config.get(kind) or {}}
+        for kind in ("receivers", "processors", "exporters", "extensions", "connectors")
+    }
 
 
 def load_deploy(name: str) -> dict[str, Any]:
@@ -144,7 +149,10 @@ class CollectorProcess:
         with open(self.log_path, "w") as log:
             self.process = subprocess.Popen(
                 [str(otelcol_binary()), "--config", str(self.config_path)],
-                stdout=log, stderr=subprocess.STDOUT, cwd=workdir, start_new_session=True,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=workdir,
+                start_new_session=True,
             )
         self.health_url = f"http://{health}/"
         deadline = time.monotonic() + 60
@@ -198,8 +206,13 @@ def components_go_names() -> set[str]:
 def spans_by_id(requests: Iterable[Any]) -> dict[tuple[str, str], Any]:
     """{(trace id hex, span id hex): span} over requests (ExportTraceServiceRequest or
     TracesData), as a downstream receiver kept them."""
-    return {(span.trace_id.hex(), span.span_id.hex()): span for request in list(requests)
-            for rs in request.resource_spans for ss in rs.scope_spans for span in ss.spans}
+    return {
+        (span.trace_id.hex(), span.span_id.hex()): span
+        for request in list(requests)
+        for rs in request.resource_spans
+        for ss in rs.scope_spans
+        for span in ss.spans
+    }
 
 
 def run_interop_client(command: list[str], *, timeout_s: float = 120) -> list[dict[str, Any]]:

@@ -42,8 +42,6 @@ OFFLINE_ENV = {
 }
 
 
-
-
 @dataclass
 class PhoenixServer:
     """A running Phoenix: where to send spans and how to read them back."""
@@ -139,7 +137,10 @@ def start_phoenix(working_dir: Path) -> PhoenixServer:
         env.pop(inherited, None)
     with open(server.log_path, "wb") as log:
         server.process = subprocess.Popen(
-            [str(PHOENIX_BIN), "serve"], env=env, stdout=log, stderr=subprocess.STDOUT,
+            [str(PHOENIX_BIN), "serve"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             cwd=working_dir,
         )
     deadline = time.monotonic() + STARTUP_TIMEOUT_S

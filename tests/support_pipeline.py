@@ -55,9 +55,9 @@ def handbook_retriever(pipeline_data_dir: Path) -> Any:
 @pytest.fixture(scope="session")
 def _session_pipeline(pipeline_data_dir: Path, handbook_retriever: Any) -> Iterator[TracedPipeline]:
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-    from spanguard.pipeline.runtime import build_runtime
 
     from spanguard.config.model import PipelineConfig, SpanguardConfig
+    from spanguard.pipeline.runtime import build_runtime
 
     exporter = InMemorySpanExporter()
     config = SpanguardConfig(pipeline=PipelineConfig(data_dir=str(pipeline_data_dir)))
@@ -75,8 +75,6 @@ def traced_pipeline(_session_pipeline: TracedPipeline) -> TracedPipeline:
     _session_pipeline.runtime.provider.force_flush()
     _session_pipeline.exporter.clear()
     return _session_pipeline
-
-
 
 
 @pytest.fixture
@@ -178,8 +176,9 @@ class UvicornThread:
     def start(self) -> UvicornThread:
         import uvicorn
 
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning",
-                                lifespan="on")
+        config = uvicorn.Config(
+            self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="uvicorn-test", daemon=True)
         self.thread.start()

@@ -18,13 +18,21 @@ from concurrent import futures
 
 import grpc
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
 from spanguard.sidecar.grpc_receiver import METHOD, SERVICE
 
 
 class ParseOnlyReceiver:
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, keep: bool = False,
-                 threads: int = 4, max_message_bytes: int = 64 * 1024 * 1024,
-                 on_request: Callable[[bytes, grpc.ServicerContext], None] | None = None) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        keep: bool = False,
+        threads: int = 4,
+        max_message_bytes: int = 64 * 1024 * 1024,
+        on_request: Callable[[bytes, grpc.ServicerContext], None] | None = None,
+    ) -> None:
         self.keep = keep
         self._on_request = on_request
         self.requests: list[ExportTraceServiceRequest] = []
@@ -35,8 +43,9 @@ class ParseOnlyReceiver:
             futures.ThreadPoolExecutor(max_workers=threads),
             options=[("grpc.max_receive_message_length", max_message_bytes), ("grpc.so_reuseport", 0)],
         )
-        handler = grpc.unary_unary_rpc_method_handler(self._export, request_deserializer=None,
-                                                      response_serializer=None)
+        handler = grpc.unary_unary_rpc_method_handler(
+            self._export, request_deserializer=None, response_serializer=None
+        )
         generic = grpc.method_handlers_generic_handler(SERVICE, {METHOD: handler})
         self._server.add_generic_rpc_handlers((generic,))
         self.port = self._server.add_insecure_port(f"{host}:{port}")

@@ -22,8 +22,6 @@ SPANGUARD = [sys.executable, "-m", "spanguard"]
 EXPORT_PATH = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 
 
-
-
 class SidecarProcess:
     """`spanguard sidecar --config FILE` in a child process, with its ports once listening."""
 
@@ -44,13 +42,19 @@ class SidecarProcess:
         stderr = open(self.stderr_path, "a")  # noqa: SIM115 - the child keeps it
         self.process = subprocess.Popen(
             [*SPANGUARD, "sidecar", "--config", str(self.config_path)],
-            stdout=subprocess.PIPE, stderr=stderr, text=True, env=self.env, cwd=self.workdir,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            env=self.env,
+            cwd=self.workdir,
         )
         stderr.close()
         assert self.process.stdout is not None
         line_box: list[str] = []
-        reader = threading.Thread(target=lambda: line_box.append(self.process.stdout.readline()),  # type: ignore[union-attr]
-                                  daemon=True)
+        reader = threading.Thread(
+            target=lambda: line_box.append(self.process.stdout.readline()),  # type: ignore[union-attr]
+            daemon=True,
+        )
         reader.start()
         reader.join(timeout_s)
         line = line_box[0] if line_box else ""
@@ -103,9 +107,14 @@ class SidecarProcess:
         return samples
 
 
-def sidecar_config(tmp_path: Path, *, exporters: dict[str, Any] | None = None,
-                   redaction: dict[str, Any] | None = None, truncation: dict[str, Any] | None = None,
-                   **sidecar: Any) -> dict[str, Any]:
+def sidecar_config(
+    tmp_path: Path,
+    *,
+    exporters: dict[str, Any] | None = None,
+    redaction: dict[str, Any] | None = None,
+    truncation: dict[str, Any] | None = None,
+    **sidecar: Any,
+) -> dict[str, Any]:
     """A config with free loopback ports, a private queue and a file exporter by default."""
     side: dict[str, Any] = {
         "grpc": {"endpoint": f"127.0.0.1:{free_port()}"},
@@ -187,6 +196,7 @@ def start_sidecar(tmp_path: Path) -> Iterator[Callable[..., SidecarProcess]]:
 
 # ---- building requests by hand (for raw clients and bad-input tests)
 
+
 def make_request(seqs: list[int], *, text: str = "hello", extra_attrs: int = 0) -> bytes:
     """A serialized ExportTraceServiceRequest with one span per seq (attribute `seq`)."""
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -214,8 +224,9 @@ def make_request(seqs: list[int], *, text: str = "hello", extra_attrs: int = 0) 
     return request.SerializeToString()
 
 
-def grpc_export(address: str, body: bytes, *, metadata: tuple[tuple[str, str], ...] | None = None,
-                timeout_s: float = 10) -> Any:
+def grpc_export(
+    address: str, body: bytes, *, metadata: tuple[tuple[str, str], ...] | None = None, timeout_s: float = 10
+) -> Any:
     """One raw TraceService/Export call; returns the grpc.StatusCode."""
     import grpc
 
@@ -243,8 +254,14 @@ def request_seqs(request: Any) -> list[int]:
 
     if isinstance(request, bytes):
         request = ExportTraceServiceRequest.FromString(request)
-    return [kv.value.int_value for rs in request.resource_spans for ss in rs.scope_spans
-            for span in ss.spans for kv in span.attributes if kv.key == "seq"]
+    return [
+        kv.value.int_value
+        for rs in request.resource_spans
+        for ss in rs.scope_spans
+        for span in ss.spans
+        for kv in span.attributes
+        if kv.key == "seq"
+    ]
 
 
 def received_seqs(receiver: Any) -> list[int]:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from spanguard.exporters.fanout import FanOutSpanProcessor
-from spanguard.processors.engine import Engine
 from support_spans import (
     LONG_DOCUMENT_CHARS,
     PLANTED_SECRETS,
@@ -18,11 +16,17 @@ from support_spans import (
 from spanguard.api import build_span_processor, fanout_of, spanguard_enabled
 from spanguard.config import load_config
 from spanguard.errors import ConfigError
+from spanguard.exporters.fanout import FanOutSpanProcessor
+from spanguard.processors.engine import Engine
 
 
 def _exported_text(memory: InMemorySpanExporter) -> str:
-    return repr([(dict(s.attributes or {}), [dict(e.attributes or {}) for e in s.events])
-                 for s in memory.get_finished_spans()])
+    return repr(
+        [
+            (dict(s.attributes or {}), [dict(e.attributes or {}) for e in s.events])
+            for s in memory.get_finished_spans()
+        ]
+    )
 
 
 def test_chain_redacts_truncates_and_keeps_the_trace_shape(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -66,8 +70,9 @@ def test_redaction_off_only_explicitly_and_with_a_warning(caplog: pytest.LogCapt
     assert all(secret in _exported_text(memory) for secret in PLANTED_SECRETS)
 
 
-def test_redaction_switch_cannot_come_from_the_environment(tmp_path: object,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_redaction_switch_cannot_come_from_the_environment(
+    tmp_path: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from pathlib import Path
 
     monkeypatch.setenv("REDACT", "false")
@@ -91,8 +96,10 @@ def test_config_may_be_a_mapping_or_a_path(tmp_path: object) -> None:
         assert SECRET_EMAIL not in text and SECRET_CARD in text  # only the email detector is on
 
 
-@pytest.mark.parametrize(("value", "expected"), [("", True), ("true", True), ("1", True),
-                                                 ("false", False), ("0", False), ("OFF", False)])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("", True), ("true", True), ("1", True), ("false", False), ("0", False), ("OFF", False)],
+)
 def test_enabled_switch_values(value: str, expected: bool) -> None:
     assert spanguard_enabled({"SPANGUARD_ENABLED": value}) is expected
 
@@ -101,14 +108,17 @@ def test_bad_pattern_fails_before_files_are_opened(tmp_path: object) -> None:
     from pathlib import Path
 
     out = Path(str(tmp_path)) / "never" / "spans.jsonl"
-    config = load_config({
-        "redaction": {"custom_patterns": [{"name": "ticket", "pattern": "TICKET-[0-9]+"}]},
-        "exporters": {"file": {"path": str(out)}},
-    })
+    config = load_config(
+        {
+            "redaction": {"custom_patterns": [{"name": "ticket", "pattern": "TICKET-[0-9]+"}]},
+            "exporters": {"file": {"path": str(out)}},
+        }
+    )
     # a valid config builds; then a broken one (bypassing the loader) fails closed with ConfigError
     build_span_processor(config).shutdown()
-    broken = config.model_copy(update={"redaction": config.redaction.model_copy(
-        update={"detectors": ["no_such_detector"]})})
+    broken = config.model_copy(
+        update={"redaction": config.redaction.model_copy(update={"detectors": ["no_such_detector"]})}
+    )
     out.parent.joinpath("spans.jsonl").unlink()
     with pytest.raises(ConfigError):
         build_span_processor(broken)
@@ -168,21 +178,36 @@ def test_stats_say_what_redaction_truncation_and_each_exporter_did(monkeypatch: 
 def test_names_moved_by_the_engine_refactor_still_import_for_one_release() -> None:
     """The chained pair, its counters, `fanout_of` and `RequestOutcome` left `__all__`;
     old imports warn and still work."""
+    from support_spans import provider_with as new_provider
+
+    import spanguard
     import spanguard.processors
     from spanguard.processors.engine import Counts
     from spanguard.processors.otlp_adapter import RequestCounts
     from spanguard.processors.span_processors import SpanguardSpanProcessor
-    from support_spans import provider_with as new_provider
 
-    import spanguard
-
-    for name in ("RedactingSpanProcessor", "TruncatingSpanProcessor", "RequestOutcome",
-                 "transform_export_request", "fanout_of", "FanOutSpanProcessor"):
+    for name in (
+        "RedactingSpanProcessor",
+        "TruncatingSpanProcessor",
+        "RequestOutcome",
+        "transform_export_request",
+        "fanout_of",
+        "FanOutSpanProcessor",
+    ):
         assert name not in spanguard.__all__
         with pytest.warns(DeprecationWarning, match=name):
             getattr(spanguard, name)
-    assert {"Engine", "NoopEngine", "Counts", "SpanguardSpanProcessor", "SpanguardSpanExporter",
-            "ConfigError", "SpanguardError", "load_config", "build_span_processor"} <= set(spanguard.__all__)
+    assert {
+        "Engine",
+        "NoopEngine",
+        "Counts",
+        "SpanguardSpanProcessor",
+        "SpanguardSpanExporter",
+        "ConfigError",
+        "SpanguardError",
+        "load_config",
+        "build_span_processor",
+    } <= set(spanguard.__all__)
     with pytest.warns(DeprecationWarning):
         assert spanguard.RequestOutcome is RequestCounts
     with pytest.warns(DeprecationWarning):
@@ -193,12 +218,14 @@ def test_names_moved_by_the_engine_refactor_still_import_for_one_release() -> No
     # the old chained pair still works, as one engine stage each
     memory = InMemorySpanExporter()
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
     from spanguard.processors.redaction import Redactor
     from spanguard.processors.truncation import Truncator
 
     with pytest.warns(DeprecationWarning, match="TruncatingSpanProcessor"):
         truncating = spanguard.processors.span_processors.TruncatingSpanProcessor(
-            SimpleSpanProcessor(memory), Truncator())
+            SimpleSpanProcessor(memory), Truncator()
+        )
     with pytest.warns(DeprecationWarning, match="RedactingSpanProcessor"):
         redacting = spanguard.processors.span_processors.RedactingSpanProcessor(truncating, Redactor())
     assert isinstance(redacting, SpanguardSpanProcessor)
@@ -220,11 +247,13 @@ def test_import_spanguard_is_lazy_and_every_public_name_resolves(tmp_path: objec
     import subprocess
     import sys
 
-    probe = ("import sys, spanguard\n"
-             "heavy = ('spanguard.', 'pydantic', 'litellm')\n"
-             "loaded = sorted(m for m in sys.modules if m.startswith(heavy))\n"
-             "print(loaded)\n"
-             "assert all(getattr(spanguard, name) is not None for name in spanguard.__all__)\n")
+    probe = (
+        "import sys, spanguard\n"
+        "heavy = ('spanguard.', 'pydantic', 'litellm')\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith(heavy))\n"
+        "print(loaded)\n"
+        "assert all(getattr(spanguard, name) is not None for name in spanguard.__all__)\n"
+    )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=str(tmp_path))
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"

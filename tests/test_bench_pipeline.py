@@ -11,14 +11,17 @@ from support_pipeline import TracedPipeline
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def test_bench_pipeline_writes_table_and_chart(tmp_path: Path, pipeline_data_dir: Path,
-                                               handbook_retriever: object,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_bench_pipeline_writes_table_and_chart(
+    tmp_path: Path, pipeline_data_dir: Path, handbook_retriever: object, capsys: pytest.CaptureFixture[str]
+) -> None:
     from spanguard.cli import main
 
     queries = tmp_path / "queries.txt"
-    queries.write_text("# three questions\nHow long must passwords be?\n\nHow long does probation last?\n"
-                       "What is the capital of Australia?\n", encoding="utf-8")
+    queries.write_text(
+        "# three questions\nHow long must passwords be?\n\nHow long does probation last?\n"
+        "What is the capital of Australia?\n",
+        encoding="utf-8",
+    )
     config = tmp_path / "spanguard.yaml"
     config.write_text(f"exporters: {{}}\npipeline:\n  data_dir: {pipeline_data_dir}\n", encoding="utf-8")
     out = tmp_path / "out"
@@ -33,8 +36,11 @@ def test_bench_pipeline_writes_table_and_chart(tmp_path: Path, pipeline_data_dir
     assert rows[2].endswith("What is the capital of Australia?")
     with (out / "pipeline_latency.csv").open(encoding="utf-8") as handle:
         table = list(csv.DictReader(handle))
-    assert [row["query"] for row in table] == ["How long must passwords be?", "How long does probation last?",
-                                               "What is the capital of Australia?"]
+    assert [row["query"] for row in table] == [
+        "How long must passwords be?",
+        "How long does probation last?",
+        "What is the capital of Australia?",
+    ]
     for row in table:
         assert row["status"] == "ok"
         assert float(row["retrieval_ms"]) > 0 and float(row["generation_ms"]) > 0
@@ -47,8 +53,9 @@ def test_bench_pipeline_writes_table_and_chart(tmp_path: Path, pipeline_data_dir
 def test_rows_come_from_span_durations(traced_pipeline: TracedPipeline) -> None:
     from spanguard.pipeline.bench import format_table, rows_from_spans
 
-    traced_pipeline.runtime.agent.run([{"role": "user", "content": "How long must passwords be?"}],
-                                      session_id="bench_x_000")
+    traced_pipeline.runtime.agent.run(
+        [{"role": "user", "content": "How long must passwords be?"}], session_id="bench_x_000"
+    )
     spans = traced_pipeline.spans()
     [row] = rows_from_spans(["How long must passwords be?"], ["bench_x_000"], spans, {})
     retriever = next(s for s in spans if (s.attributes or {}).get("openinference.span.kind") == "RETRIEVER")

@@ -90,8 +90,9 @@ def test_chat_page_session_shows_up_redacted_in_the_phoenix_ui(
         screenshot(browser, "phoenix-session")
 
 
-def test_the_demo_chat_page_and_its_phoenix_session_view(running_stack: RunningStack,
-                                                         browser: WebDriver) -> None:
+def test_the_demo_chat_page_and_its_phoenix_session_view(
+    running_stack: RunningStack, browser: WebDriver
+) -> None:
     """What a user of `tasks.py demo` sees: the demo's questions asked in its chat page,
     and the Phoenix session page the demo printed, with the made-up values the demo shows
     replaced by markers. Screenshots: demo-chat-page.png, demo-phoenix-session.png."""

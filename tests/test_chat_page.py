@@ -41,7 +41,8 @@ def _agent_spans(traced: TracedPipeline) -> list[dict[str, Any]]:
 
 
 def test_page_keeps_its_session_across_turns_and_starts_a_new_one(
-        page_server: UvicornThread, browser: WebDriver, traced_pipeline: TracedPipeline) -> None:
+    page_server: UvicornThread, browser: WebDriver, traced_pipeline: TracedPipeline
+) -> None:
     opened_ms = int(time.time() * 1000)
     browser.get(f"{page_server.base_url}/")
     first_session = _session_label(browser)
@@ -58,9 +59,14 @@ def test_page_keeps_its_session_across_turns_and_starts_a_new_one(
     assert [s["attributes"]["session.id"] for s in turns] == [first_session, first_session]
     assert len({s["trace_id"] for s in turns}) == 2
     # the second turn carried the conversation so far: system, user, assistant, user
-    second_llm = min((s for s in traced_pipeline.span_dicts()
-                      if s["kind"] == "LLM" and s["trace_id"] == turns[1]["trace_id"]),
-                     key=lambda s: s["start_time_ns"])
+    second_llm = min(
+        (
+            s
+            for s in traced_pipeline.span_dicts()
+            if s["kind"] == "LLM" and s["trace_id"] == turns[1]["trace_id"]
+        ),
+        key=lambda s: s["start_time_ns"],
+    )
     roles = [second_llm["attributes"].get(f"llm.input_messages.{i}.message.role") for i in range(5)]
     assert roles == ["system", "user", "assistant", "user", None]
 
@@ -74,8 +80,9 @@ def test_page_keeps_its_session_across_turns_and_starts_a_new_one(
     assert "60 euros" in ask_chat(browser, "What is the per diem for meals outside Europe?", WAIT_S)
     [turn] = _agent_spans(traced_pipeline)
     assert turn["attributes"]["session.id"] == second_session
-    first_llm = min((s for s in traced_pipeline.span_dicts() if s["kind"] == "LLM"),
-                    key=lambda s: s["start_time_ns"])
+    first_llm = min(
+        (s for s in traced_pipeline.span_dicts() if s["kind"] == "LLM"), key=lambda s: s["start_time_ns"]
+    )
     assert "llm.input_messages.2.message.role" not in first_llm["attributes"]  # no old history
 
 
@@ -94,7 +101,8 @@ window.fetch = (url, init) => {
 
 
 def test_page_adopts_the_session_id_the_server_returns(
-        page_server: UvicornThread, browser: WebDriver, traced_pipeline: TracedPipeline) -> None:
+    page_server: UvicornThread, browser: WebDriver, traced_pipeline: TracedPipeline
+) -> None:
     browser.get(f"{page_server.base_url}/")
     page_session = _session_label(browser)
     browser.execute_script(_DROP_FIRST_SESSION_ID)
@@ -113,8 +121,9 @@ def test_page_adopts_the_session_id_the_server_returns(
     assert [t["attributes"]["session.id"] for t in turns] == [server_session, server_session]
 
 
-def test_page_shows_a_refused_turn_and_can_go_on(page_server: UvicornThread, browser: WebDriver,
-                                                 traced_pipeline: TracedPipeline) -> None:
+def test_page_shows_a_refused_turn_and_can_go_on(
+    page_server: UvicornThread, browser: WebDriver, traced_pipeline: TracedPipeline
+) -> None:
     browser.get(f"{page_server.base_url}/")
     session = _session_label(browser)
     box = browser.find_element(By.ID, "question")
@@ -122,7 +131,8 @@ def test_page_shows_a_refused_turn_and_can_go_on(page_server: UvicornThread, bro
     browser.execute_script("arguments[0].value = 'x'.repeat(9000);", box)
     browser.find_element(By.ID, "send").click()
     error = WebDriverWait(browser, WAIT_S).until(
-        lambda d: d.find_elements(By.CSS_SELECTOR, "#log .msg.error"))[0]
+        lambda d: d.find_elements(By.CSS_SELECTOR, "#log .msg.error")
+    )[0]
     assert "longer than 8000 characters" in error.text
     assert browser.find_elements(By.CSS_SELECTOR, "#log .msg.assistant") == []
     assert "14 characters" in ask_chat(browser, "How long must passwords be?", WAIT_S)
@@ -130,8 +140,9 @@ def test_page_shows_a_refused_turn_and_can_go_on(page_server: UvicornThread, bro
     [turn] = _agent_spans(traced_pipeline)
     # the refused message was dropped from the history the page sends
     assert turn["attributes"]["input.value"] == "How long must passwords be?"
-    llm = min((s for s in traced_pipeline.span_dicts() if s["kind"] == "LLM"),
-              key=lambda s: s["start_time_ns"])
+    llm = min(
+        (s for s in traced_pipeline.span_dicts() if s["kind"] == "LLM"), key=lambda s: s["start_time_ns"]
+    )
     assert "llm.input_messages.2.message.role" not in llm["attributes"]
 
 
@@ -149,7 +160,8 @@ class _SlowRetriever:
 
 
 def test_new_conversation_during_a_turn_keeps_the_old_reply_out(
-        browser: WebDriver, traced_pipeline: TracedPipeline) -> None:
+    browser: WebDriver, traced_pipeline: TracedPipeline
+) -> None:
     import dataclasses
 
     from spanguard.pipeline.agent import HandbookAgent
@@ -180,6 +192,7 @@ def test_new_conversation_during_a_turn_keeps_the_old_reply_out(
         server.stop()
     [turn] = _agent_spans(traced_pipeline)
     assert turn["attributes"]["session.id"] == new_session
-    first_llm = min((s for s in traced_pipeline.span_dicts() if s["kind"] == "LLM"),
-                    key=lambda s: s["start_time_ns"])
+    first_llm = min(
+        (s for s in traced_pipeline.span_dicts() if s["kind"] == "LLM"), key=lambda s: s["start_time_ns"]
+    )
     assert "llm.input_messages.2.message.role" not in first_llm["attributes"]  # no history from the old one

@@ -73,28 +73,41 @@ def test_session_id_round_trip_over_two_turns(client: httpx.Client, traced_pipel
     assert {s["attributes"]["session.id"] for s in spans} == {session_id}
 
 
-@pytest.mark.parametrize(("payload", "status", "fragment"), [
-    ({"messages": [{"role": "user", "content": "   "}]}, 422, "question is empty"),
-    ({"messages": []}, 422, "messages must not be empty"),
-    ({"messages": [{"role": "user", "content": "hi"}], "session_id": 12345}, 422,
-     "session_id must be a string"),
-    ({"messages": [{"role": "user", "content": 7}]}, 422, "messages.0.content must be a string"),
-    ({"messages": [{"role": "robot", "content": "hi"}]}, 422, "must be 'user' or 'assistant'"),
-    ({"messages": [{"role": "assistant", "content": "hi"}]}, 422, "must end with a user message"),
-    ({"session_id": "session_1_abc"}, 422, "messages is required"),
-    ({"messages": [{"role": "user", "content": "x" * 9000}]}, 413, "longer than 8000 characters"),
-    ({"messages": [{"role": "user", "content": "hi"}] * 101}, 413, "more than 100 messages"),
-    ([1, 2, 3], 400, "must be a JSON object"),
-    ({"messages": [{"role": "user", "content": "hi"}], "session_id": ""}, 422,
-     "session_id must not be empty"),
-    ({"messages": [{"role": "user", "content": "hi"}], "session_id": "s" * 201}, 422,
-     "session_id is too long"),
-    ({"messages": [{"role": "user", "content": "hi"}], "user_id": 7}, 422, "user_id must be a string"),
-    ({"messages": "hello"}, 422, "messages must be a list"),
-    ({"messages": ["hello"]}, 422, "messages.0 must be an object"),
-])
-def test_bad_requests_get_clear_4xx(client: httpx.Client, traced_pipeline: TracedPipeline,
-                                    payload: Any, status: int, fragment: str) -> None:
+@pytest.mark.parametrize(
+    ("payload", "status", "fragment"),
+    [
+        ({"messages": [{"role": "user", "content": "   "}]}, 422, "question is empty"),
+        ({"messages": []}, 422, "messages must not be empty"),
+        (
+            {"messages": [{"role": "user", "content": "hi"}], "session_id": 12345},
+            422,
+            "session_id must be a string",
+        ),
+        ({"messages": [{"role": "user", "content": 7}]}, 422, "messages.0.content must be a string"),
+        ({"messages": [{"role": "robot", "content": "hi"}]}, 422, "must be 'user' or 'assistant'"),
+        ({"messages": [{"role": "assistant", "content": "hi"}]}, 422, "must end with a user message"),
+        ({"session_id": "session_1_abc"}, 422, "messages is required"),
+        ({"messages": [{"role": "user", "content": "x" * 9000}]}, 413, "longer than 8000 characters"),
+        ({"messages": [{"role": "user", "content": "hi"}] * 101}, 413, "more than 100 messages"),
+        ([1, 2, 3], 400, "must be a JSON object"),
+        (
+            {"messages": [{"role": "user", "content": "hi"}], "session_id": ""},
+            422,
+            "session_id must not be empty",
+        ),
+        (
+            {"messages": [{"role": "user", "content": "hi"}], "session_id": "s" * 201},
+            422,
+            "session_id is too long",
+        ),
+        ({"messages": [{"role": "user", "content": "hi"}], "user_id": 7}, 422, "user_id must be a string"),
+        ({"messages": "hello"}, 422, "messages must be a list"),
+        ({"messages": ["hello"]}, 422, "messages.0 must be an object"),
+    ],
+)
+def test_bad_requests_get_clear_4xx(
+    client: httpx.Client, traced_pipeline: TracedPipeline, payload: Any, status: int, fragment: str
+) -> None:
     response = client.post("/chat", json=payload)
     assert response.status_code == status, response.text
     assert fragment in response.json()["error"]
@@ -102,19 +115,28 @@ def test_bad_requests_get_clear_4xx(client: httpx.Client, traced_pipeline: Trace
 
 
 def test_malformed_json_and_values_never_echoed(client: httpx.Client) -> None:
-    response = client.post("/chat", content=b'{"messages": [ {"role": "user", "content": "secret-123',
-                           headers={"content-type": "application/json"})
+    response = client.post(
+        "/chat",
+        content=b'{"messages": [ {"role": "user", "content": "secret-123',
+        headers={"content-type": "application/json"},
+    )
     assert response.status_code == 400
     assert response.json() == {"error": "the request body is not valid JSON"}
-    leaked = client.post("/chat", json={"messages": [{"role": "user", "content": "hi"}],
-                                        "session_id": ["hunter2"]})
+    leaked = client.post(
+        "/chat", json={"messages": [{"role": "user", "content": "hi"}], "session_id": ["hunter2"]}
+    )
     assert leaked.status_code == 422 and "hunter2" not in leaked.text
 
 
 def test_streaming_turn(client: httpx.Client, traced_pipeline: TracedPipeline) -> None:
-    with client.stream("POST", "/chat/stream", json={
+    with client.stream(
+        "POST",
+        "/chat/stream",
+        json={
             "messages": [{"role": "user", "content": "What is the home office equipment budget?"}],
-            "session_id": "session_1700000000000_abcdef01"}) as response:
+            "session_id": "session_1700000000000_abcdef01",
+        },
+    ) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
         events = _sse_events(response.read().decode())
@@ -136,14 +158,18 @@ def test_streaming_refuses_bad_input_before_streaming(client: httpx.Client) -> N
 
 
 def test_provider_failure_is_clear_recorded_and_service_stays_up(
-        traced_pipeline: TracedPipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    traced_pipeline: TracedPipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from spanguard.pipeline.agent import AgentSettings, HandbookAgent
     from spanguard.pipeline.service import create_app
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-real-key")
     runtime = traced_pipeline.runtime
-    broken_agent = HandbookAgent(runtime.retriever, runtime.tracer, AgentSettings(
-        model="openai/gpt-4o-mini", api_base=f"http://127.0.0.1:{free_port()}/v1", timeout_s=5))
+    broken_agent = HandbookAgent(
+        runtime.retriever,
+        runtime.tracer,
+        AgentSettings(model="openai/gpt-4o-mini", api_base=f"http://127.0.0.1:{free_port()}/v1", timeout_s=5),
+    )
     server = UvicornThread(create_app(dataclasses.replace(runtime, agent=broken_agent))).start()
     try:
         with httpx.Client(base_url=server.base_url, timeout=60) as http:
@@ -212,8 +238,9 @@ def test_unknown_paths_and_methods_get_the_same_error_shape(client: httpx.Client
     assert client.get("/nope").json() == {"error": "Not Found"}
     assert client.get("/chat").status_code == 405
     assert client.get("/chat").json() == {"error": "Method Not Allowed"}
-    form = client.post("/chat", content=b'{"messages": []}',
-                       headers={"content-type": "application/x-www-form-urlencoded"})
+    form = client.post(
+        "/chat", content=b'{"messages": []}', headers={"content-type": "application/x-www-form-urlencoded"}
+    )
     assert form.status_code == 400 and "Content-Type: application/json" in form.json()["error"]
 
 
@@ -227,15 +254,28 @@ class _FailingRetriever:
         raise self.error
 
 
-@pytest.mark.parametrize(("error", "status", "message"), [
-    (SpanguardError("embedding model 'openai/e' failed (APIConnectionError)"), 502,
-     "embedding model 'openai/e' failed (APIConnectionError)"),
-    (RuntimeError("index corrupt near 'jane.doe@example.com'"), 500,
-     "the turn failed unexpectedly (RuntimeError); the trace records the error"),
-])
+@pytest.mark.parametrize(
+    ("error", "status", "message"),
+    [
+        (
+            SpanguardError("embedding model 'openai/e' failed (APIConnectionError)"),
+            502,
+            "embedding model 'openai/e' failed (APIConnectionError)",
+        ),
+        (
+            RuntimeError("index corrupt near 'jane.doe@example.com'"),
+            500,
+            "the turn failed unexpectedly (RuntimeError); the trace records the error",
+        ),
+    ],
+)
 def test_a_failing_tool_fails_the_turn_cleanly_and_the_service_stays_up(
-        traced_pipeline: TracedPipeline, caplog: pytest.LogCaptureFixture,
-        error: Exception, status: int, message: str) -> None:
+    traced_pipeline: TracedPipeline,
+    caplog: pytest.LogCaptureFixture,
+    error: Exception,
+    status: int,
+    message: str,
+) -> None:
     from spanguard.pipeline.agent import HandbookAgent
     from spanguard.pipeline.service import create_app
 
@@ -244,8 +284,10 @@ def test_a_failing_tool_fails_the_turn_cleanly_and_the_service_stays_up(
     server = UvicornThread(create_app(dataclasses.replace(runtime, agent=agent))).start()
     try:
         with httpx.Client(base_url=server.base_url, timeout=60) as http:
-            question = {"messages": [{"role": "user", "content": "How long must passwords be?"}],
-                        "session_id": "session_1_0badc0de"}
+            question = {
+                "messages": [{"role": "user", "content": "How long must passwords be?"}],
+                "session_id": "session_1_0badc0de",
+            }
             failed = http.post("/chat", json=question)
             assert failed.status_code == status, failed.text
             assert failed.json() == {"error": message, "session_id": "session_1_0badc0de"}
@@ -265,19 +307,34 @@ def test_a_failing_tool_fails_the_turn_cleanly_and_the_service_stays_up(
     assert all(e["name"] == "exception" for s in retrievers for e in s["events"])
 
 
-def test_concurrent_sessions_keep_their_own_traces(chat_server: UvicornThread,
-                                                   traced_pipeline: TracedPipeline) -> None:
+def test_concurrent_sessions_keep_their_own_traces(
+    chat_server: UvicornThread, traced_pipeline: TracedPipeline
+) -> None:
     import asyncio
 
-    questions = ["How long must passwords be?", "How long does probation last?",
-                 "What is the per diem for meals outside Europe?", "How big is the learning budget?"]
+    questions = [
+        "How long must passwords be?",
+        "How long does probation last?",
+        "What is the per diem for meals outside Europe?",
+        "How big is the learning budget?",
+    ]
 
     async def ask_all() -> list[httpx.Response]:
         async with httpx.AsyncClient(base_url=chat_server.base_url, timeout=60) as http:
-            return list(await asyncio.gather(*(
-                http.post("/chat/stream" if i % 2 else "/chat", json={
-                    "messages": [{"role": "user", "content": q}], "session_id": f"session_0_{i:08x}"})
-                for i, q in enumerate(questions))))
+            return list(
+                await asyncio.gather(
+                    *(
+                        http.post(
+                            "/chat/stream" if i % 2 else "/chat",
+                            json={
+                                "messages": [{"role": "user", "content": q}],
+                                "session_id": f"session_0_{i:08x}",
+                            },
+                        )
+                        for i, q in enumerate(questions)
+                    )
+                )
+            )
 
     responses = asyncio.run(ask_all())
     assert [r.status_code for r in responses] == [200] * len(questions)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 
 import pytest
-from spanguard.exporters.destinations import describe, effective_exporters, parse_otlp_headers
 from support_receiver import ParseOnlyReceiver
 from support_spans import PLANTED_SECRETS, make_rag_trace, provider_with
 
 from spanguard.api import build_span_processor, fanout_of
 from spanguard.config import load_config
+from spanguard.exporters.destinations import describe, effective_exporters, parse_otlp_headers
 
 
 def test_config_exporters_win_over_the_environment() -> None:
@@ -19,14 +19,28 @@ def test_config_exporters_win_over_the_environment() -> None:
     assert source == "config" and chosen.file is not None and chosen.otlp is None
 
 
-@pytest.mark.parametrize(("environ", "expected"), [
-    ({}, "console"),
-    ({"PHOENIX_COLLECTOR_ENDPOINT": "http://phx:6006"},
-     "phoenix http://phx:6006/v1/traces (project default)"),
-    ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://user:pw@c:4318?token=t"}, "otlp http://***@c:4318/v1/traces"),
-    ({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "c:4317", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
-      "PHOENIX_COLLECTOR_ENDPOINT": "http://phx:6006"}, "otlp c:4317"),
-])
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({}, "console"),
+        (
+            {"PHOENIX_COLLECTOR_ENDPOINT": "http://phx:6006"},
+            "phoenix http://phx:6006/v1/traces (project default)",
+        ),
+        (
+            {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://user:pw@c:4318?token=t"},
+            "otlp http://***@c:4318/v1/traces",
+        ),
+        (
+            {
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "c:4317",
+                "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+                "PHOENIX_COLLECTOR_ENDPOINT": "http://phx:6006",
+            },
+            "otlp c:4317",
+        ),
+    ],
+)
 def test_no_exporters_key_follows_the_environment(environ: dict[str, str], expected: str) -> None:
     chosen, _ = effective_exporters(load_config({}), environ)
     assert describe(chosen, environ) == expected
@@ -62,8 +76,11 @@ def test_spans_reach_the_otlp_endpoint_from_the_environment(
 def test_console_fallback_is_a_warning(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-                 "PHOENIX_COLLECTOR_ENDPOINT"):
+    for name in (
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        "PHOENIX_COLLECTOR_ENDPOINT",
+    ):
         monkeypatch.delenv(name, raising=False)
     with caplog.at_level(logging.INFO, logger="spanguard"):
         build_span_processor({}).shutdown()

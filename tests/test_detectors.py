@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from spanguard.processors.detectors import BUILTIN_DETECTORS, SCAN_ORDER, iban_ok, luhn_ok, resolve_detectors
-from spanguard.processors.redaction import Redactor
 
 from spanguard.config.model import DEFAULT_DETECTORS, DETECTOR_NAMES, RedactionConfig
 from spanguard.errors import ConfigError
+from spanguard.processors.detectors import BUILTIN_DETECTORS, SCAN_ORDER, iban_ok, luhn_ok, resolve_detectors
+from spanguard.processors.redaction import Redactor
 
 ALL = Redactor(RedactionConfig(detectors="all"))
 

@@ -4,11 +4,11 @@ plug-in point for Python callables (fail-closed, loaded at start-up)."""
 from __future__ import annotations
 
 import pytest
-from spanguard.processors.redaction import ERROR_MARKER, Redactor
 
 from spanguard.config import loads_config
 from spanguard.config.model import DETECTOR_GROUPS, DETECTOR_NAMES, RedactionConfig, expand_detectors
 from spanguard.errors import ConfigError
+from spanguard.processors.redaction import ERROR_MARKER, Redactor
 
 
 def test_groups_expand_next_to_single_names() -> None:
@@ -83,6 +83,7 @@ def test_plugin_name_may_not_shadow_a_detector_or_group() -> None:
 def test_plugin_runs_on_the_sidecar_path_too() -> None:
     """The OTLP adapter's prefilter must visit spans for a plug-in it cannot see into."""
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
     from spanguard.processors.otlp_adapter import transform_export_request
 
     request = ExportTraceServiceRequest()

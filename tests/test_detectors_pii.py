@@ -8,10 +8,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from spanguard.processors.redaction import Redactor
-from spanguard.processors.validators import base58check_ok, bech32_ok, validate_national_id
 
 from spanguard.config.model import RedactionConfig
+from spanguard.processors.redaction import Redactor
+from spanguard.processors.validators import base58check_ok, bech32_ok, validate_national_id
 
 DEFAULT = Redactor(RedactionConfig())
 ALL = Redactor(RedactionConfig(detectors="all"))

@@ -10,9 +10,9 @@ import random
 import string
 
 import pytest
-from spanguard.processors.redaction import Redactor
 
 from spanguard.config.model import RedactionConfig
+from spanguard.processors.redaction import Redactor
 
 ALL = Redactor(RedactionConfig(detectors="all"))
 DEFAULT = Redactor(RedactionConfig())

@@ -8,9 +8,9 @@ import base64
 import json
 
 import pytest
-from spanguard.processors.redaction import Redactor
 
 from spanguard.config.model import RedactionConfig
+from spanguard.processors.redaction import Redactor
 
 DEFAULT = Redactor(RedactionConfig())
 M = "[REDACTED:password]"

@@ -6,12 +6,12 @@ import json
 import logging
 
 import pytest
-from spanguard.processors.changes import DROPPED
-from spanguard.processors.detectors import Detector
-from spanguard.processors.redaction import Redactor, summary_attributes
 
 from spanguard.config.model import CustomPattern, HashReplacement, RedactionConfig
 from spanguard.errors import ConfigError
+from spanguard.processors.changes import DROPPED
+from spanguard.processors.detectors import Detector
+from spanguard.processors.redaction import Redactor, summary_attributes
 
 EMAIL = "jane.doe@example.com"
 

@@ -6,14 +6,14 @@ from typing import Any
 
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from support_otlp import key_value
+
+from spanguard.config.model import RedactionConfig, TruncationConfig
 from spanguard.processors.changes import DROPPED, MASKED
 from spanguard.processors.engine import Counts, Engine, NoopEngine, merge_summary
 from spanguard.processors.otlp_adapter import apply_to_request
 from spanguard.processors.redaction import Redactor
 from spanguard.processors.truncation import Truncator
-from support_otlp import key_value
-
-from spanguard.config.model import RedactionConfig, TruncationConfig
 
 EMAIL = "jane.doe@example.com"
 
@@ -95,8 +95,11 @@ def test_summary_per_stage_and_levels() -> None:
 
 def test_merge_summary_adds_counts_and_joins_key_lists() -> None:
     earlier = {"spanguard.redacted.count": 2, "spanguard.redacted.keys": ("b", "a"), "other": "x"}
-    new = {"spanguard.redacted.count": 1, "spanguard.redacted.keys": ("c", "a"),
-           "spanguard.truncated.count": 4}
+    new = {
+        "spanguard.redacted.count": 1,
+        "spanguard.redacted.keys": ("c", "a"),
+        "spanguard.truncated.count": 4,
+    }
     assert merge_summary(earlier, new) == {
         "spanguard.redacted.count": 3,
         "spanguard.redacted.keys": ("a", "b", "c"),

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from spanguard.processors.changes import DROPPED
-from spanguard.processors.truncation import Truncator, cut_text
 
 from spanguard.config.model import TruncationConfig
+from spanguard.processors.changes import DROPPED
+from spanguard.processors.truncation import Truncator, cut_text
 
 
 def test_long_string_is_cut_to_the_limit_with_the_original_size() -> None:

@@ -9,11 +9,12 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
-from spanguard.exporters.entry_point import SpanguardSpanExporter
-from spanguard.exporters.otlp_json import decode_traces_json_line
 from support_spans import SECRET_CARD, SECRET_EMAIL
 
-APP = f'''
+from spanguard.exporters.entry_point import SpanguardSpanExporter
+from spanguard.exporters.otlp_json import decode_traces_json_line
+
+APP = f"""
 from opentelemetry import trace
 
 tracer = trace.get_tracer("tiny-app")
@@ -23,7 +24,7 @@ with tracer.start_as_current_span("handle-request") as span:
     with tracer.start_as_current_span("child") as child:
         child.add_event("note", {{"text": "cc {SECRET_EMAIL}"}})
 print("app done")
-'''
+"""
 
 
 def test_entry_point_is_registered() -> None:
@@ -57,8 +58,12 @@ def test_opentelemetry_instrument_with_spanguard_exporter_redacts(tmp_path: Path
     }
     env.pop("SPANGUARD_ENABLED", None)
     result = subprocess.run(
-        [str(instrument), sys.executable, "app.py"], cwd=tmp_path, env=env,
-        capture_output=True, text=True, timeout=120,
+        [str(instrument), sys.executable, "app.py"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     assert "app done" in result.stdout

@@ -46,8 +46,9 @@ def test_the_tutorial_notebook_runs_offline(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.delenv("SPANGUARD_CONFIG", raising=False)
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     try:
-        NotebookClient(notebook, timeout=180, kernel_name="python3",
-                       resources={"metadata": {"path": str(tmp_path)}}).execute()
+        NotebookClient(
+            notebook, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+        ).execute()
     finally:
         receiver.stop()
 
@@ -66,8 +67,13 @@ def test_the_tutorial_notebook_runs_offline(tmp_path: Path, monkeypatch: pytest.
     assert "Book all flights" in printed
 
     assert received, "Part 5 sent nothing to the endpoint"
-    names = {span.name for request in received for rs in request.resource_spans
-             for ss in rs.scope_spans for span in ss.spans}
+    names = {
+        span.name
+        for request in received
+        for rs in request.resource_spans
+        for ss in rs.scope_spans
+        for span in ss.spans
+    }
     assert {"rag-pipeline", "retrieval", "generation"} <= names
     resource = {kv.key: kv.value.string_value for kv in received[0].resource_spans[0].resource.attributes}
     assert resource["openinference.project.name"] == "rag_tutorial"

@@ -7,6 +7,10 @@ import json
 
 import pytest
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from support_spans import make_rag_trace, provider_with
+
+from spanguard.config import load_config
+from spanguard.config.model import OtlpExporterConfig, PhoenixExporterConfig
 from spanguard.exporters.console import ConsoleSpanExporter, shorten
 from spanguard.exporters.otlp import (
     PROJECT_ATTRIBUTE,
@@ -17,10 +21,6 @@ from spanguard.exporters.otlp import (
     http_traces_url,
     resolve_phoenix,
 )
-from support_spans import make_rag_trace, provider_with
-
-from spanguard.config import load_config
-from spanguard.config.model import OtlpExporterConfig, PhoenixExporterConfig
 
 
 def test_pretty_console_prints_one_tree_per_finished_trace() -> None:
@@ -119,8 +119,9 @@ def test_phoenix_rules_config_then_env_then_default() -> None:
     grpc_env = resolve_phoenix(PhoenixExporterConfig(protocol="grpc"), environ=env)
     assert (grpc_env.endpoint, grpc_env.insecure) == ("phoenix.internal:5317", False)
     configured = resolve_phoenix(
-        PhoenixExporterConfig(endpoint="http://px:6006/v1/traces", project="cfg",
-                              headers={"Authorization": "Bearer mine"}),
+        PhoenixExporterConfig(
+            endpoint="http://px:6006/v1/traces", project="cfg", headers={"Authorization": "Bearer mine"}
+        ),
         environ=env,
     )
     assert configured.endpoint == "http://px:6006/v1/traces"
@@ -163,10 +164,12 @@ def test_phoenix_exporter_stamps_project_on_the_resource() -> None:
     from support_spans import finished_spans
 
     inner = InMemorySpanExporter()
-    explicit = OtlpSpanExporter(inner, endpoint="x", protocol="grpc",
-                                resource_attributes={PROJECT_ATTRIBUTE: "p1"})
-    fallback = OtlpSpanExporter(inner, endpoint="x", protocol="grpc",
-                                resource_defaults={PROJECT_ATTRIBUTE: "default"})
+    explicit = OtlpSpanExporter(
+        inner, endpoint="x", protocol="grpc", resource_attributes={PROJECT_ATTRIBUTE: "p1"}
+    )
+    fallback = OtlpSpanExporter(
+        inner, endpoint="x", protocol="grpc", resource_defaults={PROJECT_ATTRIBUTE: "default"}
+    )
     spans = finished_spans(2)
     explicit.export(spans)
     assert [s.resource.attributes[PROJECT_ATTRIBUTE] for s in inner.get_finished_spans()] == ["p1", "p1"]
@@ -175,6 +178,7 @@ def test_phoenix_exporter_stamps_project_on_the_resource() -> None:
     inner.clear()
     # a project already on the resource (phoenix.otel.register put it there) is kept
     from opentelemetry.sdk.resources import Resource
+
     from spanguard.exporters.span_copy import copy_span
 
     tagged = [copy_span(s, resource=Resource({PROJECT_ATTRIBUTE: "mine"})) for s in spans]
@@ -185,10 +189,13 @@ def test_phoenix_exporter_stamps_project_on_the_resource() -> None:
 @pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
 def test_built_exporters_never_show_headers(protocol: str) -> None:
     phoenix = build_phoenix_exporter(
-        PhoenixExporterConfig(endpoint="http://127.0.0.1:9", protocol=protocol,
-                              headers={"authorization": "Bearer s3cr3t"}))
-    otlp = build_otlp_exporter(OtlpExporterConfig(endpoint="http://127.0.0.1:9", protocol=protocol,
-                                                  headers={"x-api-key": "s3cr3t"}))
+        PhoenixExporterConfig(
+            endpoint="http://127.0.0.1:9", protocol=protocol, headers={"authorization": "Bearer s3cr3t"}
+        )
+    )
+    otlp = build_otlp_exporter(
+        OtlpExporterConfig(endpoint="http://127.0.0.1:9", protocol=protocol, headers={"x-api-key": "s3cr3t"})
+    )
     try:
         assert "s3cr3t" not in repr(phoenix) + repr(otlp)
         assert phoenix.max_request_bytes and otlp.max_request_bytes

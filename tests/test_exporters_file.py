@@ -14,14 +14,14 @@ from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from spanguard.exporters.factory import build_exporters
-from spanguard.exporters.file_exporter import OtlpJsonFileSpanExporter
-from spanguard.exporters.jsonl_file import JsonlFileError, RotatingJsonlFile
-from spanguard.exporters.otlp_json import decode_traces_json_line, encode_traces_json_line
 from support_spans import finished_spans, make_rag_trace, provider_with
 
 from spanguard.config.model import ExportersConfig, FileExporterConfig
 from spanguard.errors import ConfigError
+from spanguard.exporters.factory import build_exporters
+from spanguard.exporters.file_exporter import OtlpJsonFileSpanExporter
+from spanguard.exporters.jsonl_file import JsonlFileError, RotatingJsonlFile
+from spanguard.exporters.otlp_json import decode_traces_json_line, encode_traces_json_line
 
 
 def _read_traces(path: Path) -> list[TracesData]:
@@ -228,8 +228,11 @@ def test_every_value_kind_round_trips_and_link_ids_are_hex() -> None:
     request = encode_spans(finished_spans(1))
     span = request.resource_spans[0].scope_spans[0].spans[0]
     values = {
-        "zero": AnyValue(int_value=0), "empty": AnyValue(string_value=""), "no": AnyValue(bool_value=False),
-        "big": AnyValue(int_value=2**62), "pi": AnyValue(double_value=3.25),
+        "zero": AnyValue(int_value=0),
+        "empty": AnyValue(string_value=""),
+        "no": AnyValue(bool_value=False),
+        "big": AnyValue(int_value=2**62),
+        "pi": AnyValue(double_value=3.25),
         "raw": AnyValue(bytes_value=b"\x00\xff"),
         "list": AnyValue(array_value=ArrayValue(values=[AnyValue(int_value=1), AnyValue(string_value="q")])),
         "map": AnyValue(
@@ -247,8 +250,15 @@ def test_every_value_kind_round_trips_and_link_ids_are_hex() -> None:
     assert decode_traces_json_line(line) == TracesData(resource_spans=request.resource_spans)
 
 
-@pytest.mark.parametrize("bad", ['{"resourceSpans": [', "[1, 2]", '{"resourceSpans": [{"scopeSpans": '
-                                 '[{"spans": [{"traceId": "zz-secret-zz"}]}]}]}', '{"nope": 1}'])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        '{"resourceSpans": [',
+        "[1, 2]",
+        '{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "zz-secret-zz"}]}]}]}',
+        '{"nope": 1}',
+    ],
+)
 def test_bad_lines_raise_value_error_without_echoing_content(bad: str) -> None:
     with pytest.raises(ValueError) as caught:
         decode_traces_json_line(bad)

@@ -12,14 +12,14 @@ import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from spanguard.exporters.fanout import FanOutSpanProcessor
-from spanguard.exporters.file_exporter import OtlpJsonFileSpanExporter
-from spanguard.exporters.otlp import build_phoenix_exporter
-from spanguard.exporters.otlp_json import decode_traces_json_line
 from support_phoenix import free_port
 from support_spans import finished_spans, provider_with
 
 from spanguard.config.model import BatchConfig, PhoenixExporterConfig
+from spanguard.exporters.fanout import FanOutSpanProcessor
+from spanguard.exporters.file_exporter import OtlpJsonFileSpanExporter
+from spanguard.exporters.otlp import build_phoenix_exporter
+from spanguard.exporters.otlp_json import decode_traces_json_line
 
 FAST_BATCH = BatchConfig(schedule_delay_ms=50, max_export_batch_size=64, max_queue_size=10_000)
 
@@ -119,7 +119,8 @@ def test_slow_exporter_does_not_delay_the_others() -> None:
 def test_full_queue_drops_and_counts_without_blocking_the_app() -> None:
     blocked = BlockingExporter()
     fanout = FanOutSpanProcessor(
-        {"stuck": blocked}, BatchConfig(max_queue_size=10, max_export_batch_size=5, schedule_delay_ms=10),
+        {"stuck": blocked},
+        BatchConfig(max_queue_size=10, max_export_batch_size=5, schedule_delay_ms=10),
         shutdown_timeout_s=1.0,
     )
     spans = finished_spans(100)
@@ -138,7 +139,8 @@ def test_full_queue_drops_and_counts_without_blocking_the_app() -> None:
 def test_failures_are_reported_once_per_outage(caplog: pytest.LogCaptureFixture) -> None:
     failing = FailingExporter(raise_error=True)
     fanout = FanOutSpanProcessor(
-        {"broken": failing}, BatchConfig(schedule_delay_ms=10, max_export_batch_size=1),
+        {"broken": failing},
+        BatchConfig(schedule_delay_ms=10, max_export_batch_size=1),
         shutdown_timeout_s=0.5,
     )
     caplog.set_level(logging.INFO, logger="spanguard")

@@ -6,13 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
-from spanguard.exporters.file_exporter import OtlpJsonFileSpanExporter
-from spanguard.exporters.otlp_json import decode_traces_json_line
-from spanguard.exporters.splitting import DEFAULT_MAX_LINE_BYTES, json_lines
 from support_sidecar import grpc_export, make_request, sidecar_config, spans_seqs, wait_for
 from support_spans import finished_spans
 
 from spanguard.config.model import FileExporterConfig
+from spanguard.exporters.file_exporter import OtlpJsonFileSpanExporter
+from spanguard.exporters.otlp_json import decode_traces_json_line
+from spanguard.exporters.splitting import DEFAULT_MAX_LINE_BYTES, json_lines
 
 
 def _line_sizes(path: Path) -> list[int]:
@@ -20,8 +20,13 @@ def _line_sizes(path: Path) -> list[int]:
 
 
 def _span_ids(lines: list[str] | list[bytes]) -> list[bytes]:
-    return [span.span_id for line in lines for rs in decode_traces_json_line(line).resource_spans
-            for ss in rs.scope_spans for span in ss.spans]
+    return [
+        span.span_id
+        for line in lines
+        for rs in decode_traces_json_line(line).resource_spans
+        for ss in rs.scope_spans
+        for span in ss.spans
+    ]
 
 
 def test_the_default_limit_is_the_collectors_one_mebibyte() -> None:
@@ -56,7 +61,8 @@ def test_the_sdk_file_exporter_splits_a_large_batch(tmp_path: Path) -> None:
     lines = path.read_bytes().split(b"\n")[:-1]
     sent = encode_spans(spans)
     assert sorted(_span_ids(lines)) == sorted(
-        span.span_id for rs in sent.resource_spans for ss in rs.scope_spans for span in ss.spans)
+        span.span_id for rs in sent.resource_spans for ss in rs.scope_spans for span in ss.spans
+    )
 
 
 def test_the_sidecar_file_exporter_writes_a_large_delivery_as_lines_under_one_mebibyte(

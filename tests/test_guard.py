@@ -17,12 +17,18 @@ from spanguard.guarding import guard_of
 
 
 def _dump(memory: InMemorySpanExporter) -> str:
-    return repr([
-        (s.name, dict(s.attributes or {}), [dict(e.attributes or {}) for e in s.events],
-         dict(s.resource.attributes), dict(s.instrumentation_scope.attributes or {})
-         if s.instrumentation_scope else {})
-        for s in memory.get_finished_spans()
-    ])
+    return repr(
+        [
+            (
+                s.name,
+                dict(s.attributes or {}),
+                [dict(e.attributes or {}) for e in s.events],
+                dict(s.resource.attributes),
+                dict(s.instrumentation_scope.attributes or {}) if s.instrumentation_scope else {},
+            )
+            for s in memory.get_finished_spans()
+        ]
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -31,8 +37,9 @@ def _export_on(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_processors_added_before_and_after_and_old_tracers_get_clean_spans() -> None:
-    provider = TracerProvider(resource=Resource.create({"service.name": "guarded",
-                                                        "owner.contact": SECRET_EMAIL}))
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": "guarded", "owner.contact": SECRET_EMAIL})
+    )
     before, after = InMemorySpanExporter(), InMemorySpanExporter()
     provider.add_span_processor(SimpleSpanProcessor(before))
     early_tracer = provider.get_tracer("made-before-guard")

@@ -21,8 +21,9 @@ pytestmark = pytest.mark.phoenix
 
 def _own_processor(receiver: ParseOnlyReceiver) -> BatchSpanProcessor:
     """What the Phoenix setup seed adds next to register's: a BatchSpanProcessor(OTLPSpanExporter)."""
-    return BatchSpanProcessor(OTLPSpanExporter(endpoint=receiver.address, insecure=True),
-                              schedule_delay_millis=100)
+    return BatchSpanProcessor(
+        OTLPSpanExporter(endpoint=receiver.address, insecure=True), schedule_delay_millis=100
+    )
 
 
 def test_register_plus_own_processors_hold_only_redacted_spans(
@@ -32,8 +33,12 @@ def test_register_plus_own_processors_hold_only_redacted_spans(
     project = "guarded-register"
     before, after = ParseOnlyReceiver(keep=True), ParseOnlyReceiver(keep=True)
     try:
-        provider = register(endpoint=phoenix.http_traces_endpoint, project_name=project,
-                            set_global_tracer_provider=False, verbose=False)
+        provider = register(
+            endpoint=phoenix.http_traces_endpoint,
+            project_name=project,
+            set_global_tracer_provider=False,
+            verbose=False,
+        )
         provider.add_span_processor(_own_processor(before), replace_default_processor=False)
         handle = spanguard.guard(provider)
         provider.add_span_processor(_own_processor(after), replace_default_processor=False)
@@ -55,9 +60,13 @@ def test_register_plus_own_processors_hold_only_redacted_spans(
             for secret in PLANTED_SECRETS:
                 assert secret not in text
             assert "[REDACTED:email]" in text
-            projects = {kv.value.string_value for request in receiver.requests
-                        for rs in request.resource_spans for kv in rs.resource.attributes
-                        if kv.key == "openinference.project.name"}
+            projects = {
+                kv.value.string_value
+                for request in receiver.requests
+                for rs in request.resource_spans
+                for kv in rs.resource.attributes
+                if kv.key == "openinference.project.name"
+            }
             assert projects == {project}
         assert handle.stats.spans == 3 and handle.stats.redacted >= 5
     finally:

@@ -10,11 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from support_phoenix import PhoenixServer
+
 from spanguard.exporters import gzip_codec
 from spanguard.exporters.span_encoder import encode_spans_bytes
 from spanguard.sidecar.http_body import inflate_gzip
 from spanguard.sidecar.ingest import Reason, Rejected
-from support_phoenix import PhoenixServer
 
 
 @settings(max_examples=60, deadline=None)
@@ -32,8 +33,12 @@ def test_a_backend_other_than_the_standard_library_is_used() -> None:
 
 
 def test_every_member_of_a_multi_member_body_is_read() -> None:
-    members = [gzip.compress(b"first "), gzip_codec.compress(b"second "), gzip.compress(b""),
-               gzip.compress(b"third")]
+    members = [
+        gzip.compress(b"first "),
+        gzip_codec.compress(b"second "),
+        gzip.compress(b""),
+        gzip.compress(b"third"),
+    ]
     body = b"".join(members)
     assert gzip_codec.decompress(body) == b"first second third"
     assert gzip_codec.decompress(body) == gzip.decompress(body)

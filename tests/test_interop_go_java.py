@@ -18,8 +18,18 @@ TEXT = f"card {SECRET_CARD}, mail {SECRET_EMAIL}, key {SECRET_AWS_KEY}: what is 
 
 
 def _command(client: str, protocol: str, address: str) -> list[str]:
-    flags = ["--protocol", protocol, "--endpoint", address, "--traces", str(TRACES),
-             "--spans", str(SPANS_PER_TRACE), "--text", TEXT]
+    flags = [
+        "--protocol",
+        protocol,
+        "--endpoint",
+        address,
+        "--traces",
+        str(TRACES),
+        "--spans",
+        str(SPANS_PER_TRACE),
+        "--text",
+        TEXT,
+    ]
     if client == "go":
         return [str(go_client_binary()), *flags]
     return ["java", "-jar", str(java_client_jar()), *flags]
@@ -27,11 +37,14 @@ def _command(client: str, protocol: str, address: str) -> list[str]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("client", ["go", "java"])
-@pytest.mark.parametrize("protocol", [
-    "grpc",
-    # Go's otlptracehttp and Java's OtlpHttpSpanExporter send a gzipped body chunked.
-    "http",
-])
+@pytest.mark.parametrize(
+    "protocol",
+    [
+        "grpc",
+        # Go's otlptracehttp and Java's OtlpHttpSpanExporter send a gzipped body chunked.
+        "http",
+    ],
+)
 def test_client_spans_arrive_with_their_ids_redacted(
     client: str, protocol: str, tmp_path: Path, start_sidecar: Any
 ) -> None:
@@ -40,8 +53,11 @@ def test_client_spans_arrive_with_their_ids_redacted(
     sent = run_interop_client(_command(client, protocol, address))
     assert len(sent) == TRACES * SPANS_PER_TRACE
     # a refused export may not fail the client (Java's flush reports success): look here
-    refused = {key: value for key, value in sidecar.metrics().items()
-               if key.startswith("spanguard_sidecar_requests_rejected")}
+    refused = {
+        key: value
+        for key, value in sidecar.metrics().items()
+        if key.startswith("spanguard_sidecar_requests_rejected")
+    }
     assert not any(refused.values()), refused
 
     out = tmp_path / "out.jsonl"

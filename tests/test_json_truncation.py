@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from spanguard.processors.changes import BLOCKED, DROPPED, DROPPED_ACTION
-from spanguard.processors.redaction import Redactor
-from spanguard.processors.truncation import Truncator
 from support_front_doors import FRONT_DOORS, FrontDoor, without_summary
 
 from spanguard.config.model import RedactionConfig, TruncationConfig
+from spanguard.processors.changes import BLOCKED, DROPPED, DROPPED_ACTION
+from spanguard.processors.redaction import Redactor
+from spanguard.processors.truncation import Truncator
 
 EMAIL = "jane.doe@example.com"
 

@@ -19,9 +19,20 @@ import pytest
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
-NOT_IN_CORE = ("litellm", "chromadb", "matplotlib", "fastapi", "uvicorn", "numpy", "onnxruntime",
-               "mcp", "kubernetes", "openinference-instrumentation-litellm", "arize-phoenix-otel")
-SCRIPT = r'''
+NOT_IN_CORE = (
+    "litellm",
+    "chromadb",
+    "matplotlib",
+    "fastapi",
+    "uvicorn",
+    "numpy",
+    "onnxruntime",
+    "mcp",
+    "kubernetes",
+    "openinference-instrumentation-litellm",
+    "arize-phoenix-otel",
+)
+SCRIPT = r"""
 import json, sys
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -46,7 +57,7 @@ print(json.dumps({
               if m in sys.modules],
     "stats": {"spans": handle.stats.spans, "redacted": handle.stats.redacted},
 }))
-'''
+"""
 
 
 def _uv() -> str:
@@ -71,16 +82,27 @@ def test_core_install_is_lean_and_guards(tmp_path: Path) -> None:
     built = _run([uv, "build", "--quiet", "--out-dir", str(tmp_path / "dist"), str(ROOT)])
     assert built.returncode == 0, built.stderr
     (wheel,) = (tmp_path / "dist").glob("spanguard-*.whl")
-    exported = _run([uv, "export", "--frozen", "--no-dev", "--no-hashes", "--no-emit-project", "--no-header",
-                     "--quiet"], cwd=ROOT)
+    exported = _run(
+        [uv, "export", "--frozen", "--no-dev", "--no-hashes", "--no-emit-project", "--no-header", "--quiet"],
+        cwd=ROOT,
+    )
     assert exported.returncode == 0, exported.stderr
     requirements = tmp_path / "core-requirements.txt"
     requirements.write_text(exported.stdout)
     venv = tmp_path / "venv"
     created = _run([uv, "venv", "--quiet", "--python", sys.executable, str(venv)])
     assert created.returncode == 0, created.stderr
-    install = [uv, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"),
-               "-r", str(requirements), str(wheel)]
+    install = [
+        uv,
+        "pip",
+        "install",
+        "--quiet",
+        "--python",
+        str(venv / "bin" / "python"),
+        "-r",
+        str(requirements),
+        str(wheel),
+    ]
     installed = _run([*install, "--offline"])
     if installed.returncode != 0:  # uv's cache lacks a pin: fetch it through the registry
         installed = _run(install)

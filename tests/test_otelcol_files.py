@@ -17,13 +17,13 @@ from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExport
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from spanguard.exporters.otlp_json import decode_traces_json_line
 from support_otelcol import loopback_receiver, spans_by_id
 from support_receiver import ParseOnlyReceiver
 from support_sidecar import read_file_spans, sidecar_config, wait_for
 from support_spans import PLANTED_SECRETS, make_rag_trace, provider_with
 
 from spanguard.cli import main
+from spanguard.exporters.otlp_json import decode_traces_json_line
 
 TRACES = 10
 
@@ -49,8 +49,10 @@ def test_otlpjsonfile_receiver_reads_spanguard_file_exporter_output(
     downstream = ParseOnlyReceiver(keep=True)
     try:
         config: dict[str, Any] = {
-            "receivers": {"otlpjsonfile": {"include": [str(tmp_path / "*.jsonl")], "start_at": "beginning"},
-                          "otlp": {"protocols": {"grpc": {}}}},
+            "receivers": {
+                "otlpjsonfile": {"include": [str(tmp_path / "*.jsonl")], "start_at": "beginning"},
+                "otlp": {"protocols": {"grpc": {}}},
+            },
             "exporters": {"otlp": {"endpoint": downstream.address, "tls": {"insecure": True}}},
             "service": {"pipelines": {"traces": {"receivers": ["otlpjsonfile"], "exporters": ["otlp"]}}},
         }
@@ -107,8 +109,9 @@ def test_otlpjsonfile_receiver_waits_for_whole_lines_and_skips_bad_ones(
     """The local stand-in's own edges: a line is read once its newline is written; a line
     over max_log_size and a line that is not OTLP JSON are skipped (named by file, never
     by content) and the lines after them still arrive."""
-    from spanguard.exporters.otlp_json import encode_traces_json_line
     from support_sidecar import make_request
+
+    from spanguard.exporters.otlp_json import encode_traces_json_line
 
     def line(seqs: list[int], text: str = "hello") -> str:
         request = ExportTraceServiceRequest.FromString(make_request(seqs, text=text))
@@ -119,9 +122,15 @@ def test_otlpjsonfile_receiver_waits_for_whole_lines_and_skips_bad_ones(
     downstream = ParseOnlyReceiver(keep=True)
     try:
         config: dict[str, Any] = {
-            "receivers": {"otlpjsonfile": {"include": [str(spool)], "start_at": "beginning",
-                                           "max_log_size": 20_000, "poll_interval": "50ms"},
-                          "otlp": {"protocols": {"grpc": {}}}},
+            "receivers": {
+                "otlpjsonfile": {
+                    "include": [str(spool)],
+                    "start_at": "beginning",
+                    "max_log_size": 20_000,
+                    "poll_interval": "50ms",
+                },
+                "otlp": {"protocols": {"grpc": {}}},
+            },
             "exporters": {"otlp": {"endpoint": downstream.address, "tls": {"insecure": True}}},
             "service": {"pipelines": {"traces": {"receivers": ["otlpjsonfile"], "exporters": ["otlp"]}}},
         }
@@ -143,7 +152,10 @@ def test_otlpjsonfile_receiver_waits_for_whole_lines_and_skips_bad_ones(
         time.sleep(0.5)
         assert collector.terminate() == 0
         assert sorted(s.name for s in spans_by_id(downstream.requests).values()) == [
-            "span-1", "span-2", "span-4"]
+            "span-1",
+            "span-2",
+            "span-4",
+        ]
     finally:
         downstream.stop()
     log = collector.log_text()

@@ -69,12 +69,18 @@ def test_deploy_files_name_only_components_the_build_has(tmp_path: Path) -> None
             missing = {n for n in names if canonical_type(kind, n) not in built[kind]}
             assert not missing, f"{name}: {kind} {sorted(missing)} are not in the build"
     # the build itself accepts each deploy file, as the tests run it
-    for name, (config, _) in {"gateway.yaml": gateway_config(["127.0.0.1:1"]),
-                              "agent.yaml": agent_config("127.0.0.1:1", tmp_path / "s")}.items():
+    for name, (config, _) in {
+        "gateway.yaml": gateway_config(["127.0.0.1:1"]),
+        "agent.yaml": agent_config("127.0.0.1:1", tmp_path / "s"),
+    }.items():
         path = tmp_path / name
         path.write_text(yaml.safe_dump(config))
-        done = subprocess.run([str(otelcol_binary()), "validate", "--config", str(path)],
-                              capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            [str(otelcol_binary()), "validate", "--config", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert done.returncode == 0, f"{name}: {done.stderr}"
     # and the build has what the tests and benchmarks use, and nothing components.go lacks
     assert {"otlp", "otlpjsonfile"} <= built["receivers"]
@@ -100,14 +106,19 @@ def test_sidecar_to_gateway_balances_whole_traces_redacted(
     try:
         config, gateway = gateway_config([b.address for b in backends])
         collector = start_collector(config, gateway["health"])
-        sidecar = start_sidecar(_deploy_sidecar_config(tmp_path),
-                                env={"SPANGUARD_GATEWAY_ENDPOINT": f"http://{gateway['grpc']}"})
-        provider = provider_with(BatchSpanProcessor(
-            OTLPSpanExporter(endpoint=sidecar.grpc_address, insecure=True), max_export_batch_size=16))
+        sidecar = start_sidecar(
+            _deploy_sidecar_config(tmp_path), env={"SPANGUARD_GATEWAY_ENDPOINT": f"http://{gateway['grpc']}"}
+        )
+        provider = provider_with(
+            BatchSpanProcessor(
+                OTLPSpanExporter(endpoint=sidecar.grpc_address, insecure=True), max_export_batch_size=16
+            )
+        )
         sent = [make_rag_trace(provider, question_suffix=f" #{i}") for i in range(TRACES)]
         provider.shutdown()
-        expected = {(t.trace_id, span) for t in sent
-                    for span in (t.root_span_id, t.retriever_span_id, t.llm_span_id)}
+        expected = {
+            (t.trace_id, span) for t in sent for span in (t.root_span_id, t.retriever_span_id, t.llm_span_id)
+        }
         assert wait_for(lambda: {i for b in backends for i in _ids(b)} >= expected, timeout_s=60)
 
         by_backend = [_ids(b) for b in backends]
@@ -136,8 +147,9 @@ def test_agent_retries_through_sidecar_backpressure_and_loses_nothing(
     tmp_path: Path, start_sidecar: Any, start_collector: Any
 ) -> None:
     downstream_port = free_port()
-    exporters = {"otlp": {"endpoint": f"http://127.0.0.1:{downstream_port}", "protocol": "grpc",
-                          "timeout_s": 2}}
+    exporters = {
+        "otlp": {"endpoint": f"http://127.0.0.1:{downstream_port}", "protocol": "grpc", "timeout_s": 2}
+    }
     delivery = {"retry": {"initial_interval_s": 0.05, "max_interval_s": 0.5}}
     # a queue the agent's traffic fills while the downstream is away, yet well over one of
     # the agent's batches (512 spans, ~270 KB): the sidecar counts its delivered active
@@ -148,16 +160,20 @@ def test_agent_retries_through_sidecar_backpressure_and_loses_nothing(
     collector = start_collector(config, agent["health"])
     total = 0
     for start in range(0, 4000, 50):  # 80 requests of ~26 KB each: 2.1 MB > the 1 MB queue
-        assert grpc_export(agent["grpc"], make_request(list(range(start, start + 50)), extra_attrs=2)) \
-            .name == "OK"
+        assert (
+            grpc_export(agent["grpc"], make_request(list(range(start, start + 50)), extra_attrs=2)).name
+            == "OK"
+        )
         total += 50
     refused = 'spanguard_sidecar_requests_rejected_total{protocol="grpc",reason="queue_full"}'
     assert wait_for(lambda: sidecar.metrics().get(refused, 0) >= 1, timeout_s=60), sidecar.metrics()
     receiver = ParseOnlyReceiver(port=downstream_port, keep=True)
     try:
         arrived = wait_for(lambda: set(received_seqs(receiver)) == set(range(total)), timeout_s=120)
-        assert arrived, (f"{len(set(received_seqs(receiver)))} of {total} arrived\n"
-                         f"{collector.log_text()[-3000:]}\n{sidecar.stderr_text()[-2000:]}")
+        assert arrived, (
+            f"{len(set(received_seqs(receiver)))} of {total} arrived\n"
+            f"{collector.log_text()[-3000:]}\n{sidecar.stderr_text()[-2000:]}"
+        )
     finally:
         receiver.stop()
     assert collector.terminate() == 0

@@ -9,13 +9,13 @@ from google.protobuf.json_format import MessageToDict
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from support_otlp import key_value
+
+from spanguard.config.model import RedactionConfig, TruncationConfig
 from spanguard.processors.detectors import Detector
 from spanguard.processors.otlp_adapter import transform_export_request
 from spanguard.processors.redaction import Redactor
 from spanguard.processors.truncation import Truncator
-from support_otlp import key_value
-
-from spanguard.config.model import RedactionConfig, TruncationConfig
 
 EMAIL = "jane.doe@example.com"
 KEY = "sk-proj-Abc123def456GHI789jkl012MNO345"
@@ -283,6 +283,7 @@ def test_glob_to_re2_matches_what_the_glob_matches() -> None:
     import fnmatch
 
     import re2
+
     from spanguard.processors.otlp_prefilter import glob_to_re2
 
     keys = [
@@ -327,6 +328,7 @@ def test_the_prefilter_drops_capture_groups_but_matches_the_same_text() -> None:
     """Groups make RE2 run a second engine over every match; the prefilter only needs
     where a match is, so its copy of each pattern has none and finds the same spans."""
     import re2
+
     from spanguard.processors.detectors import BUILTIN_DETECTORS
     from spanguard.processors.otlp_prefilter import without_captures
 
@@ -373,7 +375,8 @@ def test_second_hop_merges_the_summary_into_one_key_each(summary: str, exhaustiv
     assert by_key["spanguard.redacted.count"] == 2
     if summary == "debug":
         assert [item["stringValue"] for item in by_key["spanguard.redacted.keys"]] == [
-            "input.value", "user.contact"
+            "input.value",
+            "user.contact",
         ]
     else:
         assert "spanguard.redacted.keys" not in by_key

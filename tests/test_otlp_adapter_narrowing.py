@@ -13,14 +13,14 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
+from support_otlp import key_value
+
+from spanguard.config.model import RedactionConfig, TruncationConfig
 from spanguard.processors.otlp_adapter import transform_export_request
 from spanguard.processors.otlp_units import unit_bounds
 from spanguard.processors.protowire import LEN, encode_varint
 from spanguard.processors.redaction import Redactor
 from spanguard.processors.truncation import Truncator
-from support_otlp import key_value
-
-from spanguard.config.model import RedactionConfig, TruncationConfig
 
 TEXTS = st.one_of(
     st.sampled_from(
@@ -160,6 +160,7 @@ def test_key_rules_reach_nested_keys_on_the_fast_path() -> None:
 
 # ---- scanning the client's bytes (the sidecar passes `original`) ---------------------------
 
+
 def _field(number: int, payload: bytes) -> bytes:
     return encode_varint(number << 3 | LEN) + encode_varint(len(payload)) + payload
 
@@ -248,8 +249,11 @@ def test_unit_bounds_are_the_units_bytes_where_the_walk_is_safe() -> None:
         found = unit_bounds(body)
         assert found is not None, layout
         request = ExportTraceServiceRequest.FromString(body)
-        units = [request.resource_spans[0].resource, request.resource_spans[0].scope_spans[0].scope,
-                 *request.resource_spans[0].scope_spans[0].spans]
+        units = [
+            request.resource_spans[0].resource,
+            request.resource_spans[0].scope_spans[0].scope,
+            *request.resource_spans[0].scope_spans[0].spans,
+        ]
         pieces = [body[start:end] for start, end in zip(*found, strict=True)]
         # unknown fields ride along inside a unit's bytes; without them the bytes are the unit's
         assert len(pieces) == len(units) == 5

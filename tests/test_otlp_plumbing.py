@@ -16,6 +16,9 @@ import grpc
 import pytest
 from google.protobuf.duration_pb2 import Duration
 from google.rpc import error_details_pb2, status_pb2
+from support_receiver import ParseOnlyReceiver
+from support_sidecar import make_request
+
 from spanguard.exporters.endpoints import ResourceRules, otlp_target
 from spanguard.exporters.retry import (
     OK,
@@ -30,8 +33,6 @@ from spanguard.exporters.retry import (
 )
 from spanguard.exporters.senders import OtlpGrpcSender, OtlpHttpSender, stamp_resource
 from spanguard.exporters.urls import display_url
-from support_receiver import ParseOnlyReceiver
-from support_sidecar import make_request
 
 PROJECT = "openinference.project.name"
 
@@ -68,8 +69,9 @@ def test_grpc_codes_are_classified_by_the_spec() -> None:
     for code in ("INVALID_ARGUMENT", "UNAUTHENTICATED", "PERMISSION_DENIED", "INTERNAL", "UNIMPLEMENTED"):
         assert classify_grpc(code).outcome is Outcome.REJECTED
     assert classify_grpc("RESOURCE_EXHAUSTED").outcome is Outcome.REJECTED
-    assert classify_grpc("RESOURCE_EXHAUSTED", 2.5) == SendResult(Outcome.RETRY, "gRPC RESOURCE_EXHAUSTED",
-                                                                  "RESOURCE_EXHAUSTED", 2.5)
+    assert classify_grpc("RESOURCE_EXHAUSTED", 2.5) == SendResult(
+        Outcome.RETRY, "gRPC RESOURCE_EXHAUSTED", "RESOURCE_EXHAUSTED", 2.5
+    )
 
 
 def test_retry_sets_of_each_caller() -> None:
@@ -80,8 +82,9 @@ def test_retry_sets_of_each_caller() -> None:
     assert not RetryOn.ANY_FAILURE.retryable(OK)
 
 
-def _run(answers: list[SendResult], policy: RetryPolicy, clock_step: float = 0.0) -> tuple[SendResult | None,
-                                                                                        list[float], int]:
+def _run(
+    answers: list[SendResult], policy: RetryPolicy, clock_step: float = 0.0
+) -> tuple[SendResult | None, list[float], int]:
     waits: list[float] = []
     sent = 0
     now = [0.0]
@@ -101,8 +104,9 @@ def _run(answers: list[SendResult], policy: RetryPolicy, clock_step: float = 0.0
 
 def test_backoff_grows_to_the_cap_and_honours_retry_after() -> None:
     down = classify_http(503)
-    policy = RetryPolicy(initial_interval_s=1, max_interval_s=4, multiplier=2, randomization_factor=0,
-                         max_elapsed_time_s=None)
+    policy = RetryPolicy(
+        initial_interval_s=1, max_interval_s=4, multiplier=2, randomization_factor=0, max_elapsed_time_s=None
+    )
     result, waits, sent = _run([down] * 5 + [OK], policy)
     assert (result, waits, sent) == (OK, [1, 2, 4, 4, 4], 6)
     result, waits, _ = _run([classify_http(429, {"retry-after": "9"}), OK], policy)
@@ -114,8 +118,9 @@ def test_permanent_errors_are_not_retried_and_limits_give_up() -> None:
     result, waits, sent = _run([classify_http(400)], spec)
     assert (result, waits, sent) == (classify_http(400), [], 1)
     # max_elapsed_time: the wait that would pass it is not started
-    bounded = RetryPolicy(initial_interval_s=1, max_interval_s=1, randomization_factor=0,
-                          max_elapsed_time_s=3)
+    bounded = RetryPolicy(
+        initial_interval_s=1, max_interval_s=1, randomization_factor=0, max_elapsed_time_s=3
+    )
     result, waits, sent = _run([classify_http(503)], bounded)
     assert result is not None and result.outcome is Outcome.RETRY and (waits, sent) == ([1, 1, 1], 4)
     capped = RetryPolicy(initial_interval_s=1, randomization_factor=0, max_attempts=2)
@@ -198,7 +203,8 @@ def test_grpc_sender_reads_retry_info() -> None:
     sender = OtlpGrpcSender("t", target, "none", 5)
     try:
         assert sender.send(make_request([1], text="with-info")) == SendResult(
-            Outcome.RETRY, "gRPC RESOURCE_EXHAUSTED", "RESOURCE_EXHAUSTED", 2.5)
+            Outcome.RETRY, "gRPC RESOURCE_EXHAUSTED", "RESOURCE_EXHAUSTED", 2.5
+        )
         assert sender.send(make_request([1])).outcome is Outcome.REJECTED  # no RetryInfo: permanent
     finally:
         sender.close()
@@ -206,9 +212,8 @@ def test_grpc_sender_reads_retry_info() -> None:
 
 
 def test_a_bad_listen_endpoint_error_does_not_echo_its_password() -> None:
-    from spanguard.sidecar.listen import parse_endpoint
-
     from spanguard.errors import ConfigError
+    from spanguard.sidecar.listen import parse_endpoint
 
     with pytest.raises(ConfigError) as caught:
         parse_endpoint("user:listen-secret@127.0.0.1", "sidecar.grpc.endpoint")

@@ -94,9 +94,20 @@ def test_replay_round_trip_file_to_phoenix(phoenix: PhoenixServer, tmp_path: Pat
 
     project = "replayed"
     result = subprocess.run(
-        [sys.executable, "-m", "spanguard", "replay", *files, "--endpoint", phoenix.base_url,
-         "--project", project],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "spanguard",
+            "replay",
+            *files,
+            "--endpoint",
+            phoenix.base_url,
+            "--project",
+            project,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={**os.environ, "PYTHONPATH": ""},
     )
     assert result.returncode == 0, result.stderr
@@ -122,8 +133,18 @@ def test_replay_over_grpc_reports_bad_lines_and_sends_the_rest(
         handle.write('{"resourceSpans": [ not json\n')
     from spanguard.cli import main
 
-    code = main(["replay", str(path), "--endpoint", phoenix.grpc_endpoint, "--protocol", "grpc",
-                 "--project", "replayed-grpc"])
+    code = main(
+        [
+            "replay",
+            str(path),
+            "--endpoint",
+            phoenix.grpc_endpoint,
+            "--protocol",
+            "grpc",
+            "--project",
+            "replayed-grpc",
+        ]
+    )
     assert code == 1  # a skipped line is reported, not silently lost
     spans = phoenix.wait_for_spans("replayed-grpc", 3)
     assert {s["context"]["trace_id"] for s in spans} == {trace.trace_id}

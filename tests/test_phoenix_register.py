@@ -25,8 +25,9 @@ def test_processor_replaces_registers_unredacted_default(phoenix: PhoenixServer)
     )
     # register() installed its own exporting processor; add_span_processor's default
     # replace_default_processor=True removes it, so nothing leaves unredacted.
-    config = load_config({"exporters": {"phoenix": {"endpoint": phoenix.base_url},
-                                        "batch": {"schedule_delay_ms": 100}}})
+    config = load_config(
+        {"exporters": {"phoenix": {"endpoint": phoenix.base_url}, "batch": {"schedule_delay_ms": 100}}}
+    )
     provider.add_span_processor(build_span_processor(config))
     trace = make_rag_trace(provider)
     provider.shutdown()

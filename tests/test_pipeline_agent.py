@@ -67,7 +67,8 @@ def test_one_turn_is_one_trace_with_agent_llm_retriever_tool_spans(traced_pipeli
     assert tool["attributes"]["tool.name"] == "search_handbook"
     # the stand-in searches for the question sentence, without the contact details around it
     assert json.loads(str(tool["attributes"]["tool.parameters"])) == {
-        "query": "How many days of annual leave do I get?"}
+        "query": "How many days of annual leave do I get?"
+    }
     schema = json.loads(str(tool["attributes"]["tool.json_schema"]))
     assert schema["function"]["name"] == "search_handbook"
     assert schema["function"]["parameters"]["required"] == ["query"]
@@ -84,15 +85,17 @@ def test_question_the_handbook_cannot_answer_says_so(traced_pipeline: TracedPipe
     from spanguard.pipeline.offline_model import NOTHING_FOUND
 
     result = traced_pipeline.runtime.agent.run(
-        [{"role": "user", "content": "What is the capital of Australia?"}], session_id="session_none")
+        [{"role": "user", "content": "What is the capital of Australia?"}], session_id="session_none"
+    )
     assert result.answer == NOTHING_FOUND
 
 
 def test_follow_up_turn_keeps_history(traced_pipeline: TracedPipeline) -> None:
     agent = traced_pipeline.runtime.agent
     first = agent.run([{"role": "user", "content": "How long must passwords be?"}], session_id="s_hist")
-    second = agent.run([*first.messages, {"role": "user", "content": "How long does probation last?"}],
-                       session_id="s_hist")
+    second = agent.run(
+        [*first.messages, {"role": "user", "content": "How long does probation last?"}], session_id="s_hist"
+    )
     assert len(second.messages) == 4
     assert "six months" in second.answer
     traces = {s["trace_id"] for s in traced_pipeline.span_dicts() if s["kind"] == "AGENT"}
@@ -100,9 +103,12 @@ def test_follow_up_turn_keeps_history(traced_pipeline: TracedPipeline) -> None:
 
 
 def test_async_turn(traced_pipeline: TracedPipeline) -> None:
-    result = asyncio.run(traced_pipeline.runtime.agent.arun(
-        [{"role": "user", "content": "What is the per diem for meals outside Europe?"}],
-        session_id="s_async"))
+    result = asyncio.run(
+        traced_pipeline.runtime.agent.arun(
+            [{"role": "user", "content": "What is the per diem for meals outside Europe?"}],
+            session_id="s_async",
+        )
+    )
     assert "60 euros" in result.answer
     spans = traced_pipeline.span_dicts()
     assert sorted(set(_kinds(spans))) == ["AGENT", "LLM", "RETRIEVER", "TOOL"]
@@ -122,34 +128,44 @@ def _check_streamed(traced_pipeline: TracedPipeline, deltas: list[str], answer: 
 
 
 def test_streaming_turn_sync(traced_pipeline: TracedPipeline) -> None:
-    events = list(traced_pipeline.runtime.agent.stream(
-        [{"role": "user", "content": "What is the home office equipment budget?"}], session_id="s_stream"))
+    events = list(
+        traced_pipeline.runtime.agent.stream(
+            [{"role": "user", "content": "What is the home office equipment budget?"}], session_id="s_stream"
+        )
+    )
     assert [e.text for e in events if e.type == "tool"] == ["search_handbook"]
     done = events[-1]
     assert done.type == "done" and done.result is not None
     assert "600 euros" in done.result.answer
-    _check_streamed(traced_pipeline, [e.text or "" for e in events if e.type == "delta"],
-                    done.result.answer, "s_stream")
+    _check_streamed(
+        traced_pipeline, [e.text or "" for e in events if e.type == "delta"], done.result.answer, "s_stream"
+    )
 
 
 def test_streaming_turn_async(traced_pipeline: TracedPipeline) -> None:
     async def collect() -> list[Any]:
-        return [event async for event in traced_pipeline.runtime.agent.astream(
-            [{"role": "user", "content": "How long does probation last?"}], session_id="s_astream")]
+        return [
+            event
+            async for event in traced_pipeline.runtime.agent.astream(
+                [{"role": "user", "content": "How long does probation last?"}], session_id="s_astream"
+            )
+        ]
 
     events = asyncio.run(collect())
     done = events[-1]
     assert done.type == "done" and done.result is not None
-    _check_streamed(traced_pipeline, [e.text or "" for e in events if e.type == "delta"],
-                    done.result.answer, "s_astream")
+    _check_streamed(
+        traced_pipeline, [e.text or "" for e in events if e.type == "delta"], done.result.answer, "s_astream"
+    )
 
 
 def test_steps_are_bounded_and_the_failure_is_recorded(traced_pipeline: TracedPipeline) -> None:
     from spanguard.pipeline.agent import AgentError, AgentSettings, HandbookAgent
 
     runtime = traced_pipeline.runtime
-    agent = HandbookAgent(runtime.retriever, runtime.tracer,
-                          AgentSettings(model=runtime.pipeline.model, max_steps=1))
+    agent = HandbookAgent(
+        runtime.retriever, runtime.tracer, AgentSettings(model=runtime.pipeline.model, max_steps=1)
+    )
     with pytest.raises(AgentError, match="within 1 steps"):
         agent.run([{"role": "user", "content": "How long must passwords be?"}], session_id="s_bound")
     agent_span = next(s for s in traced_pipeline.span_dicts() if s["kind"] == "AGENT")
@@ -157,15 +173,19 @@ def test_steps_are_bounded_and_the_failure_is_recorded(traced_pipeline: TracedPi
     assert agent_span["events"][-1]["name"] == "exception"
 
 
-def test_unreachable_provider_fails_clearly_and_is_recorded(traced_pipeline: TracedPipeline,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unreachable_provider_fails_clearly_and_is_recorded(
+    traced_pipeline: TracedPipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from spanguard.pipeline.agent import AgentSettings, HandbookAgent, ModelCallError
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-real-key")
     runtime = traced_pipeline.runtime
     dead = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
-    agent = HandbookAgent(runtime.retriever, runtime.tracer,
-                          AgentSettings(model="openai/gpt-4o-mini", api_base=dead, timeout_s=5))
+    agent = HandbookAgent(
+        runtime.retriever,
+        runtime.tracer,
+        AgentSettings(model="openai/gpt-4o-mini", api_base=dead, timeout_s=5),
+    )
     with pytest.raises(ModelCallError) as caught:
         agent.run([{"role": "user", "content": "How long must passwords be?"}], session_id="s_dead")
     assert "openai/gpt-4o-mini" in str(caught.value)
@@ -183,8 +203,13 @@ def test_plain_rag_chain_through_litellm(traced_pipeline: TracedPipeline) -> Non
     from spanguard.pipeline.tracing import build_traced_rag_pipeline
 
     runtime = traced_pipeline.runtime
-    rag = build_traced_rag_pipeline(runtime.retriever, litellm_answer_fn(runtime.pipeline.model),
-                                    runtime.tracer, model_name=runtime.pipeline.model, context_of=cited)
+    rag = build_traced_rag_pipeline(
+        runtime.retriever,
+        litellm_answer_fn(runtime.pipeline.model),
+        runtime.tracer,
+        model_name=runtime.pipeline.model,
+        context_of=cited,
+    )
     answer = rag("How big is the learning and development budget?")
     assert "1,500 euros" in answer
     spans = traced_pipeline.span_dicts()
@@ -200,31 +225,39 @@ def test_plain_rag_chain_through_litellm(traced_pipeline: TracedPipeline) -> Non
 def test_pipeline_section_sets_corpus_top_k_and_steps(tmp_path: Any) -> None:
     """`pipeline:` keys from YAML reach the retriever and the agent (and env overrides win)."""
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from spanguard.config import load_config
     from spanguard.pipeline.agent import AgentError
     from spanguard.pipeline.runtime import build_runtime
     from spanguard.pipeline.tracing import spans_to_dicts
-
-    from spanguard.config import load_config
 
     notes = tmp_path / "notes"
     notes.mkdir()
     (notes / "garden.md").write_text(
         "# Garden\n\n## Watering\n\nThe roof garden is watered every Tuesday by the facilities team.\n\n"
-        "## Bees\n\nThe two beehives on the roof are looked after by volunteers.\n", encoding="utf-8")
+        "## Bees\n\nThe two beehives on the roof are looked after by volunteers.\n",
+        encoding="utf-8",
+    )
     config = tmp_path / "spanguard.yaml"
-    config.write_text(f"exporters: {{}}\npipeline:\n  data_dir: {tmp_path / 'data'}\n  corpus: [{notes}]\n"
-                      "  top_k: 1\n  max_steps: 3\n", encoding="utf-8")
+    config.write_text(
+        f"exporters: {{}}\npipeline:\n  data_dir: {tmp_path / 'data'}\n  corpus: [{notes}]\n"
+        "  top_k: 1\n  max_steps: 3\n",
+        encoding="utf-8",
+    )
     exporter = InMemorySpanExporter()
-    runtime = build_runtime(load_config(str(config)), exporters={"memory": exporter},
-                            environ={"SPANGUARD_MAX_STEPS": "1"})
+    runtime = build_runtime(
+        load_config(str(config)), exporters={"memory": exporter}, environ={"SPANGUARD_MAX_STEPS": "1"}
+    )
     try:
         assert runtime.agent.settings.top_k == 1 and runtime.agent.settings.max_steps == 1
         with pytest.raises(AgentError, match="within 1 steps"):
-            runtime.agent.run([{"role": "user", "content": "When is the roof garden watered?"}],
-                              session_id="s_cfg")
+            runtime.agent.run(
+                [{"role": "user", "content": "When is the roof garden watered?"}], session_id="s_cfg"
+            )
         runtime.agent.settings = dataclasses.replace(runtime.agent.settings, max_steps=3)
-        result = runtime.agent.run([{"role": "user", "content": "When is the roof garden watered?"}],
-                                   session_id="s_cfg")
+        result = runtime.agent.run(
+            [{"role": "user", "content": "When is the roof garden watered?"}], session_id="s_cfg"
+        )
         runtime.flush()
         spans = spans_to_dicts(list(exporter.get_finished_spans()))
     finally:

@@ -14,21 +14,36 @@ def config_file(tmp_path: Path) -> Path:
     return path
 
 
-def test_ingest_then_ask_answers_from_the_users_files(tmp_path: Path, config_file: Path,
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_ingest_then_ask_answers_from_the_users_files(
+    tmp_path: Path, config_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from spanguard.cli import main
 
     docs = tmp_path / "docs"
     docs.mkdir()
-    (docs / "pets.md").write_text("# Pets\n\n## Office dogs\n\nDogs are welcome in the Lisbon office on "
-                                  "Fridays if they are house-trained.\n", encoding="utf-8")
+    (docs / "pets.md").write_text(
+        "# Pets\n\n## Office dogs\n\nDogs are welcome in the Lisbon office on "
+        "Fridays if they are house-trained.\n",
+        encoding="utf-8",
+    )
     (docs / "ignored.pdf").write_bytes(b"%PDF")
 
     assert main(["ingest", str(docs), "--config", str(config_file)]) == 0
     assert "indexed 1 chunks from 1 files" in capsys.readouterr().out
 
-    assert main(["ask", "Can I bring my dog to the office?", "--config", str(config_file),
-                 "--session", "session_cli"]) == 0
+    assert (
+        main(
+            [
+                "ask",
+                "Can I bring my dog to the office?",
+                "--config",
+                str(config_file),
+                "--session",
+                "session_cli",
+            ]
+        )
+        == 0
+    )
     answer = capsys.readouterr().out
     assert "Dogs are welcome in the Lisbon office on Fridays" in answer
     assert "pets.md § Pets > Office dogs" in answer
@@ -38,8 +53,9 @@ def test_ingest_then_ask_answers_from_the_users_files(tmp_path: Path, config_fil
     assert "14 characters" in capsys.readouterr().out
 
 
-def test_cli_errors_are_one_line(tmp_path: Path, config_file: Path, capsys: pytest.CaptureFixture[str],
-                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_errors_are_one_line(
+    tmp_path: Path, config_file: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from spanguard.cli import main
 
     assert main(["ingest", str(tmp_path / "missing"), "--config", str(config_file)]) == 1
@@ -74,7 +90,8 @@ def test_serve_says_where_spans_go(tmp_path: Path) -> None:
     config.write_text(
         "exporters:\n  otlp:\n    endpoint: http://user:secret@127.0.0.1:4318\n"
         f"  phoenix:\n    project: handbook-demo\npipeline:\n  data_dir: {tmp_path / 'data'}\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     argv = [sys.executable, "-m", "spanguard", "serve", "--config", str(config), "--port", str(free_port())]
     process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
@@ -83,7 +100,9 @@ def test_serve_says_where_spans_go(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(timeout=30)
-    assert first.startswith("spanguard serve: spans go to phoenix http://localhost:6006/v1/traces "
-                            "(project handbook-demo), otlp http://***@127.0.0.1:4318/v1/traces (config), "), first
+    assert first.startswith(
+        "spanguard serve: spans go to phoenix http://localhost:6006/v1/traces "
+        "(project handbook-demo), otlp http://***@127.0.0.1:4318/v1/traces (config), "
+    ), first
     assert "secret" not in first
     assert "redacted first; mode agent, model spanguard-local/extractive" in first

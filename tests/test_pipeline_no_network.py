@@ -71,12 +71,22 @@ def test_ingest_and_ask_never_touch_the_network(tmp_path: Path) -> None:
     config.write_text(f"exporters: {{}}\npipeline:\n  data_dir: {tmp_path / 'data'}\n", encoding="utf-8")
     home = tmp_path / "home"
     home.mkdir()
-    env = {key: value for key, value in os.environ.items()
-           if key not in {"LITELLM_LOCAL_MODEL_COST_MAP", "SPANGUARD_CONFIG"}
-           and not key.startswith("SPANGUARD_")}
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"LITELLM_LOCAL_MODEL_COST_MAP", "SPANGUARD_CONFIG"}
+        and not key.startswith("SPANGUARD_")
+    }
     env.update({"HOME": str(home), "XDG_CACHE_HOME": str(home / ".cache")})
-    done = subprocess.run([sys.executable, "-c", SCRIPT, str(config)], env=env, cwd=tmp_path,
-                          capture_output=True, text=True, timeout=240, stdin=subprocess.DEVNULL)
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(config)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        stdin=subprocess.DEVNULL,
+    )
     result_lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     assert result_lines, done.stdout[-2000:] + done.stderr[-2000:]
     result = json.loads(result_lines[-1].removeprefix("RESULT "))

@@ -5,19 +5,43 @@ from __future__ import annotations
 import json
 
 TOOLS = [{"type": "function", "function": {"name": "search_handbook", "parameters": {"type": "object"}}}]
-RESULTS = json.dumps({"results": [
-    {"source": "01_leave.md", "heading": "Annual leave",
-     "content": "Every full-time employee receives 27 days of paid annual leave per calendar year. "
-                "Leave accrues monthly."},
-    {"source": "03_travel.md", "heading": "Hotels", "content": "Hotel costs are reimbursed up to 180 euros."},
-]})
+RESULTS = json.dumps(
+    {
+        "results": [
+            {
+                "source": "01_leave.md",
+                "heading": "Annual leave",
+                "content": "Every full-time employee receives 27 days of paid annual leave "
+                "per calendar year. Leave accrues monthly.",
+            },
+            {
+                "source": "03_travel.md",
+                "heading": "Hotels",
+                "content": "Hotel costs are reimbursed up to 180 euros.",
+            },
+        ]
+    }
+)
 
 
-HOME_OFFICE = json.dumps({"results": [
-    {"source": "02_remote_work.md", "heading": "Home office",
-     "content": "If you live far from an office, you may use a coworking space twice a week."}]})
-DOGS = json.dumps({"results": [
-    {"source": "pets.md", "heading": "Dogs", "content": "Dogs are welcome in the office on Fridays."}]})
+HOME_OFFICE = json.dumps(
+    {
+        "results": [
+            {
+                "source": "02_remote_work.md",
+                "heading": "Home office",
+                "content": "If you live far from an office, you may use a coworking space twice a week.",
+            }
+        ]
+    }
+)
+DOGS = json.dumps(
+    {
+        "results": [
+            {"source": "pets.md", "heading": "Dogs", "content": "Dogs are welcome in the office on Fridays."}
+        ]
+    }
+)
 
 
 def test_first_step_calls_the_search_tool_with_the_question() -> None:
@@ -32,9 +56,11 @@ def test_first_step_calls_the_search_tool_with_the_question() -> None:
 def test_answers_extractively_with_sources() -> None:
     from spanguard.pipeline.offline_model import decide
 
-    messages = [{"role": "user", "content": "How many days of annual leave?"},
-                {"role": "assistant", "content": None, "tool_calls": []},
-                {"role": "tool", "tool_call_id": "c1", "content": RESULTS}]
+    messages = [
+        {"role": "user", "content": "How many days of annual leave?"},
+        {"role": "assistant", "content": None, "tool_calls": []},
+        {"role": "tool", "tool_call_id": "c1", "content": RESULTS},
+    ]
     decision = decide(messages, TOOLS)
     assert decision.tool_name is None
     assert decision.content is not None
@@ -57,8 +83,9 @@ def test_says_plainly_when_nothing_is_relevant() -> None:
 def test_contact_details_do_not_dilute_the_question() -> None:
     from spanguard.pipeline.offline_model import extractive_answer
 
-    answer = extractive_answer("How much annual leave? Reply to ann.other@example.com or https://x.example/y",
-                               [RESULTS])
+    answer = extractive_answer(
+        "How much annual leave? Reply to ann.other@example.com or https://x.example/y", [RESULTS]
+    )
     assert answer.startswith("Every full-time employee receives 27 days")
 
 
@@ -69,8 +96,10 @@ def test_registered_with_litellm_sync_async_and_streaming() -> None:
     from spanguard.pipeline.offline_model import MODEL_NAME
 
     litellm = import_litellm()
-    messages = [{"role": "user", "content": "How many days of annual leave?"},
-                {"role": "tool", "tool_call_id": "c1", "content": RESULTS}]
+    messages = [
+        {"role": "user", "content": "How many days of annual leave?"},
+        {"role": "tool", "tool_call_id": "c1", "content": RESULTS},
+    ]
     reply = litellm.completion(model=MODEL_NAME, messages=messages)
     assert "27 days" in reply.choices[0].message.content
     assert reply.usage.total_tokens > 0
@@ -87,6 +116,7 @@ def test_registered_with_litellm_sync_async_and_streaming() -> None:
     rebuilt = litellm.stream_chunk_builder(chunks).choices[0].message
     assert rebuilt.tool_calls[0].function.name == "search_handbook"
 
+
 # the handbook's own topics, asked the way people write, with personal details around them
 HANDBOOK_QUESTIONS = {
     "How do I file travel expenses?": "Submit expenses in the expenses tool within 60 days",
@@ -94,8 +124,9 @@ HANDBOOK_QUESTIONS = {
     "expenses?": "Submit expenses in the expenses tool within 60 days",
     "My IBAN is DE89 3704 0044 0532 0130 00 and I am Erika Musterfrau. How many vacation days do I "
     "get?": "Every full-time employee receives 27 days of paid annual leave",
-    "Card 4111 1111 1111 1111, call me at (030) 1234-5678. Can I work from another country?":
-        "You may work from another country for up to 30 working days",
+    "Card 4111 1111 1111 1111, call me at (030) 1234-5678. Can I work from another country?": (
+        "You may work from another country for up to 30 working days"
+    ),
     "What is the hotel limit in London? [REDACTED:email] asked.": "Hotel costs are reimbursed",
     "How do I book a flight?": "Book all flights, trains and hotels through the company travel desk",
 }
@@ -111,9 +142,12 @@ def test_answers_the_handbook_topics_with_pii_around_the_question(handbook_retri
         query = json.loads(search.tool_arguments or "")["query"]
         assert "@" not in query and "1234" not in query and "DE89" not in query, query
         found = handbook_retriever.retrieve(query, 4)  # type: ignore[attr-defined]
-        payload = json.dumps({"results": [{"content": d.content, "source": d.metadata["source"]}
-                                          for d in found]})
-        messages += [{"role": "assistant", "content": None},
-                     {"role": "tool", "tool_call_id": "c1", "content": payload}]
+        payload = json.dumps(
+            {"results": [{"content": d.content, "source": d.metadata["source"]} for d in found]}
+        )
+        messages += [
+            {"role": "assistant", "content": None},
+            {"role": "tool", "tool_call_id": "c1", "content": payload},
+        ]
         answer = decide(messages, TOOLS).content or ""
         assert answer.startswith(expected), (question, answer)

@@ -15,37 +15,57 @@ API_KEY = "sk-test-loopback-key"
 
 
 def _completion(message: dict[str, Any], finish_reason: str) -> dict[str, Any]:
-    return {"id": "chatcmpl-standin", "object": "chat.completion", "created": int(time.time()),
-            "model": "stand-in-model",
-            "choices": [{"index": 0, "message": message, "finish_reason": finish_reason}],
-            "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}}
+    return {
+        "id": "chatcmpl-standin",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": "stand-in-model",
+        "choices": [{"index": 0, "message": message, "finish_reason": finish_reason}],
+        "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18},
+    }
 
 
 def _sse(delta: dict[str, Any], finish_reason: str | None) -> bytes:
-    chunk = {"id": "chatcmpl-standin", "object": "chat.completion.chunk", "created": int(time.time()),
-             "model": "stand-in-model",
-             "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}]}
+    chunk = {
+        "id": "chatcmpl-standin",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": "stand-in-model",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+    }
     return f"data: {json.dumps(chunk)}\n\n".encode()
 
 
 def _sse_text(text: str) -> list[bytes]:
-    pieces = [text[i:i + 12] for i in range(0, len(text), 12)]
-    return [*(_sse({"role": "assistant", "content": piece}, None) for piece in pieces),
-            _sse({}, "stop"), b"data: [DONE]\n\n"]
+    pieces = [text[i : i + 12] for i in range(0, len(text), 12)]
+    return [
+        *(_sse({"role": "assistant", "content": piece}, None) for piece in pieces),
+        _sse({}, "stop"),
+        b"data: [DONE]\n\n",
+    ]
 
 
 def _sse_tool_call(call: dict[str, Any]) -> list[bytes]:
     arguments = call["function"]["arguments"]
     half = len(arguments) // 2  # arguments arrive in pieces, as real providers send them
-    head = {"index": 0, "id": call["id"], "type": "function",
-            "function": {"name": call["function"]["name"], "arguments": arguments[:half]}}
+    head = {
+        "index": 0,
+        "id": call["id"],
+        "type": "function",
+        "function": {"name": call["function"]["name"], "arguments": arguments[:half]},
+    }
     tail = {"index": 0, "function": {"arguments": arguments[half:]}}
-    return [_sse({"role": "assistant", "content": None, "tool_calls": [head]}, None),
-            _sse({"tool_calls": [tail]}, None), _sse({}, "tool_calls"), b"data: [DONE]\n\n"]
+    return [
+        _sse({"role": "assistant", "content": None, "tool_calls": [head]}, None),
+        _sse({"tool_calls": [tail]}, None),
+        _sse({}, "tool_calls"),
+        b"data: [DONE]\n\n",
+    ]
 
 
-def stand_in_chat_completions(path: str, headers: dict[str, str],
-                              body: bytes) -> tuple[int, str, bytes | list[bytes]]:
+def stand_in_chat_completions(
+    path: str, headers: dict[str, str], body: bytes
+) -> tuple[int, str, bytes | list[bytes]]:
     """Search first; then answer with the first passage, via the `answer` tool (non-streaming)
     or as streamed text (streaming)."""
     if path != "/v1/chat/completions":
@@ -55,23 +75,39 @@ def stand_in_chat_completions(path: str, headers: dict[str, str],
     request = json.loads(body)
     messages = request["messages"]
     last_user = max(i for i, m in enumerate(messages) if m["role"] == "user")
-    tool_results = [m for m in messages[last_user + 1:] if m["role"] == "tool"]
+    tool_results = [m for m in messages[last_user + 1 :] if m["role"] == "tool"]
     if not tool_results:
-        call = {"id": "call_search_1", "type": "function",
-                "function": {"name": "search_handbook",
-                             "arguments": json.dumps({"query": messages[last_user]["content"]})}}
+        call = {
+            "id": "call_search_1",
+            "type": "function",
+            "function": {
+                "name": "search_handbook",
+                "arguments": json.dumps({"query": messages[last_user]["content"]}),
+            },
+        }
         if request.get("stream"):
             return 200, "text/event-stream", _sse_tool_call(call)
-        return 200, "application/json", json_body(_completion(
-            {"role": "assistant", "content": None, "tool_calls": [call]}, "tool_calls"))
+        return (
+            200,
+            "application/json",
+            json_body(
+                _completion({"role": "assistant", "content": None, "tool_calls": [call]}, "tool_calls")
+            ),
+        )
     passage = json.loads(tool_results[0]["content"])["results"][0]["content"]
     text = f"From the handbook: {passage}"
     if request.get("stream"):
         return 200, "text/event-stream", _sse_text(text)
-    call = {"id": "call_answer_1", "type": "function",
-            "function": {"name": "answer", "arguments": json.dumps({"text": text})}}
-    return 200, "application/json", json_body(_completion(
-        {"role": "assistant", "content": None, "tool_calls": [call]}, "tool_calls"))
+    call = {
+        "id": "call_answer_1",
+        "type": "function",
+        "function": {"name": "answer", "arguments": json.dumps({"text": text})},
+    }
+    return (
+        200,
+        "application/json",
+        json_body(_completion({"role": "assistant", "content": None, "tool_calls": [call]}, "tool_calls")),
+    )
 
 
 @pytest.fixture
@@ -82,20 +118,26 @@ def stand_in_server() -> Iterator[LoopbackHTTPServer]:
 
 
 @pytest.fixture
-def openai_agent(traced_pipeline: TracedPipeline, stand_in_server: LoopbackHTTPServer,
-                 monkeypatch: pytest.MonkeyPatch) -> Any:
+def openai_agent(
+    traced_pipeline: TracedPipeline, stand_in_server: LoopbackHTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> Any:
     from spanguard.pipeline.agent import AgentSettings, HandbookAgent
 
     monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
     runtime = traced_pipeline.runtime
-    return HandbookAgent(runtime.retriever, runtime.tracer, AgentSettings(
-        model="openai/stand-in-model", api_base=f"{stand_in_server.base_url}/v1", timeout_s=10))
+    return HandbookAgent(
+        runtime.retriever,
+        runtime.tracer,
+        AgentSettings(model="openai/stand-in-model", api_base=f"{stand_in_server.base_url}/v1", timeout_s=10),
+    )
 
 
-def test_openai_provider_tool_loop_is_traced(openai_agent: Any, stand_in_server: LoopbackHTTPServer,
-                                             traced_pipeline: TracedPipeline) -> None:
-    result = openai_agent.run([{"role": "user", "content": "How long must passwords be?"}],
-                              session_id="session_openai")
+def test_openai_provider_tool_loop_is_traced(
+    openai_agent: Any, stand_in_server: LoopbackHTTPServer, traced_pipeline: TracedPipeline
+) -> None:
+    result = openai_agent.run(
+        [{"role": "user", "content": "How long must passwords be?"}], session_id="session_openai"
+    )
 
     assert result.answer.startswith("From the handbook: ")
     assert "at least 14 characters" in result.answer
@@ -121,19 +163,25 @@ def test_openai_provider_tool_loop_is_traced(openai_agent: Any, stand_in_server:
 
 
 def test_openai_provider_streaming_is_traced(openai_agent: Any, traced_pipeline: TracedPipeline) -> None:
-    events = list(openai_agent.stream([{"role": "user", "content": "What is the per diem for meals?"}],
-                                      session_id="session_openai_stream"))
+    events = list(
+        openai_agent.stream(
+            [{"role": "user", "content": "What is the per diem for meals?"}],
+            session_id="session_openai_stream",
+        )
+    )
     deltas = [e.text for e in events if e.type == "delta"]
     done = events[-1]
     assert done.result is not None and len(deltas) > 1
     assert "".join(d or "" for d in deltas) == done.result.answer
-    llm = sorted((s for s in traced_pipeline.span_dicts() if s["kind"] == "LLM"),
-                 key=lambda s: s["start_time_ns"])
+    llm = sorted(
+        (s for s in traced_pipeline.span_dicts() if s["kind"] == "LLM"), key=lambda s: s["start_time_ns"]
+    )
     assert llm[-1]["attributes"]["llm.output_messages.0.message.content"] == done.result.answer
 
 
-def stand_in_embeddings(path: str, headers: dict[str, str],
-                        body: bytes) -> tuple[int, str, bytes | list[bytes]]:
+def stand_in_embeddings(
+    path: str, headers: dict[str, str], body: bytes
+) -> tuple[int, str, bytes | list[bytes]]:
     """`/v1/embeddings` answering with the hashing embedder's vectors (64 dimensions)."""
     from spanguard.pipeline.embedding import HashingEmbedder
 
@@ -142,14 +190,23 @@ def stand_in_embeddings(path: str, headers: dict[str, str],
     request = json.loads(body)
     texts = request["input"] if isinstance(request["input"], list) else [request["input"]]
     vectors = HashingEmbedder(64).embed(texts)
-    return 200, "application/json", json_body({
-        "object": "list", "model": request["model"],
-        "data": [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)],
-        "usage": {"prompt_tokens": 3, "total_tokens": 3}})
+    return (
+        200,
+        "application/json",
+        json_body(
+            {
+                "object": "list",
+                "model": request["model"],
+                "data": [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)],
+                "usage": {"prompt_tokens": 3, "total_tokens": 3},
+            }
+        ),
+    )
 
 
-def test_litellm_embedding_model_by_name(tmp_path: Any, traced_pipeline: TracedPipeline,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_litellm_embedding_model_by_name(
+    tmp_path: Any, traced_pipeline: TracedPipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from spanguard.pipeline.corpus import bundled_handbook
     from spanguard.pipeline.embedding import LiteLLMEmbedder, build_embedder
     from spanguard.pipeline.retrieval import ChromaRetriever
@@ -172,21 +229,25 @@ def test_litellm_embedding_model_by_name(tmp_path: Any, traced_pipeline: TracedP
     assert not any(".embedding.vector" in key for s in embedding_spans for key in s["attributes"])
 
 
-def test_openai_provider_behind_the_chat_service(openai_agent: Any, stand_in_server: LoopbackHTTPServer,
-                                                 traced_pipeline: TracedPipeline) -> None:
+def test_openai_provider_behind_the_chat_service(
+    openai_agent: Any, stand_in_server: LoopbackHTTPServer, traced_pipeline: TracedPipeline
+) -> None:
     """The service's async paths (`acompletion`, streamed and not) against the same endpoint."""
     import dataclasses
 
     import httpx
-    from spanguard.pipeline.service import create_app
     from support_pipeline import UvicornThread
+
+    from spanguard.pipeline.service import create_app
 
     app = create_app(dataclasses.replace(traced_pipeline.runtime, agent=openai_agent))
     server = UvicornThread(app).start()
     try:
         with httpx.Client(base_url=server.base_url, timeout=60) as http:
-            question = {"messages": [{"role": "user", "content": "How long must passwords be?"}],
-                        "session_id": "session_openai_service"}
+            question = {
+                "messages": [{"role": "user", "content": "How long must passwords be?"}],
+                "session_id": "session_openai_service",
+            }
             reply = http.post("/chat", json=question)
             with http.stream("POST", "/chat/stream", json=question) as streamed:
                 events = streamed.read().decode()
@@ -204,19 +265,21 @@ def test_openai_provider_behind_the_chat_service(openai_agent: Any, stand_in_ser
     assert {s["attributes"]["session.id"] for s in spans} == {"session_openai_service"}
 
 
-def test_unreachable_embedding_provider_is_a_clear_error(tmp_path: Any, traced_pipeline: TracedPipeline,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    from spanguard.pipeline.corpus import bundled_handbook
-    from spanguard.pipeline.embedding import build_embedder
-    from spanguard.pipeline.retrieval import ChromaRetriever
+def test_unreachable_embedding_provider_is_a_clear_error(
+    tmp_path: Any, traced_pipeline: TracedPipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from support_pipeline import free_port
 
     from spanguard.errors import SpanguardError
+    from spanguard.pipeline.corpus import bundled_handbook
+    from spanguard.pipeline.embedding import build_embedder
+    from spanguard.pipeline.retrieval import ChromaRetriever
 
     monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
     dead = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
-    retriever = ChromaRetriever(tmp_path / "data", build_embedder("openai/text-embedding-x", api_base=dead,
-                                                                  timeout_s=5))
+    retriever = ChromaRetriever(
+        tmp_path / "data", build_embedder("openai/text-embedding-x", api_base=dead, timeout_s=5)
+    )
     with pytest.raises(SpanguardError) as caught:
         retriever.index_documents(bundled_handbook()[:1])
     message = str(caught.value)

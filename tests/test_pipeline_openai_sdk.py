@@ -22,11 +22,22 @@ def _chat_completions(path: str, headers: dict[str, str], body: bytes) -> tuple[
         return 404, "application/json", json_body({"error": {"message": "not found"}})
     request = json.loads(body)
     answer = f"Travel expenses are filed in the portal ({len(request['messages'][-1]['content'])} chars)."
-    return 200, "application/json", json_body({
-        "id": "chatcmpl-standin", "object": "chat.completion", "created": 1, "model": request["model"],
-        "choices": [{"index": 0, "finish_reason": "stop", "message": {
-            "role": "assistant", "content": answer}}],
-        "usage": {"prompt_tokens": 12, "completion_tokens": 9, "total_tokens": 21}})
+    return (
+        200,
+        "application/json",
+        json_body(
+            {
+                "id": "chatcmpl-standin",
+                "object": "chat.completion",
+                "created": 1,
+                "model": request["model"],
+                "choices": [
+                    {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": answer}}
+                ],
+                "usage": {"prompt_tokens": 12, "completion_tokens": 9, "total_tokens": 21},
+            }
+        ),
+    )
 
 
 @pytest.fixture
@@ -51,6 +62,7 @@ def test_openai_sdk_calls_become_redacted_llm_spans(openai_stand_in: LoopbackHTT
     import openai
     from openinference.instrumentation.openai import OpenAIInstrumentor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
     from spanguard.pipeline.tracing import configure_tracing, get_tracer, spans_to_dicts
 
     memory = InMemorySpanExporter()
@@ -61,7 +73,8 @@ def test_openai_sdk_calls_become_redacted_llm_spans(openai_stand_in: LoopbackHTT
         with get_tracer("tutorial.auto").start_as_current_span("rag-pipeline"):
             response = client.chat.completions.create(
                 model="gpt-4.1-mini",
-                messages=[{"role": "user", "content": f"How do I file travel expenses? I am {EMAIL}"}])
+                messages=[{"role": "user", "content": f"How do I file travel expenses? I am {EMAIL}"}],
+            )
         provider.force_flush()
     finally:
         provider.shutdown()
@@ -74,8 +87,10 @@ def test_openai_sdk_calls_become_redacted_llm_spans(openai_stand_in: LoopbackHTT
     assert attributes["llm.model_name"] == "gpt-4.1-mini"
     assert attributes["llm.token_count.prompt"] == 12
     assert attributes["llm.token_count.completion"] == 9
-    assert attributes["llm.input_messages.0.message.content"] == \
-        "How do I file travel expenses? I am [REDACTED:email]"
+    assert (
+        attributes["llm.input_messages.0.message.content"]
+        == "How do I file travel expenses? I am [REDACTED:email]"
+    )
     assert attributes["llm.output_messages.0.message.content"].startswith("Travel expenses are filed")
     assert EMAIL not in json.dumps(spans, default=str)
     assert len(openai_stand_in.requests) == 1  # one real HTTP call, no retries

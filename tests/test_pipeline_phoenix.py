@@ -14,22 +14,25 @@ EMAIL = "erika.musterfrau@example.com"
 
 @pytest.mark.phoenix
 @pytest.mark.slow
-def test_turn_reaches_phoenix_as_one_redacted_session_trace(phoenix: PhoenixServer, pipeline_data_dir: Path,
-                                                            handbook_retriever: Any) -> None:
+def test_turn_reaches_phoenix_as_one_redacted_session_trace(
+    phoenix: PhoenixServer, pipeline_data_dir: Path, handbook_retriever: Any
+) -> None:
+    from spanguard.config import load_config
     from spanguard.pipeline.runtime import build_runtime
 
-    from spanguard.config import load_config
-
     project = "spanguard-pipeline-test"
-    config = load_config({
-        "exporters": {"phoenix": {"endpoint": phoenix.base_url, "project": project}},
-        "pipeline": {"data_dir": str(pipeline_data_dir)},
-    })
+    config = load_config(
+        {
+            "exporters": {"phoenix": {"endpoint": phoenix.base_url, "project": project}},
+            "pipeline": {"data_dir": str(pipeline_data_dir)},
+        }
+    )
     runtime = build_runtime(config, retriever=handbook_retriever, environ={})
     try:
         result = runtime.agent.run(
             [{"role": "user", "content": f"How long must passwords be? Answer to {EMAIL}"}],
-            session_id="session_phoenix_1")
+            session_id="session_phoenix_1",
+        )
     finally:
         runtime.shutdown()  # flushes the exporter queue
     assert "14 characters" in result.answer

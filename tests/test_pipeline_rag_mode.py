@@ -15,7 +15,7 @@ from support_pipeline import LoopbackHTTPServer, json_body
 API_KEY = "sk-test-loopback-key"
 EMAIL = "jan.jansen@example.org"
 
-MY_SEARCH = '''
+MY_SEARCH = """
 from dataclasses import dataclass
 
 @dataclass
@@ -31,7 +31,7 @@ def make_retriever(config):
         CALLS.append((query, top_k, config.top_k))
         return [Result("ops-1", "Night shifts end at 6 am and are paid at 125 percent.", 0.83)][:top_k]
     return search
-'''
+"""
 
 
 def _spans(trace_file: Path) -> list[dict[str, Any]]:
@@ -49,8 +49,11 @@ def _spans(trace_file: Path) -> list[dict[str, Any]]:
 def _write_config(tmp_path: Path, pipeline: str) -> tuple[Path, Path]:
     trace_file = tmp_path / "traces" / "spans.jsonl"
     config = tmp_path / "spanguard.yaml"
-    config.write_text(f"exporters:\n  file:\n    path: {trace_file}\n  batch:\n    schedule_delay_ms: 50\n"
-                      f"pipeline:\n  data_dir: {tmp_path / 'data'}\n{pipeline}", encoding="utf-8")
+    config.write_text(
+        f"exporters:\n  file:\n    path: {trace_file}\n  batch:\n    schedule_delay_ms: 50\n"
+        f"pipeline:\n  data_dir: {tmp_path / 'data'}\n{pipeline}",
+        encoding="utf-8",
+    )
     return config, trace_file
 
 
@@ -58,14 +61,16 @@ def _by_name(spans: list[dict[str, Any]], name: str) -> dict[str, Any]:
     return next(span for span in spans if span["name"] == name)
 
 
-def test_ask_with_a_yaml_selected_retriever_in_rag_mode(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_ask_with_a_yaml_selected_retriever_in_rag_mode(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from spanguard.cli import main
 
     (tmp_path / "my_search_plugin.py").write_text(MY_SEARCH, encoding="utf-8")
     monkeypatch.syspath_prepend(str(tmp_path))
     config, trace_file = _write_config(
-        tmp_path, "  mode: rag\n  top_k: 2\n  retriever: my_search_plugin:make_retriever\n")
+        tmp_path, "  mode: rag\n  top_k: 2\n  retriever: my_search_plugin:make_retriever\n"
+    )
 
     assert main(["ask", f"When do night shifts end? Mail {EMAIL}", "--config", str(config)]) == 0
     answer = capsys.readouterr().out
@@ -97,22 +102,35 @@ def _never_calls_tools(path: str, headers: dict[str, str], body: bytes) -> tuple
     system = next((m["content"] for m in request["messages"] if m["role"] == "system"), "")
     cited = [part for part in system.split("\n\n") if part.startswith("[")]
     text = f"Grounded: {cited[0]}" if cited and "tools" not in request else "I guess: ask HR."
-    return 200, "application/json", json_body({
-        "id": "chatcmpl-x", "object": "chat.completion", "created": int(time.time()),
-        "model": request["model"],
-        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
-        "usage": {"prompt_tokens": 5, "completion_tokens": 5, "total_tokens": 10}})
+    return (
+        200,
+        "application/json",
+        json_body(
+            {
+                "id": "chatcmpl-x",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": request["model"],
+                "choices": [
+                    {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}
+                ],
+                "usage": {"prompt_tokens": 5, "completion_tokens": 5, "total_tokens": 10},
+            }
+        ),
+    )
 
 
-def test_ask_falls_back_to_rag_when_the_model_calls_no_tool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_ask_falls_back_to_rag_when_the_model_calls_no_tool(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from spanguard.cli import main
 
     server = LoopbackHTTPServer(_never_calls_tools).start()
     try:
         monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
         config, trace_file = _write_config(
-            tmp_path, f"  model: openai/no-tools-model\n  api_base: {server.base_url}/v1\n")
+            tmp_path, f"  model: openai/no-tools-model\n  api_base: {server.base_url}/v1\n"
+        )
         assert main(["ask", "How long must passwords be?", "--config", str(config)]) == 0
     finally:
         server.stop()
@@ -128,8 +146,11 @@ def test_ask_falls_back_to_rag_when_the_model_calls_no_tool(tmp_path: Path, monk
     assert _by_name(spans, "retrieval")["parentSpanId"] == chain["spanId"]
     llm = [s for s in spans if s["attrs"].get("openinference.span.kind") == "LLM"]
     assert sorted(s["parentSpanId"] == chain["spanId"] for s in llm) == [False, True]
-    assert any(e["name"] == "agent.step" and {"key": "agent.action", "value": {"stringValue": "rag"}}
-               in e.get("attributes", []) for e in turn.get("events", []))
+    assert any(
+        e["name"] == "agent.step"
+        and {"key": "agent.action", "value": {"stringValue": "rag"}} in e.get("attributes", [])
+        for e in turn.get("events", [])
+    )
 
 
 def test_a_bad_retriever_path_is_a_config_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -147,8 +168,9 @@ def test_rag_mode_streams_sync_and_async(traced_pipeline: Any) -> None:
     from spanguard.pipeline.agent import AgentSettings, HandbookAgent
 
     runtime = traced_pipeline.runtime
-    agent = HandbookAgent(runtime.retriever, runtime.tracer,
-                          AgentSettings(model=runtime.pipeline.model, mode="rag"))
+    agent = HandbookAgent(
+        runtime.retriever, runtime.tracer, AgentSettings(model=runtime.pipeline.model, mode="rag")
+    )
     conversation = [{"role": "user", "content": "How do I file travel expenses?"}]
     events = list(agent.stream(conversation, session_id="session_rag_stream"))
 
@@ -176,16 +198,22 @@ def test_an_empty_search_query_gets_no_documents(traced_pipeline: Any) -> None:
     runtime = traced_pipeline.runtime
     documents: list[Any] = []
     output, final = runtime.agent._run_tool(
-        {"id": "c1", "type": "function", "function": {"name": "search_handbook",
-                                                      "arguments": json.dumps({"query": "  "})}}, documents)
+        {
+            "id": "c1",
+            "type": "function",
+            "function": {"name": "search_handbook", "arguments": json.dumps({"query": "  "})},
+        },
+        documents,
+    )
     assert final is None and documents == []
     assert json.loads(output)["results"] == []
     retrieval = next(s for s in traced_pipeline.span_dicts() if s["kind"] == "RETRIEVER")
     assert retrieval["attributes"]["retrieval.result_count"] == 0
 
 
-def test_bench_pipeline_uses_the_yaml_selected_retriever(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_bench_pipeline_uses_the_yaml_selected_retriever(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     import csv
 
     from spanguard.cli import main
@@ -196,8 +224,9 @@ def test_bench_pipeline_uses_the_yaml_selected_retriever(tmp_path: Path, monkeyp
     queries = tmp_path / "queries.txt"
     queries.write_text("When do night shifts end?\nHow are night shifts paid?\n", encoding="utf-8")
 
-    code = main(["bench-pipeline", "--queries", str(queries), "--out", str(tmp_path / "out"),
-                 "--config", str(config)])
+    code = main(
+        ["bench-pipeline", "--queries", str(queries), "--out", str(tmp_path / "out"), "--config", str(config)]
+    )
     assert code == 0, capsys.readouterr().out
     import bench_search_plugin  # type: ignore[import-not-found]
 

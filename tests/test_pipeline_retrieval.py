@@ -25,8 +25,10 @@ def test_chunks_follow_headings_and_paragraphs() -> None:
     from spanguard.pipeline.corpus import SourceDocument
 
     long_paragraph = " ".join(f"Sentence number {i} talks about expenses." for i in range(60))
-    text = ("# Guide\n\nIntro paragraph.\n\n## Alpha\n\nFirst alpha paragraph.\n\nSecond alpha paragraph.\n\n"
-            f"## Beta\n\n{long_paragraph}\n\n### Beta detail\n\nDetail text.\n")
+    text = (
+        "# Guide\n\nIntro paragraph.\n\n## Alpha\n\nFirst alpha paragraph.\n\nSecond alpha paragraph.\n\n"
+        f"## Beta\n\n{long_paragraph}\n\n### Beta detail\n\nDetail text.\n"
+    )
     chunks = chunk_document(SourceDocument("guide.md", text), max_chars=300)
 
     headings = [c.metadata["heading"] for c in chunks]
@@ -44,9 +46,8 @@ def test_chunks_follow_headings_and_paragraphs() -> None:
 
 
 def test_read_documents_errors_are_clear(tmp_path: Path) -> None:
-    from spanguard.pipeline.corpus import read_documents
-
     from spanguard.errors import SpanguardError
+    from spanguard.pipeline.corpus import read_documents
 
     (tmp_path / "notes.pdf").write_bytes(b"%PDF")
     (tmp_path / "bad.md").write_bytes(b"\xff\xfe\x00bad")
@@ -73,6 +74,7 @@ def test_hashing_embedder_is_deterministic_and_normalised() -> None:
     assert math.isclose(sum(v * v for v in empty), 1.0, rel_tol=1e-9)
     leave, travel = embedder.embed(["how many days of leave", "hotel costs when travelling"])
     query = embedder.embed(["leave days"])[0]
+
     def similarity(a: list[float], b: list[float]) -> float:
         return sum(x * y for x, y in zip(a, b, strict=True))
 
@@ -107,10 +109,9 @@ def test_ingest_replaces_the_corpus_and_persists(tmp_path: Path) -> None:
 
 
 def test_env_overrides_are_validated() -> None:
-    from spanguard.pipeline.runtime import apply_env_overrides
-
     from spanguard.config.model import PipelineConfig
     from spanguard.errors import ConfigError
+    from spanguard.pipeline.runtime import apply_env_overrides
 
     base = PipelineConfig()
     updated = apply_env_overrides(base, {"SPANGUARD_MODEL": "openai/gpt-4o-mini", "SPANGUARD_TOP_K": "7"})

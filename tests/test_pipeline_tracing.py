@@ -50,8 +50,11 @@ def test_in_memory_tracer_and_rag_chain_with_plain_callables() -> None:
     from spanguard.pipeline.tracing import build_in_memory_tracer, build_traced_rag_pipeline, spans_to_dicts
 
     def retrieve(query: str, top_k: int) -> list[RetrievedDocument]:
-        return [RetrievedDocument(id="d1", content=f"Write to {EMAIL} about leave.", score=0.9,
-                                  metadata={"source": "hr.md"})][:top_k]
+        return [
+            RetrievedDocument(
+                id="d1", content=f"Write to {EMAIL} about leave.", score=0.9, metadata={"source": "hr.md"}
+            )
+        ][:top_k]
 
     def answer(question: str, context_chunks: list[str]) -> str:
         assert all(isinstance(chunk, str) for chunk in context_chunks)  # strings, as the tutorials pass
@@ -113,13 +116,18 @@ def test_record_agent_step_and_tool_call() -> None:
     assert attributes["tool.name"] == "search_handbook"
     assert attributes["tool.parameters"] == '{"query": "leave"}'
     assert "tool.json_schema" not in attributes  # not given, so not invented
-    assert exported.events[0].attributes == {"agent.step": 1, "agent.action": "tool_call",
-                                             "agent.detail": "search_handbook"}
+    assert exported.events[0].attributes == {
+        "agent.step": 1,
+        "agent.action": "tool_call",
+        "agent.detail": "search_handbook",
+    }
 
 
 def test_configure_tracing_exports_redacted_otlp_to_the_endpoint(
-        otlp_receiver: tuple[LoopbackHTTPServer, list[Any]]) -> None:
+    otlp_receiver: tuple[LoopbackHTTPServer, list[Any]],
+) -> None:
     from openinference.instrumentation import using_session
+
     from spanguard.pipeline.tracing import configure_tracing, get_tracer, record_input
 
     server, received = otlp_receiver
@@ -161,6 +169,7 @@ def test_configure_tracing_without_endpoint_prints_redacted_spans(capsys: pytest
 
 
 # ------------------------------------------------------------------ the tutorials, as written
+
 
 def test_tutorial_in_memory_record_helpers_as_written(handbook_retriever: Any) -> None:
     """Tutorial 9 (in-memory spans), cell by cell; the retriever is spanguard's, called
@@ -212,8 +221,13 @@ def test_tutorial_in_memory_record_helpers_as_written(handbook_retriever: Any) -
     record_retrieval_span(tracer_pipe, query=question, results=retrieved, top_k=5)
     context_chunks = [r.text for r in retrieved]
     answer = answer_with_context(question, context_chunks, model=chat_model)
-    record_generation_span(tracer_pipe, question=question, answer=answer, model=chat_model,
-                           context_chunk_count=len(context_chunks))
+    record_generation_span(
+        tracer_pipe,
+        question=question,
+        answer=answer,
+        model=chat_model,
+        context_chunk_count=len(context_chunks),
+    )
     trace_dicts = spans_to_dicts(exporter_pipe.get_finished_spans())
     assert [d["name"] for d in trace_dicts] == ["retrieval", "generation"]
     generation = trace_dicts[1]["attributes"]
@@ -224,16 +238,28 @@ def test_tutorial_in_memory_record_helpers_as_written(handbook_retriever: Any) -
     assert all(d["status"] == "UNSET" and d["duration_ms"] >= 0 for d in trace_dicts)
 
     tracer_agent, exporter_agent = build_in_memory_tracer()
-    steps = [("I should search the handbook.", "retrieve", "international work limit", "Chunk 1 ..."),
-             (f"Found it; I will answer {EMAIL}.", "finish", "At most 30 days a year.", "")]
+    steps = [
+        ("I should search the handbook.", "retrieve", "international work limit", "Chunk 1 ..."),
+        (f"Found it; I will answer {EMAIL}.", "finish", "At most 30 days a year.", ""),
+    ]
     for i, (thought, action, action_input, observation) in enumerate(steps, start=1):
-        record_agent_step_span(tracer_agent, step_number=i, thought=thought, action=action,
-                               action_input=action_input, observation=observation)
+        record_agent_step_span(
+            tracer_agent,
+            step_number=i,
+            thought=thought,
+            action=action,
+            action_input=action_input,
+            observation=observation,
+        )
     agent_span_dicts = spans_to_dicts(exporter_agent.get_finished_spans())
     assert [d["name"] for d in agent_span_dicts] == ["agent_step", "agent_step"]
     first, second = (d["attributes"] for d in agent_span_dicts)
-    assert (first["agent.step_number"], first["agent.action"], first["agent.action_input"],
-            first["agent.observation_length"]) == (1, "retrieve", "international work limit", 11)
+    assert (
+        first["agent.step_number"],
+        first["agent.action"],
+        first["agent.action_input"],
+        first["agent.observation_length"],
+    ) == (1, "retrieve", "international work limit", 11)
     assert second["agent.thought"] == "Found it; I will answer [REDACTED:email]."
 
     empty_results = dense_retriever("", top_k=3)
@@ -243,10 +269,12 @@ def test_tutorial_in_memory_record_helpers_as_written(handbook_retriever: Any) -
 
 
 def test_tutorial_configure_tracing_then_global_tracers_as_written(
-        capsys: pytest.CaptureFixture[str], handbook_retriever: Any) -> None:
+    capsys: pytest.CaptureFixture[str], handbook_retriever: Any
+) -> None:
     """Tutorial 9 (console, then OpenTelemetry's own `trace.get_tracer`): configure_tracing
     sets the global provider, so spans of tracers made without a provider are recorded."""
     from opentelemetry import trace
+
     from spanguard.pipeline.tracing import (
         ATTR_INPUT_VALUE,
         ATTR_LLM_MODEL_NAME,
@@ -277,8 +305,12 @@ def test_tutorial_configure_tracing_then_global_tracers_as_written(
         traced_dense = traced_retrieval(dense_retriever, get_tracer("tutorial.retrieval"))
         results = traced_dense("What is the maximum number of days abroad?", top_k=3)
         assert len(results) == 3
-        pipeline = build_traced_rag_pipeline(retriever=dense_retriever, answer_fn=answer_with_context,
-                                             tracer=get_tracer("tutorial.pipeline"), model_name=chat_model)
+        pipeline = build_traced_rag_pipeline(
+            retriever=dense_retriever,
+            answer_fn=answer_with_context,
+            tracer=get_tracer("tutorial.pipeline"),
+            model_name=chat_model,
+        )
         assert pipeline("What is the remote work VPN requirement?") == "gpt-4.1-mini: 4 chunks"
         provider.force_flush()
     finally:
@@ -290,8 +322,10 @@ def test_tutorial_configure_tracing_then_global_tracers_as_written(
 
 
 def test_configure_tracing_files_spans_under_the_project(
-        otlp_receiver: tuple[LoopbackHTTPServer, list[Any]]) -> None:
+    otlp_receiver: tuple[LoopbackHTTPServer, list[Any]],
+) -> None:
     from opentelemetry import trace
+
     from spanguard.pipeline.tracing import configure_tracing
 
     server, received = otlp_receiver

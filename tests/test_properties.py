@@ -8,10 +8,10 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from spanguard.processors.redaction import Redactor
-from spanguard.processors.truncation import Truncator, cut_text
 
 from spanguard.config.model import RedactionConfig, TruncationConfig
+from spanguard.processors.redaction import Redactor
+from spanguard.processors.truncation import Truncator, cut_text
 
 ALL = Redactor(RedactionConfig(detectors="all"))
 DEFAULT = Redactor(RedactionConfig())

@@ -6,6 +6,12 @@ from pathlib import Path
 
 import pytest
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from support_phoenix import free_port
+from support_spans import PLANTED_SECRETS, finished_spans, make_rag_trace, provider_with
+
+from spanguard.api import build_span_processor
+from spanguard.cli import main
+from spanguard.config import load_config
 from spanguard.exporters.otlp import PROJECT_ATTRIBUTE
 from spanguard.exporters.replay import (
     ReplaySummary,
@@ -14,18 +20,16 @@ from spanguard.exporters.replay import (
     pack_requests,
     read_resource_spans,
 )
-from support_phoenix import free_port
-from support_spans import PLANTED_SECRETS, finished_spans, make_rag_trace, provider_with
-
-from spanguard.api import build_span_processor
-from spanguard.cli import main
-from spanguard.config import load_config
 
 
 def test_rotated_files_are_replayed_oldest_first() -> None:
     given = ["t/spans.jsonl", "t/spans.jsonl.1", "t/spans.jsonl.10", "t/spans.jsonl.2", "other.jsonl"]
     assert [str(p) for p in order_files(given)] == [
-        "t/spans.jsonl.10", "t/spans.jsonl.2", "t/spans.jsonl.1", "t/spans.jsonl", "other.jsonl",
+        "t/spans.jsonl.10",
+        "t/spans.jsonl.2",
+        "t/spans.jsonl.1",
+        "t/spans.jsonl",
+        "other.jsonl",
     ]
 
 
@@ -86,8 +90,13 @@ def test_oversize_line_is_split_into_requests_under_the_limit() -> None:
     requests = list(pack_requests([ResourceSpans.FromString(whole.SerializeToString())], 25_000, "proj"))
     assert len(requests) >= 4
     assert all(r.ByteSize() <= 25_000 for r in requests)
-    sent = [span.span_id for r in requests for rs in r.resource_spans
-            for ss in rs.scope_spans for span in ss.spans]
+    sent = [
+        span.span_id
+        for r in requests
+        for rs in r.resource_spans
+        for ss in rs.scope_spans
+        for span in ss.spans
+    ]
     assert sorted(sent) == sorted(span.span_id for ss in whole.scope_spans for span in ss.spans)
     for request in requests:
         for rs in request.resource_spans:

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from spanguard.processors.engine import Engine
-from spanguard.processors.redaction import Redactor
-from spanguard.processors.resource_scan import AttributeOwnerScanner
 from support_spans import SECRET_EMAIL
 
 from spanguard.api import build_span_processor
+from spanguard.processors.engine import Engine
+from spanguard.processors.redaction import Redactor
+from spanguard.processors.resource_scan import AttributeOwnerScanner
 
 
 def test_an_email_in_the_resource_reaches_neither_console_nor_file(
@@ -25,8 +25,9 @@ def test_an_email_in_the_resource_reaches_neither_console_nor_file(
     out = io.StringIO()
     monkeypatch.setattr(sys, "stdout", out)
     trace_file = tmp_path / "spans.jsonl"
-    processor = build_span_processor({"exporters": {"console": {"format": "json"},
-                                                    "file": {"path": str(trace_file)}}})
+    processor = build_span_processor(
+        {"exporters": {"console": {"format": "json"}, "file": {"path": str(trace_file)}}}
+    )
     provider = TracerProvider(resource=Resource.create({"service.name": "svc", "team.contact": SECRET_EMAIL}))
     provider.add_span_processor(processor)
     for index in range(3):
@@ -37,8 +38,9 @@ def test_an_email_in_the_resource_reaches_neither_console_nor_file(
     assert len(console.splitlines()) == 3 and written
     for text in (console, written):
         assert SECRET_EMAIL not in text and "[REDACTED:email]" in text
-    assert all(json.loads(line)["resource"]["attributes"]["service.name"] == "svc"
-               for line in console.splitlines())
+    assert all(
+        json.loads(line)["resource"]["attributes"]["service.name"] == "svc" for line in console.splitlines()
+    )
 
 
 def test_one_scan_per_resource_not_per_span() -> None:

@@ -8,12 +8,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from spanguard.sidecar.admission import MemoryBudget, OverBudget
 from support_sidecar import grpc_export, make_request, sidecar_config, spans_seqs, wait_for
 
+from spanguard.sidecar.admission import MemoryBudget, OverBudget
 
-def _hold(budget: MemoryBudget, nbytes: int, entered: threading.Event, release: threading.Event,
-          order: list[int], tag: int) -> threading.Thread:
+
+def _hold(
+    budget: MemoryBudget,
+    nbytes: int,
+    entered: threading.Event,
+    release: threading.Event,
+    order: list[int],
+    tag: int,
+) -> threading.Thread:
     def run() -> None:
         with budget.admit(nbytes, max_wait_s=30):
             order.append(tag)

@@ -13,16 +13,6 @@ from pathlib import Path
 
 import grpc
 import pytest
-from spanguard.exporters.endpoints import otlp_target
-from spanguard.exporters.senders import OtlpGrpcSender
-from spanguard.sidecar import envelope
-from spanguard.sidecar.delivery import DeliveryWorker
-from spanguard.sidecar.forwarders import FileForwarder, build_forwarders
-from spanguard.sidecar.metrics import SidecarMetrics
-from spanguard.sidecar.queue_layout import Position, streams_root, write_cursor
-from spanguard.sidecar.queue_reader import ExporterReader
-from spanguard.sidecar.queue_writer import QueueWriter
-from spanguard.sidecar.server import Delivery
 from support_receiver import ParseOnlyReceiver
 from support_sidecar import (
     attributes_of,
@@ -38,6 +28,16 @@ from support_sidecar import (
 
 from spanguard.config import load_config
 from spanguard.config.model import FileExporterConfig
+from spanguard.exporters.endpoints import otlp_target
+from spanguard.exporters.senders import OtlpGrpcSender
+from spanguard.sidecar import envelope
+from spanguard.sidecar.delivery import DeliveryWorker
+from spanguard.sidecar.forwarders import FileForwarder, build_forwarders
+from spanguard.sidecar.metrics import SidecarMetrics
+from spanguard.sidecar.queue_layout import Position, streams_root, write_cursor
+from spanguard.sidecar.queue_reader import ExporterReader
+from spanguard.sidecar.queue_writer import QueueWriter
+from spanguard.sidecar.server import Delivery
 
 SPANS_PER_REQUEST = 10
 FIRST_SEQ = 1000  # seqs of one width, so every queued request has the same size
@@ -47,8 +47,10 @@ def _fill_queue(directory: Path, requests: int) -> tuple[list[int], int]:
     """Queue `requests` requests of equal size; returns every seq, in order, and the size
     of one queue record."""
     seqs = list(range(FIRST_SEQ, FIRST_SEQ + requests * SPANS_PER_REQUEST))
-    records = [envelope.pack(SPANS_PER_REQUEST, make_request(seqs[start:start + SPANS_PER_REQUEST]))
-               for start in range(0, len(seqs), SPANS_PER_REQUEST)]
+    records = [
+        envelope.pack(SPANS_PER_REQUEST, make_request(seqs[start : start + SPANS_PER_REQUEST]))
+        for start in range(0, len(seqs), SPANS_PER_REQUEST)
+    ]
     assert len({len(record) for record in records}) == 1
     writer = QueueWriter(directory, "w0", max_bytes=100_000_000)
     try:
@@ -84,8 +86,9 @@ def _running(worker: DeliveryWorker, receiver: ParseOnlyReceiver) -> Iterator[No
 
 
 def _failures(metrics: SidecarMetrics, exporter: str = "otlp") -> float:
-    value = metrics.registry.get_sample_value("spanguard_sidecar_export_failures_total",
-                                              {"exporter": exporter})
+    value = metrics.registry.get_sample_value(
+        "spanguard_sidecar_export_failures_total", {"exporter": exporter}
+    )
     return value or 0.0
 
 
@@ -99,8 +102,9 @@ def test_four_consumers_have_four_sends_in_flight_and_deliver_every_span_once(tm
             four_inside.wait()  # passes only once four sends are in the handler at the same time
 
     receiver = ParseOnlyReceiver(keep=True, threads=8, on_request=hold_until_four_are_inside)
-    worker = DeliveryWorker(_grpc_forwarder(receiver.address, record_bytes), tmp_path, SidecarMetrics(),
-                            num_consumers=4)
+    worker = DeliveryWorker(
+        _grpc_forwarder(receiver.address, record_bytes), tmp_path, SidecarMetrics(), num_consumers=4
+    )
     with _running(worker, receiver):
         assert wait_for(lambda: len(received_seqs(receiver)) >= len(seqs))
         assert not four_inside.broken
@@ -118,8 +122,11 @@ def test_one_consumer_reads_the_next_batch_only_after_committing_the_last(tmp_pa
         in_flight_seen.append(workers[0].reader.in_flight)
 
     receiver = ParseOnlyReceiver(keep=True, threads=8, on_request=note_batches_in_flight)
-    workers.append(DeliveryWorker(_grpc_forwarder(receiver.address, record_bytes), tmp_path,
-                                  SidecarMetrics(), num_consumers=1))
+    workers.append(
+        DeliveryWorker(
+            _grpc_forwarder(receiver.address, record_bytes), tmp_path, SidecarMetrics(), num_consumers=1
+        )
+    )
     with _running(workers[0], receiver):
         assert wait_for(lambda: len(received_seqs(receiver)) >= len(seqs))
         assert received_seqs(receiver) == seqs  # in queue order
@@ -129,8 +136,12 @@ def test_one_consumer_reads_the_next_batch_only_after_committing_the_last(tmp_pa
 def test_file_exporter_writes_one_request_at_a_time_whatever_num_consumers(tmp_path: Path) -> None:
     seqs, _ = _fill_queue(tmp_path / "queue", requests=6)
     out = tmp_path / "out.jsonl"
-    worker = DeliveryWorker(FileForwarder(FileExporterConfig(path=str(out))), tmp_path / "queue",
-                            SidecarMetrics(), num_consumers=8)
+    worker = DeliveryWorker(
+        FileForwarder(FileExporterConfig(path=str(out))),
+        tmp_path / "queue",
+        SidecarMetrics(),
+        num_consumers=8,
+    )
     assert worker.consumers == 1  # the file forwarder says it cannot take concurrent sends
     worker.start()
     try:
@@ -158,8 +169,14 @@ def test_a_failing_batch_stops_new_reads_until_it_goes_through(tmp_path: Path) -
 
     receiver = ParseOnlyReceiver(keep=True, threads=8, on_request=refuse_the_first_request_until_recovered)
     metrics = SidecarMetrics()
-    worker = DeliveryWorker(_grpc_forwarder(receiver.address, record_bytes), tmp_path, metrics,
-                            num_consumers=4, backoff_initial_s=0.02, backoff_max_s=0.05)
+    worker = DeliveryWorker(
+        _grpc_forwarder(receiver.address, record_bytes),
+        tmp_path,
+        metrics,
+        num_consumers=4,
+        backoff_initial_s=0.02,
+        backoff_max_s=0.05,
+    )
     with _running(worker, receiver):
         assert wait_for(lambda: _failures(metrics) >= 10)  # the first batch, retried again and again
         assert refused_thrice.is_set()
@@ -198,9 +215,15 @@ def test_a_dead_backend_with_four_consumers_loses_nothing_and_the_file_keeps_goi
 ) -> None:
     port = free_port()
     out = tmp_path / "out.jsonl"
-    exporters = {"file": {"path": str(out)},
-                 "otlp": {"endpoint": f"http://127.0.0.1:{port}", "protocol": "grpc", "timeout_s": 2,
-                          "compression": "none"}}
+    exporters = {
+        "file": {"path": str(out)},
+        "otlp": {
+            "endpoint": f"http://127.0.0.1:{port}",
+            "protocol": "grpc",
+            "timeout_s": 2,
+            "compression": "none",
+        },
+    }
     delivery_config = {"num_consumers": 4, "retry": {"initial_interval_s": 0.01, "max_interval_s": 0.2}}
     config = load_config(sidecar_config(tmp_path, exporters=exporters, delivery=delivery_config))
     queue_dir = Path(config.sidecar.queue.directory)
@@ -256,9 +279,15 @@ def test_a_grpc_permanent_refusal_gives_the_batch_up_and_resource_exhausted_is_r
     receiver = ParseOnlyReceiver(keep=True, on_request=refuse)
     metrics = SidecarMetrics()
     dead = DeadLetterFile(tmp_path / "dead", "otlp", max_bytes=0, backups=0)
-    worker = DeliveryWorker(_grpc_forwarder(receiver.address, record_bytes), tmp_path / "queue", metrics,
-                            backoff_initial_s=0.01, backoff_max_s=0.02, max_elapsed_time_s=60,
-                            dead_letter=dead)
+    worker = DeliveryWorker(
+        _grpc_forwarder(receiver.address, record_bytes),
+        tmp_path / "queue",
+        metrics,
+        backoff_initial_s=0.01,
+        backoff_max_s=0.02,
+        max_elapsed_time_s=60,
+        dead_letter=dead,
+    )
     with _running(worker, receiver):
         last = seqs[-SPANS_PER_REQUEST:]
         assert wait_for(lambda: set(last) <= set(received_seqs(receiver)))
@@ -272,4 +301,5 @@ def test_a_grpc_permanent_refusal_gives_the_batch_up_and_resource_exhausted_is_r
     assert metrics.registry.get_sample_value("spanguard_sidecar_batches_failed_total", given_up) == 2
     assert _failures(metrics) == 2  # only the two hinted refusals were retried
     assert spans_seqs(tmp_path / "dead" / "otlp.jsonl") == (
-        set(range(poisoned, poisoned + SPANS_PER_REQUEST)) | set(range(bare, bare + SPANS_PER_REQUEST)))
+        set(range(poisoned, poisoned + SPANS_PER_REQUEST)) | set(range(bare, bare + SPANS_PER_REQUEST))
+    )

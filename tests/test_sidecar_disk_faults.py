@@ -50,11 +50,16 @@ def test_a_full_disk_is_backpressure_then_recovers_without_restart_and_loses_not
 ) -> None:
     downstream_port = free_port()
     with small_tmpfs(tmp_path / "disk", "6m") as disk:
-        exporters = {"otlp": {"endpoint": f"http://127.0.0.1:{downstream_port}", "protocol": "grpc",
-                              "timeout_s": 1}}
+        exporters = {
+            "otlp": {"endpoint": f"http://127.0.0.1:{downstream_port}", "protocol": "grpc", "timeout_s": 1}
+        }
         # max_bytes far above the disk: the disk fills first
-        config = sidecar_config(tmp_path, exporters=exporters, queue={"directory": str(disk / "q"),
-                                                                      "max_bytes": "1GB"}, **NO_RULES)
+        config = sidecar_config(
+            tmp_path,
+            exporters=exporters,
+            queue={"directory": str(disk / "q"), "max_bytes": "1GB"},
+            **NO_RULES,
+        )
         sidecar = start_sidecar(config)
         acked: set[int] = set()
         statuses: list[grpc.StatusCode] = []
@@ -68,8 +73,12 @@ def test_a_full_disk_is_backpressure_then_recovers_without_restart_and_loses_not
                 acked.update(seqs)
         assert acked and grpc.StatusCode.RESOURCE_EXHAUSTED in statuses
         assert grpc.StatusCode.INTERNAL not in statuses and grpc.StatusCode.UNKNOWN not in statuses
-        response = httpx.post(f"{sidecar.http_url}/v1/traces", content=make_request([99_999]),
-                              headers={"Content-Type": "application/x-protobuf"}, timeout=10)
+        response = httpx.post(
+            f"{sidecar.http_url}/v1/traces",
+            content=make_request([99_999]),
+            headers={"Content-Type": "application/x-protobuf"},
+            timeout=10,
+        )
         assert response.status_code == 429
         assert int(response.headers["retry-after"]) >= 1
         assert httpx.get(f"{sidecar.http_url}/readyz").status_code == 503

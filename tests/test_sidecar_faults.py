@@ -12,7 +12,6 @@ from typing import Any
 import grpc
 import httpx
 import pytest
-from spanguard.sidecar.ingest import MAX_RETRY_AFTER_S
 from support_receiver import ParseOnlyReceiver
 from support_sidecar import (
     EXPORT_PATH,
@@ -24,6 +23,8 @@ from support_sidecar import (
     spans_seqs,
     wait_for,
 )
+
+from spanguard.sidecar.ingest import MAX_RETRY_AFTER_S
 
 NO_RULES: dict[str, Any] = {"redaction": {"enabled": False}, "truncation": {"enabled": False}}
 
@@ -84,8 +85,9 @@ def test_sigkill_mid_stream_then_restart_delivers_every_acknowledged_span(
     sidecar = start_sidecar(sidecar_config(tmp_path, **NO_RULES))
     acked: set[int] = set()
     stop = threading.Event()
-    senders = [threading.Thread(target=_stream_sender, args=(sidecar.grpc_address, acked, stop))
-               for _ in range(1)]
+    senders = [
+        threading.Thread(target=_stream_sender, args=(sidecar.grpc_address, acked, stop)) for _ in range(1)
+    ]
     for sender in senders:
         sender.start()
     try:
@@ -105,13 +107,15 @@ def test_sigkill_mid_stream_then_restart_delivers_every_acknowledged_span(
 
 
 @pytest.mark.slow
-def test_full_queue_answers_backpressure_and_memory_stays_bounded(
-    tmp_path: Path, start_sidecar: Any
-) -> None:
+def test_full_queue_answers_backpressure_and_memory_stays_bounded(tmp_path: Path, start_sidecar: Any) -> None:
     downstream_port = free_port()
     exporters = {"otlp": _dead_otlp(downstream_port)}
-    config = sidecar_config(tmp_path, exporters=exporters, queue={"directory": str(tmp_path / "q"),
-                                                                  "max_bytes": "1MB"}, **NO_RULES)
+    config = sidecar_config(
+        tmp_path,
+        exporters=exporters,
+        queue={"directory": str(tmp_path / "q"), "max_bytes": "1MB"},
+        **NO_RULES,
+    )
     sidecar = start_sidecar(config)
     body = make_request(list(range(50)), extra_attrs=10)  # ~110 KB
     statuses = []
@@ -187,10 +191,13 @@ def test_while_draining_on_sigterm_new_exports_get_503_and_unavailable_not_a_clo
     assert grpc_export(sidecar.grpc_address, make_request([1])) == grpc.StatusCode.OK
     assert sidecar.process is not None
     sidecar.process.send_signal(signal.SIGTERM)  # the dead otlp backend keeps it draining
-    assert wait_for(lambda: "draining" in sidecar.stderr_text() or _refused_http(sidecar) == 503,
-                    timeout_s=3)
-    response = httpx.post(f"{sidecar.http_url}/v1/traces", content=make_request([2]),
-                          headers={"Content-Type": "application/x-protobuf"}, timeout=5)
+    assert wait_for(lambda: "draining" in sidecar.stderr_text() or _refused_http(sidecar) == 503, timeout_s=3)
+    response = httpx.post(
+        f"{sidecar.http_url}/v1/traces",
+        content=make_request([2]),
+        headers={"Content-Type": "application/x-protobuf"},
+        timeout=5,
+    )
     assert response.status_code == 503
     assert int(response.headers["retry-after"]) >= 1
     with grpc.insecure_channel(sidecar.grpc_address) as channel, pytest.raises(grpc.RpcError) as info:
@@ -203,8 +210,12 @@ def test_while_draining_on_sigterm_new_exports_get_503_and_unavailable_not_a_clo
 
 def _refused_http(sidecar: Any) -> int:
     try:
-        return httpx.post(f"{sidecar.http_url}/v1/traces", content=b"",
-                          headers={"Content-Type": "application/x-protobuf"}, timeout=2).status_code
+        return httpx.post(
+            f"{sidecar.http_url}/v1/traces",
+            content=b"",
+            headers={"Content-Type": "application/x-protobuf"},
+            timeout=2,
+        ).status_code
     except httpx.HTTPError:
         return 0
 
@@ -240,8 +251,12 @@ def test_two_configs_from_one_working_directory_forward_no_foreign_spans(
     sidecar.kill()  # not a clean stop: its queue stays as it was
     receiver = ParseOnlyReceiver(keep=True)
     try:
-        second = sidecar_config(tmp_path, exporters={"otlp": {"endpoint": f"http://{receiver.address}",
-                                                              "protocol": "grpc", "timeout_s": 2}})
+        second = sidecar_config(
+            tmp_path,
+            exporters={
+                "otlp": {"endpoint": f"http://{receiver.address}", "protocol": "grpc", "timeout_s": 2}
+            },
+        )
         del second["sidecar"]["queue"]
         other = start_sidecar(second, env=state)
         assert grpc_export(other.grpc_address, make_request([100, 101])) == grpc.StatusCode.OK
@@ -274,8 +289,9 @@ def test_a_flipped_byte_in_a_sealed_segment_loses_only_that_request_and_counts_i
         sidecar.start()  # a restart opens a newer segment: the damaged one is sealed
         expected = set(range(10)) | set(range(200, 210))
         assert wait_for(lambda: set(received_seqs(receiver)) == expected)
-        assert wait_for(lambda: sidecar.metrics().get(
-            "spanguard_sidecar_queue_corrupt_records_skipped_total", 0) == 1)
+        assert wait_for(
+            lambda: sidecar.metrics().get("spanguard_sidecar_queue_corrupt_records_skipped_total", 0) == 1
+        )
         assert "acknowledged and are lost" in sidecar.stderr_text()
         assert sidecar.terminate() == 0
     finally:

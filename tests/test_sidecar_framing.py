@@ -9,6 +9,7 @@ import zlib
 from pathlib import Path
 
 import pytest
+
 from spanguard.sidecar.framing import HEADER, ReadStatus, frame_header, read_record
 
 PAYLOAD = b"\x0a\x10" + b"span bytes " * 500
@@ -44,8 +45,9 @@ def test_records_written_by_an_older_version_still_read(tmp_path: Path) -> None:
     assert _read(path, end)[:2] == (ReadStatus.OK, b"new")
 
 
-@pytest.mark.parametrize("record", [frame_header([PAYLOAD]) + PAYLOAD, _old_format(PAYLOAD)],
-                         ids=["xxh3", "crc32"])
+@pytest.mark.parametrize(
+    "record", [frame_header([PAYLOAD]) + PAYLOAD, _old_format(PAYLOAD)], ids=["xxh3", "crc32"]
+)
 def test_a_flipped_byte_or_a_short_record_is_never_handed_out(tmp_path: Path, record: bytes) -> None:
     path = tmp_path / "seg"
     garbled = bytearray(record)

@@ -13,9 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from support_sidecar import SidecarProcess, grpc_export, make_request, sidecar_config
+
 from spanguard.sidecar.http_body import inflate_gzip
 from spanguard.sidecar.ingest import Rejected, decode_json, decode_protobuf
-from support_sidecar import SidecarProcess, grpc_export, make_request, sidecar_config
 
 VALID = make_request([1, 2, 3], text="fuzz me", extra_attrs=2)
 
@@ -52,21 +53,39 @@ def test_protobuf_decoder_accepts_or_rejects_cleanly(body: bytes) -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.one_of(st.binary(max_size=1024), st.text(max_size=512).map(str.encode),
-                 st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
-                              lambda inner: st.lists(inner, max_size=4)
-                              | st.dictionaries(st.sampled_from(["resourceSpans", "scopeSpans", "spans",
-                                                                 "traceId", "attributes", "key", "value"]),
-                                                inner, max_size=4),
-                              max_leaves=30).map(lambda v: repr(v).replace("'", '"').encode())))
+@given(
+    st.one_of(
+        st.binary(max_size=1024),
+        st.text(max_size=512).map(str.encode),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+            lambda inner: (
+                st.lists(inner, max_size=4)
+                | st.dictionaries(
+                    st.sampled_from(
+                        ["resourceSpans", "scopeSpans", "spans", "traceId", "attributes", "key", "value"]
+                    ),
+                    inner,
+                    max_size=4,
+                )
+            ),
+            max_leaves=30,
+        ).map(lambda v: repr(v).replace("'", '"').encode()),
+    )
+)
 def test_json_decoder_accepts_or_rejects_cleanly(body: bytes) -> None:
     with contextlib.suppress(Rejected):
         decode_json(body)
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.one_of(st.binary(max_size=512), st.binary(max_size=4096).map(gzip.compress),
-                 st.binary(min_size=1, max_size=4096).map(lambda b: gzip.compress(b)[: len(b) // 2])))
+@given(
+    st.one_of(
+        st.binary(max_size=512),
+        st.binary(max_size=4096).map(gzip.compress),
+        st.binary(min_size=1, max_size=4096).map(lambda b: gzip.compress(b)[: len(b) // 2]),
+    )
+)
 def test_gzip_inflate_is_bounded_and_clean(body: bytes) -> None:
     try:
         out = inflate_gzip(body, limit=2048)

@@ -81,12 +81,22 @@ def test_a_permanent_refusal_gives_one_batch_up_and_later_batches_are_delivered(
     tmp_path: Path, start_sidecar: object, backend: Backend
 ) -> None:
     dead_dir = tmp_path / "dead"
-    exporters = {"otlp": {"endpoint": backend.server.base_url, "compression": "none",
-                          "retry_on_failure": {"max_elapsed_time_s": 120}}}
-    config = sidecar_config(tmp_path, exporters=exporters, delivery={
-        "num_consumers": 1, "retry": {"initial_interval_s": 0.05, "max_interval_s": 0.2},
-        "dead_letter": {"directory": str(dead_dir)},
-    })
+    exporters = {
+        "otlp": {
+            "endpoint": backend.server.base_url,
+            "compression": "none",
+            "retry_on_failure": {"max_elapsed_time_s": 120},
+        }
+    }
+    config = sidecar_config(
+        tmp_path,
+        exporters=exporters,
+        delivery={
+            "num_consumers": 1,
+            "retry": {"initial_interval_s": 0.05, "max_interval_s": 0.2},
+            "dead_letter": {"directory": str(dead_dir)},
+        },
+    )
     sidecar = start_sidecar(config)  # type: ignore[operator]
     good_before = list(range(1, 11))
     poisoned = [POISON, *range(101, 110)]
@@ -122,7 +132,9 @@ def test_a_permanent_refusal_gives_one_batch_up_and_later_batches_are_delivered(
     backend.refuse = False
     replay = subprocess.run(
         [sys.executable, "-m", "spanguard", "replay", "--endpoint", backend.server.base_url, str(dead_file)],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert replay.returncode == 0, replay.stderr
     assert sorted(backend.delivered) == sorted(good_before + flaky + good_after + poisoned)
@@ -133,10 +145,18 @@ def test_a_batch_still_failing_after_max_elapsed_time_is_given_up_and_delivery_m
 ) -> None:
     backend = Backend(flaky_refusals=10**9)  # the flaky request is refused (503) for good
     try:
-        exporters = {"otlp": {"endpoint": backend.server.base_url, "compression": "none",
-                              "retry_on_failure": {"max_elapsed_time_s": 1}}}
-        config = sidecar_config(tmp_path, exporters=exporters, delivery={
-            "num_consumers": 1, "retry": {"initial_interval_s": 0.05, "max_interval_s": 0.2}})
+        exporters = {
+            "otlp": {
+                "endpoint": backend.server.base_url,
+                "compression": "none",
+                "retry_on_failure": {"max_elapsed_time_s": 1},
+            }
+        }
+        config = sidecar_config(
+            tmp_path,
+            exporters=exporters,
+            delivery={"num_consumers": 1, "retry": {"initial_interval_s": 0.05, "max_interval_s": 0.2}},
+        )
         sidecar = start_sidecar(config)  # type: ignore[operator]
         flaky = [FLAKY, *range(201, 210)]
         after = list(range(301, 311))

@@ -13,7 +13,6 @@ from typing import Any
 
 import httpx
 import pytest
-from spanguard.sidecar.ingest import MAX_RETRY_AFTER_S, retry_after_s
 from support_sidecar import (
     SidecarProcess,
     make_request,
@@ -23,6 +22,8 @@ from support_sidecar import (
     wait_for,
 )
 
+from spanguard.sidecar.ingest import MAX_RETRY_AFTER_S, retry_after_s
+
 TOKEN = "interop-token"
 PROTOBUF = "application/x-protobuf"
 
@@ -30,15 +31,26 @@ PROTOBUF = "application/x-protobuf"
 @pytest.fixture(scope="module")
 def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SidecarProcess]:
     tmp_path = tmp_path_factory.mktemp("interop")
-    config = sidecar_config(tmp_path, max_request_bytes="1MB", auth={"bearer_token": TOKEN},
-                            redaction={"enabled": False}, truncation={"enabled": False})
+    config = sidecar_config(
+        tmp_path,
+        max_request_bytes="1MB",
+        auth={"bearer_token": TOKEN},
+        redaction={"enabled": False},
+        truncation={"enabled": False},
+    )
     process = SidecarProcess(config, tmp_path)
     yield process
     process.kill()
 
 
-def _post(sidecar: SidecarProcess, chunks: list[bytes], *, content_type: str = PROTOBUF,
-          encoding: str | None = None, auth: str = f"Bearer {TOKEN}") -> http.client.HTTPResponse:
+def _post(
+    sidecar: SidecarProcess,
+    chunks: list[bytes],
+    *,
+    content_type: str = PROTOBUF,
+    encoding: str | None = None,
+    auth: str = f"Bearer {TOKEN}",
+) -> http.client.HTTPResponse:
     """POST with a chunked body, sent as the given chunks (what Node's http module does)."""
     host, port = sidecar.http_address.rsplit(":", 1)
     connection = http.client.HTTPConnection(host, int(port), timeout=10)
@@ -53,7 +65,7 @@ def _post(sidecar: SidecarProcess, chunks: list[bytes], *, content_type: str = P
 
 
 def _pieces(body: bytes, size: int) -> list[bytes]:
-    return [body[i:i + size] for i in range(0, len(body), size)]
+    return [body[i : i + size] for i in range(0, len(body), size)]
 
 
 def _out(sidecar: SidecarProcess) -> Path:
@@ -103,8 +115,12 @@ def _json_request(span: dict[str, Any], *, snake: bool = False) -> bytes:
 
 
 def _span(seq: int, **ids: str) -> dict[str, Any]:
-    return {"name": f"json-{seq}", "unknownSpanField": True,
-            "attributes": [{"key": "seq", "value": {"intValue": str(seq)}}], **ids}
+    return {
+        "name": f"json-{seq}",
+        "unknownSpanField": True,
+        "attributes": [{"key": "seq", "value": {"intValue": str(seq)}}],
+        **ids,
+    }
 
 
 def test_otlp_json_ignores_unknown_fields_and_reads_snake_case_ids_as_hex(sidecar: SidecarProcess) -> None:
@@ -122,8 +138,9 @@ def test_otlp_json_ignores_unknown_fields_and_reads_snake_case_ids_as_hex(sideca
 def test_otlp_json_ids_of_the_wrong_length_are_400(sidecar: SidecarProcess) -> None:
     short_trace = _json_request(_span(40, traceId="0af765", spanId="b7ad6b7169203331"))
     assert _post(sidecar, [short_trace], content_type="application/json").status == 400
-    long_span = _json_request(_span(41, trace_id="0af7651916cd43dd8448eb211c80319c",
-                                    span_id="b7ad6b7169203331ff"), snake=True)
+    long_span = _json_request(
+        _span(41, trace_id="0af7651916cd43dd8448eb211c80319c", span_id="b7ad6b7169203331ff"), snake=True
+    )
     assert _post(sidecar, [long_span], content_type="application/json").status == 400
     assert not {40, 41} & spans_seqs(_out(sidecar))
 

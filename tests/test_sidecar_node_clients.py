@@ -23,13 +23,13 @@ COUNT = 120  # more than two batches of the SDK's BatchSpanProcessor (50 each he
 TOKEN = "node-interop-token"
 
 
-
 @pytest.fixture(scope="module", autouse=True)
 def node_exporters() -> None:
     """The suite's command installs them; a missing install is a failure, not a skip."""
     assert shutil.which("node"), "these tests need Node.js (node) on PATH"
     assert (NODE_DIR / "node_modules" / "@opentelemetry").is_dir(), (
-        "run `python3 tasks.py test` (or `npm ci` in tests/interop/node) first")
+        "run `python3 tasks.py test` (or `npm ci` in tests/interop/node) first"
+    )
 
 
 @pytest.mark.slow
@@ -39,11 +39,13 @@ def test_node_sdk_exporter_delivers_every_span_with_its_ids_and_redacted(
     kind: str, compression: str, tmp_path: Path, start_sidecar: Any
 ) -> None:
     sidecar = start_sidecar(sidecar_config(tmp_path, auth={"bearer_token": TOKEN}))
-    url = (f"http://{sidecar.grpc_address}" if kind == "grpc"
-           else f"{sidecar.http_url}/v1/traces")
+    url = f"http://{sidecar.grpc_address}" if kind == "grpc" else f"{sidecar.http_url}/v1/traces"
     done = subprocess.run(
         ["node", "export_spans.cjs", kind, url, compression, str(COUNT), TOKEN],
-        cwd=NODE_DIR, capture_output=True, text=True, timeout=120,
+        cwd=NODE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
@@ -59,4 +61,4 @@ def test_node_sdk_exporter_delivers_every_span_with_its_ids_and_redacted(
         text = attributes_of(span)["input.value"]
         assert "@example.com" not in text
         assert text.startswith("mail me at ")
-    assert f"service.name\",\"value\":{{\"stringValue\":\"node-{kind}-{compression}" in out.read_text()
+    assert f'service.name","value":{{"stringValue":"node-{kind}-{compression}' in out.read_text()

@@ -53,8 +53,11 @@ def test_client_project_wins_and_the_configured_one_fills_the_rest(
 ) -> None:
     receiver = ParseOnlyReceiver(keep=True)
     try:
-        phoenix: dict[str, Any] = {"endpoint": f"http://{receiver.address}", "protocol": "grpc",
-                                   "compression": "none"}
+        phoenix: dict[str, Any] = {
+            "endpoint": f"http://{receiver.address}",
+            "protocol": "grpc",
+            "compression": "none",
+        }
         env = {"PHOENIX_PROJECT_NAME": "sidecar-project"}
         if configured_by == "config":
             phoenix["project"], env = "sidecar-project", {}
@@ -64,7 +67,9 @@ def test_client_project_wins_and_the_configured_one_fills_the_rest(
         _send_from_client(sidecar.http_url, "app-none", None, ["n1", "n2"])
         assert wait_for(lambda: receiver.spans >= 5, timeout_s=30), receiver.spans
         assert _projects_by_service(receiver) == {
-            "app-a": {"team-a"}, "app-b": {"team-b"}, "app-none": {"sidecar-project"},
+            "app-a": {"team-a"},
+            "app-b": {"team-b"},
+            "app-none": {"sidecar-project"},
         }
         assert sidecar.terminate() == 0
     finally:

@@ -13,8 +13,6 @@ import grpc
 import httpx
 import pytest
 from google.rpc import error_details_pb2, status_pb2
-from spanguard.processors.protowire import encode_varint
-from spanguard.sidecar.grpc_receiver import WAITING
 from support_sidecar import (
     EXPORT_PATH,
     SidecarProcess,
@@ -24,6 +22,9 @@ from support_sidecar import (
     spans_seqs,
     wait_for,
 )
+
+from spanguard.processors.protowire import encode_varint
+from spanguard.sidecar.grpc_receiver import WAITING
 
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
 TOKEN = "s3cret-token-for-tests"
@@ -46,8 +47,9 @@ def retry_delay_s(trailing_metadata: Sequence[tuple[str, Any]]) -> int:
 @pytest.fixture(scope="module")
 def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SidecarProcess]:
     tmp_path = tmp_path_factory.mktemp("protocol")
-    config = sidecar_config(tmp_path, max_request_bytes="1MB",
-                            redaction={"enabled": False}, truncation={"enabled": False})
+    config = sidecar_config(
+        tmp_path, max_request_bytes="1MB", redaction={"enabled": False}, truncation={"enabled": False}
+    )
     process = SidecarProcess(config, tmp_path)
     yield process
     process.kill()
@@ -102,11 +104,15 @@ def test_shallow_nesting_is_fine(sidecar: SidecarProcess) -> None:
 
 @pytest.mark.slow
 def test_wrong_content_type_is_415(sidecar: SidecarProcess) -> None:
-    response = httpx.post(f"{sidecar.http_url}/v1/traces", content=make_request([1]),
-                          headers={"Content-Type": "text/plain"})
+    response = httpx.post(
+        f"{sidecar.http_url}/v1/traces", content=make_request([1]), headers={"Content-Type": "text/plain"}
+    )
     assert response.status_code == 415
-    response = httpx.post(f"{sidecar.http_url}/v1/traces", content=make_request([1]),
-                          headers={**PROTOBUF, "Content-Encoding": "br"})
+    response = httpx.post(
+        f"{sidecar.http_url}/v1/traces",
+        content=make_request([1]),
+        headers={**PROTOBUF, "Content-Encoding": "br"},
+    )
     assert response.status_code == 415
 
 
@@ -124,8 +130,9 @@ def test_oversized_body_is_413_and_resource_exhausted(sidecar: SidecarProcess) -
     assert wait_for(lambda: rejected(sidecar, "grpc", "unreadable") == unreadable + 1)
     # a gzip body that inflates past the limit is refused too, without inflating it all
     bomb = gzip.compress(b"\x00" * 20_000_000)
-    response = httpx.post(f"{sidecar.http_url}/v1/traces", content=bomb,
-                          headers={**PROTOBUF, "Content-Encoding": "gzip"})
+    response = httpx.post(
+        f"{sidecar.http_url}/v1/traces", content=bomb, headers={**PROTOBUF, "Content-Encoding": "gzip"}
+    )
     assert response.status_code == 413
 
 
@@ -157,8 +164,9 @@ def _held_request(seq: int, release: threading.Event) -> Iterator[bytes]:
 def test_calls_past_the_limit_are_refused_at_once_counted_and_nothing_admitted_is_lost(
     tmp_path: Path, start_sidecar: Any
 ) -> None:
-    sidecar = start_sidecar(sidecar_config(tmp_path, redaction={"enabled": False},
-                                           truncation={"enabled": False}))
+    sidecar = start_sidecar(
+        sidecar_config(tmp_path, redaction={"enabled": False}, truncation={"enabled": False})
+    )
     excess = 3
     seqs = [40_000 + n for n in range(WAITING + excess)]
     release = threading.Event()
@@ -205,32 +213,62 @@ def test_calls_past_the_limit_are_refused_at_once_counted_and_nothing_admitted_i
 
 @pytest.mark.slow
 def test_broken_gzip_and_bad_json_are_400(sidecar: SidecarProcess) -> None:
-    response = httpx.post(f"{sidecar.http_url}/v1/traces", content=b"\x1f\x8bnot really gzip",
-                          headers={**PROTOBUF, "Content-Encoding": "gzip"})
+    response = httpx.post(
+        f"{sidecar.http_url}/v1/traces",
+        content=b"\x1f\x8bnot really gzip",
+        headers={**PROTOBUF, "Content-Encoding": "gzip"},
+    )
     assert response.status_code == 400
-    response = httpx.post(f"{sidecar.http_url}/v1/traces", content=b'{"resourceSpans": [{',
-                          headers={"Content-Type": "application/json"})
+    response = httpx.post(
+        f"{sidecar.http_url}/v1/traces",
+        content=b'{"resourceSpans": [{',
+        headers={"Content-Type": "application/json"},
+    )
     assert response.status_code == 400
     assert response.json()["code"] == 400
     nested = "[" * 5000 + "]" * 5000
-    response = httpx.post(f"{sidecar.http_url}/v1/traces", content=f'{{"resourceSpans": {nested}}}'.encode(),
-                          headers={"Content-Type": "application/json"})
+    response = httpx.post(
+        f"{sidecar.http_url}/v1/traces",
+        content=f'{{"resourceSpans": {nested}}}'.encode(),
+        headers={"Content-Type": "application/json"},
+    )
     assert response.status_code == 400
 
 
 @pytest.mark.slow
 def test_gzip_protobuf_and_json_bodies_are_accepted(sidecar: SidecarProcess) -> None:
-    response = httpx.post(f"{sidecar.http_url}/v1/traces", content=gzip.compress(make_request([501, 502])),
-                          headers={**PROTOBUF, "Content-Encoding": "gzip"})
+    response = httpx.post(
+        f"{sidecar.http_url}/v1/traces",
+        content=gzip.compress(make_request([501, 502])),
+        headers={**PROTOBUF, "Content-Encoding": "gzip"},
+    )
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/x-protobuf"
-    otlp_json = {"resourceSpans": [{"scopeSpans": [{"spans": [{
-        "traceId": "5b8efff798038103d269b633813fc60c", "spanId": "eee19b7ec3c1b174", "name": "from-json",
-        "startTimeUnixNano": "1700000000000000000", "endTimeUnixNano": "1700000000000001000",
-        "attributes": [{"key": "seq", "value": {"intValue": "503"}}],
-    }]}]}]}
-    response = httpx.post(f"{sidecar.http_url}/v1/traces", content=json.dumps(otlp_json).encode(),
-                          headers={"Content-Type": "application/json; charset=utf-8"})
+    otlp_json = {
+        "resourceSpans": [
+            {
+                "scopeSpans": [
+                    {
+                        "spans": [
+                            {
+                                "traceId": "5b8efff798038103d269b633813fc60c",
+                                "spanId": "eee19b7ec3c1b174",
+                                "name": "from-json",
+                                "startTimeUnixNano": "1700000000000000000",
+                                "endTimeUnixNano": "1700000000000001000",
+                                "attributes": [{"key": "seq", "value": {"intValue": "503"}}],
+                            }
+                        ]
+                    }
+                ]
+            }
+        ]
+    }
+    response = httpx.post(
+        f"{sidecar.http_url}/v1/traces",
+        content=json.dumps(otlp_json).encode(),
+        headers={"Content-Type": "application/json; charset=utf-8"},
+    )
     assert response.status_code == 200
     assert response.json() == {}
     out = Path(sidecar.config["exporters"]["file"]["path"])
@@ -251,8 +289,9 @@ def test_health_ready_metrics_and_unknown_paths(sidecar: SidecarProcess) -> None
 
 @pytest.mark.slow
 def test_bearer_token_is_required_when_configured(tmp_path: Path, start_sidecar: Any) -> None:
-    config = sidecar_config(tmp_path, auth={"bearer_token": TOKEN},
-                            redaction={"enabled": False}, truncation={"enabled": False})
+    config = sidecar_config(
+        tmp_path, auth={"bearer_token": TOKEN}, redaction={"enabled": False}, truncation={"enabled": False}
+    )
     sidecar = start_sidecar(config)
     url = f"{sidecar.http_url}/v1/traces"
     body = make_request([1])
@@ -263,10 +302,14 @@ def test_bearer_token_is_required_when_configured(tmp_path: Path, start_sidecar:
     right = httpx.post(url, content=body, headers={**PROTOBUF, "Authorization": f"Bearer {TOKEN}"})
     assert right.status_code == 200
     assert grpc_export(sidecar.grpc_address, body) == grpc.StatusCode.UNAUTHENTICATED
-    assert grpc_export(sidecar.grpc_address, body, metadata=(("authorization", "Bearer nope"),)) == \
-        grpc.StatusCode.UNAUTHENTICATED
-    assert grpc_export(sidecar.grpc_address, body, metadata=(("authorization", f"Bearer {TOKEN}"),)) == \
-        grpc.StatusCode.OK
+    assert (
+        grpc_export(sidecar.grpc_address, body, metadata=(("authorization", "Bearer nope"),))
+        == grpc.StatusCode.UNAUTHENTICATED
+    )
+    assert (
+        grpc_export(sidecar.grpc_address, body, metadata=(("authorization", f"Bearer {TOKEN}"),))
+        == grpc.StatusCode.OK
+    )
     # health stays open for probes
     assert httpx.get(f"{sidecar.http_url}/healthz").status_code == 200
     assert TOKEN not in sidecar.stderr_text()
@@ -287,8 +330,12 @@ def test_a_taken_port_is_a_one_line_error(tmp_path: Path) -> None:
         config = sidecar_config(tmp_path, http={"endpoint": f"127.0.0.1:{port}"})
         path = tmp_path / "spanguard.yaml"
         path.write_text(yaml.safe_dump(config))
-        result = subprocess.run([sys.executable, "-m", "spanguard", "sidecar", "--config", str(path)],
-                                capture_output=True, text=True, timeout=60)
+        result = subprocess.run(
+            [sys.executable, "-m", "spanguard", "sidecar", "--config", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert result.returncode == 1
     assert f"sidecar.http.endpoint: cannot use 127.0.0.1:{port}" in result.stderr
     assert "Traceback" not in result.stderr

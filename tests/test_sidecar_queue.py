@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 
 import pytest
+
 from spanguard.sidecar.queue_layout import Position, list_segments, list_streams, read_cursor, scan_bytes
 from spanguard.sidecar.queue_reader import Batch, ExporterReader, delete_consumed_segments
 from spanguard.sidecar.queue_writer import QueueFull, QueueInUse, QueueWriter
@@ -244,4 +245,3 @@ def test_segments_of_batches_in_flight_are_not_deleted(tmp_path: Path) -> None:
     assert delete_consumed_segments(tmp_path, [reader]) == 0
     reader.commit(batches[0])
     assert delete_consumed_segments(tmp_path, [reader]) == segments - 1  # all but the one the cursor is in
-

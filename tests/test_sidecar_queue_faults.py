@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from spanguard.sidecar import queue_reader, queue_writer
 from spanguard.sidecar.framing import HEADER
 from spanguard.sidecar.queue_layout import list_segments, list_streams, read_cursor

@@ -12,8 +12,9 @@ from typing import Any
 import grpc
 import httpx
 import pytest
-from spanguard.sidecar.queue_writer import QueueFull, QueueWriter, RecordTooLarge
 from support_sidecar import EXPORT_PATH, make_request, sidecar_config, spans_seqs, wait_for
+
+from spanguard.sidecar.queue_writer import QueueFull, QueueWriter, RecordTooLarge
 
 MAX_BYTES = 1_000_000
 NO_TRUNCATION = {"enabled": False}  # the requests' long values must reach the queue whole
@@ -44,8 +45,12 @@ def _request_of(seqs: list[int], nbytes: int) -> bytes:
 
 def test_requests_of_most_of_max_bytes_are_each_accepted_in_turn(tmp_path: Path, start_sidecar: Any) -> None:
     out = tmp_path / "out.jsonl"
-    config = sidecar_config(tmp_path, exporters={"file": {"path": str(out)}}, truncation=NO_TRUNCATION,
-                            queue={"directory": str(tmp_path / "queue"), "max_bytes": MAX_BYTES})
+    config = sidecar_config(
+        tmp_path,
+        exporters={"file": {"path": str(out)}},
+        truncation=NO_TRUNCATION,
+        queue={"directory": str(tmp_path / "queue"), "max_bytes": MAX_BYTES},
+    )
     sidecar = start_sidecar(config)
     sent: set[int] = set()
     for round_ in range(4):
@@ -58,8 +63,11 @@ def test_requests_of_most_of_max_bytes_are_each_accepted_in_turn(tmp_path: Path,
 
 
 def test_a_request_larger_than_max_bytes_is_refused_permanently(tmp_path: Path, start_sidecar: Any) -> None:
-    config = sidecar_config(tmp_path, truncation=NO_TRUNCATION,
-                            queue={"directory": str(tmp_path / "queue"), "max_bytes": MAX_BYTES})
+    config = sidecar_config(
+        tmp_path,
+        truncation=NO_TRUNCATION,
+        queue={"directory": str(tmp_path / "queue"), "max_bytes": MAX_BYTES},
+    )
     sidecar = start_sidecar(config)
     body = _request_of(list(range(10)), 1_200_000)
     options = [("grpc.max_send_message_length", -1)]
@@ -72,8 +80,12 @@ def test_a_request_larger_than_max_bytes_is_refused_permanently(tmp_path: Path, 
     trailers = dict(refused.value.trailing_metadata() or ())
     assert "grpc-status-details-bin" not in trailers
     assert "max_bytes" in (refused.value.details() or "")
-    response = httpx.post(f"{sidecar.http_url}/v1/traces", content=body,
-                          headers={"Content-Type": "application/x-protobuf"}, timeout=10)
+    response = httpx.post(
+        f"{sidecar.http_url}/v1/traces",
+        content=body,
+        headers={"Content-Type": "application/x-protobuf"},
+        timeout=10,
+    )
     assert response.status_code == 413 and "retry-after" not in response.headers
     samples = sidecar.metrics()
     assert samples['spanguard_sidecar_requests_rejected_total{protocol="grpc",reason="too_large"}'] == 1

@@ -22,8 +22,10 @@ def _slow_http_body(address: str, stop: threading.Event) -> None:
     """Declares a 100 KB body and sends it one byte at a time, a byte every half second."""
     host, port = address.rsplit(":", 1)
     with socket.create_connection((host, int(port)), timeout=60) as sock:
-        sock.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
-                     b"Content-Length: 100000\r\n\r\n")
+        sock.sendall(
+            b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
+            b"Content-Length: 100000\r\n\r\n"
+        )
         while not stop.wait(0.5):
             try:
                 sock.sendall(b"\x0a")
@@ -43,8 +45,10 @@ def test_slow_http_bodies_and_silent_grpc_calls_leave_normal_clients_served(
 ) -> None:
     sidecar = start_sidecar(sidecar_config(tmp_path, **NO_RULES))
     stop = threading.Event()
-    slow = [threading.Thread(target=_slow_http_body, args=(sidecar.http_address, stop), daemon=True)
-            for _ in range(SLOW)]
+    slow = [
+        threading.Thread(target=_slow_http_body, args=(sidecar.http_address, stop), daemon=True)
+        for _ in range(SLOW)
+    ]
     for thread in slow:
         thread.start()
     channel = grpc.insecure_channel(sidecar.grpc_address)
@@ -55,13 +59,19 @@ def test_slow_http_bodies_and_silent_grpc_calls_leave_normal_clients_served(
         # normal exports, over both doors, while all of them hold on
         for seq in range(10):
             assert grpc_export(sidecar.grpc_address, make_request([seq])) == grpc.StatusCode.OK
-            response = httpx.post(f"{sidecar.http_url}/v1/traces", content=make_request([100 + seq]),
-                                  headers={"Content-Type": "application/x-protobuf"}, timeout=10)
+            response = httpx.post(
+                f"{sidecar.http_url}/v1/traces",
+                content=make_request([100 + seq]),
+                headers={"Content-Type": "application/x-protobuf"},
+                timeout=10,
+            )
             assert response.status_code == 200
         assert not any(call.done() for call in silent)
         metrics = sidecar.metrics()
-        assert metrics.get('spanguard_sidecar_requests_rejected_total{protocol="http",reason="overloaded"}',
-                           0) == 0
+        assert (
+            metrics.get('spanguard_sidecar_requests_rejected_total{protocol="http",reason="overloaded"}', 0)
+            == 0
+        )
     finally:
         stop.set()
         for call in silent:

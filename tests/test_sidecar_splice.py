@@ -8,12 +8,12 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from spanguard.config.model import RedactionConfig, TruncationConfig
 from spanguard.exporters.splitting import split_request_wire
 from spanguard.processors.otlp_adapter import RequestCounts
 from spanguard.sidecar.transform import RequestTransformer, encode_request
 from spanguard.sidecar.wire_split import splice_spans
-
-from spanguard.config.model import RedactionConfig, TruncationConfig
 
 TRANSFORMER = RequestTransformer(RedactionConfig(), TruncationConfig(max_length=300))
 

@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from support_sidecar import make_request
+
+from spanguard.config.model import RedactionConfig, TruncationConfig
 from spanguard.exporters.senders import stamp_resource
 from spanguard.exporters.splitting import split_request, split_request_wire
 from spanguard.sidecar import envelope
@@ -16,9 +19,6 @@ from spanguard.sidecar.metrics import SidecarMetrics
 from spanguard.sidecar.queue_reader import ExporterReader
 from spanguard.sidecar.queue_writer import QueueWriter
 from spanguard.sidecar.transform import RequestTransformer
-from support_sidecar import make_request
-
-from spanguard.config.model import RedactionConfig, TruncationConfig
 
 
 def _ingestor(tmp_path: Path, max_bytes: int = 10_000_000) -> tuple[Ingestor, QueueWriter]:
@@ -73,8 +73,11 @@ def test_envelope_join_is_one_valid_request() -> None:
     spans, body = envelope.join(records)
     assert spans == 3
     request = ExportTraceServiceRequest.FromString(body)
-    assert [s.name for rs in request.resource_spans for ss in rs.scope_spans for s in ss.spans] == \
-        ["span-1", "span-2", "span-3"]
+    assert [s.name for rs in request.resource_spans for ss in rs.scope_spans for s in ss.spans] == [
+        "span-1",
+        "span-2",
+        "span-3",
+    ]
 
 
 def _names(body: bytes) -> list[str]:
@@ -116,8 +119,11 @@ def test_stamp_resource_sets_the_phoenix_project() -> None:
     assert attrs == {"service.name": "raw-client", "openinference.project.name": "proj"}
     again = stamp_resource(stamped, {"openinference.project.name": "p2"})
     restamped = ExportTraceServiceRequest.FromString(again)
-    values = [kv.value.string_value for kv in restamped.resource_spans[0].resource.attributes
-              if kv.key == "openinference.project.name"]
+    values = [
+        kv.value.string_value
+        for kv in restamped.resource_spans[0].resource.attributes
+        if kv.key == "openinference.project.name"
+    ]
     assert values == ["p2"]
 
 

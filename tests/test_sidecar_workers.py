@@ -31,8 +31,11 @@ def test_two_workers_share_ports_and_queue(tmp_path: Path, start_sidecar: Any) -
         if batch % 2:
             assert grpc_export(sidecar.grpc_address, make_request(seqs)) == grpc.StatusCode.OK
         else:
-            response = httpx.post(f"{sidecar.http_url}/v1/traces", content=make_request(seqs),
-                                  headers={"Content-Type": "application/x-protobuf", "Connection": "close"})
+            response = httpx.post(
+                f"{sidecar.http_url}/v1/traces",
+                content=make_request(seqs),
+                headers={"Content-Type": "application/x-protobuf", "Connection": "close"},
+            )
             assert response.status_code == 200
         expected.update(seqs)
     out = tmp_path / "out.jsonl"
@@ -64,14 +67,20 @@ def test_a_dead_receiver_is_restarted_and_parent_death_stops_the_rest(
 ) -> None:
     metrics_dir = tmp_path / "metrics"  # the parent is SIGKILLed below and cannot clean up its own
     metrics_dir.mkdir()
-    sidecar = start_sidecar(sidecar_config(tmp_path, workers=2, **NO_RULES),
-                            env={"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)})
+    sidecar = start_sidecar(
+        sidecar_config(tmp_path, workers=2, **NO_RULES), env={"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+    )
     assert sidecar.process is not None
     receivers = [pid for pid in _children(sidecar.process.pid) if _is_receiver(pid)]
     assert len(receivers) == 2
     os.kill(receivers[0], signal.SIGKILL)
-    assert wait_for(lambda: len([p for p in _children(sidecar.process.pid) if _is_receiver(p)]) == 2
-                    and receivers[0] not in _children(sidecar.process.pid), timeout_s=30)
+    assert wait_for(
+        lambda: (
+            len([p for p in _children(sidecar.process.pid) if _is_receiver(p)]) == 2
+            and receivers[0] not in _children(sidecar.process.pid)
+        ),
+        timeout_s=30,
+    )
     for batch in range(10):
         seqs = list(range(batch * 10, batch * 10 + 10))
         assert grpc_export(sidecar.grpc_address, make_request(seqs)) == grpc.StatusCode.OK

@@ -12,27 +12,46 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
+
 from spanguard.exporters.span_encoder import encode_spans_bytes
 
 text = st.text(max_size=30)  # includes lone surrogates: both encoders must leave those out
 scalar = st.one_of(
-    text, st.booleans(), st.integers(min_value=-(2**64), max_value=2**64),
-    st.floats(allow_nan=False), st.binary(max_size=8),
+    text,
+    st.booleans(),
+    st.integers(min_value=-(2**64), max_value=2**64),
+    st.floats(allow_nan=False),
+    st.binary(max_size=8),
 )
 value = st.one_of(scalar, st.none(), st.lists(st.one_of(scalar, st.none()), max_size=3).map(tuple))
 attributes = st.dictionaries(st.text(min_size=1, max_size=12), value, max_size=5)
 ids = st.integers(min_value=1, max_value=2**64 - 1)
-trace_state = st.dictionaries(st.from_regex(r"[a-z][a-z0-9]{0,5}", fullmatch=True),
-                              st.from_regex(r"[a-z0-9]{1,6}", fullmatch=True), max_size=2)
-RESOURCES = [Resource({"service.name": "a"}), Resource({"service.name": "a"}),  # equal, distinct
-             Resource({"service.name": "b", "n": 1}, "https://schema/1")]
-SCOPES = [None, InstrumentationScope("lib", "1.0"), InstrumentationScope("lib", "1.0"),
-          InstrumentationScope("other", None, "https://schema/2", {"scope.attr": True})]
+trace_state = st.dictionaries(
+    st.from_regex(r"[a-z][a-z0-9]{0,5}", fullmatch=True),
+    st.from_regex(r"[a-z0-9]{1,6}", fullmatch=True),
+    max_size=2,
+)
+RESOURCES = [
+    Resource({"service.name": "a"}),
+    Resource({"service.name": "a"}),  # equal, distinct
+    Resource({"service.name": "b", "n": 1}, "https://schema/1"),
+]
+SCOPES = [
+    None,
+    InstrumentationScope("lib", "1.0"),
+    InstrumentationScope("lib", "1.0"),
+    InstrumentationScope("other", None, "https://schema/2", {"scope.attr": True}),
+]
 
 
 def context(draw: Any, remote: bool) -> SpanContext:
-    return SpanContext(draw(ids) << 64 | draw(ids), draw(ids), is_remote=remote,
-                       trace_flags=TraceFlags(1), trace_state=TraceState(list(draw(trace_state).items())))
+    return SpanContext(
+        draw(ids) << 64 | draw(ids),
+        draw(ids),
+        is_remote=remote,
+        trace_flags=TraceFlags(1),
+        trace_state=TraceState(list(draw(trace_state).items())),
+    )
 
 
 @st.composite
@@ -46,10 +65,13 @@ def spans(draw: Any) -> ReadableSpan:
         parent=None if parent is None else context(draw, parent),
         resource=draw(st.sampled_from(RESOURCES)),
         attributes=draw(attributes),
-        events=[Event(draw(text), draw(attributes), timestamp=draw(st.integers(0, 2**63)))
-                for _ in range(draw(st.integers(0, 2)))],
-        links=[Link(context(draw, draw(st.booleans())), draw(attributes))
-               for _ in range(draw(st.integers(0, 2)))],
+        events=[
+            Event(draw(text), draw(attributes), timestamp=draw(st.integers(0, 2**63)))
+            for _ in range(draw(st.integers(0, 2)))
+        ],
+        links=[
+            Link(context(draw, draw(st.booleans())), draw(attributes)) for _ in range(draw(st.integers(0, 2)))
+        ],
         kind=draw(st.sampled_from(list(SpanKind))),
         status=Status(code, draw(text) if code is StatusCode.ERROR else None),
         start_time=start,

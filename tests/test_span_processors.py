@@ -11,13 +11,13 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, SpanProcessor, Tra
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
+
+from spanguard.config.model import RedactionConfig, TruncationConfig
 from spanguard.processors.detectors import Detector
 from spanguard.processors.engine import Engine
 from spanguard.processors.redaction import Redactor
 from spanguard.processors.span_processors import SpanguardSpanProcessor
 from spanguard.processors.truncation import Truncator
-
-from spanguard.config.model import RedactionConfig, TruncationConfig
 
 EMAIL = "jane.doe@example.com"
 

@@ -32,8 +32,6 @@ PORTS = StackPorts(chat=18000, phoenix=16006, phoenix_grpc=14319, sidecar_grpc=1
 URLS = StackUrls("127.0.0.1", PORTS)
 
 
-
-
 def test_sidecar_config_receives_on_loopback_and_exports_to_the_stack_phoenix(tmp_path: Path) -> None:
     user = load_config(ROOT / "deploy" / "stack.yaml")
     derived = sidecar_config(user, URLS, tmp_path)
@@ -73,8 +71,12 @@ def test_app_config_exports_to_the_sidecar_only() -> None:
 
 def test_a_sidecar_bearer_token_is_sent_by_the_app_and_tls_is_off_on_loopback(tmp_path: Path) -> None:
     user = SpanguardConfig.model_validate(
-        {"sidecar": {"auth": {"bearer_token": "st4ck-t0ken"},
-                     "tls": {"cert_file": "/certs/c.pem", "key_file": "/certs/k.pem"}}}
+        {
+            "sidecar": {
+                "auth": {"bearer_token": "st4ck-t0ken"},
+                "tls": {"cert_file": "/certs/c.pem", "key_file": "/certs/k.pem"},
+            }
+        }
     )
     sidecar = sidecar_config(user, URLS, tmp_path).sidecar
     assert sidecar.auth.bearer_token == "st4ck-t0ken"
@@ -124,8 +126,10 @@ def test_taken_ports_are_all_named_and_nothing_is_rewritten(tmp_path: Path) -> N
     workdir.mkdir()
     running_config = workdir / "app.yaml"
     running_config.write_text("# the running stack's config\n", encoding="utf-8")
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as chat, \
-            socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sidecar_http:
+    with (
+        socket.socket(socket.AF_INET, socket.SOCK_STREAM) as chat,
+        socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sidecar_http,
+    ):
         for taken in (chat, sidecar_http):
             taken.bind(("127.0.0.1", 0))
             taken.listen()

@@ -74,11 +74,16 @@ def test_the_stack_prints_its_urls_and_prefixes_service_logs(running_stack: Runn
     assert phoenix_log.stat().st_size > 0
     assert "[stack] phoenix: still starting (" in out  # a progress line while it starts
     assert "404 Not Found" not in out  # the demo's polls for its session are not on screen
-    assert (f"[stack] spans:    chat service -> sidecar {running_stack.sidecar_url} (it redacts) -> "
-            f"Phoenix {running_stack.phoenix_url}/v1/traces, project {PROJECT}") in out
-    assert re.search(r"^\[chat\] spanguard serve: spans go to otlp "
-                     rf"{re.escape(running_stack.sidecar_url)}/v1/traces \(config\), redacted first",
-                     out, re.MULTILINE)
+    assert (
+        f"[stack] spans:    chat service -> sidecar {running_stack.sidecar_url} (it redacts) -> "
+        f"Phoenix {running_stack.phoenix_url}/v1/traces, project {PROJECT}"
+    ) in out
+    assert re.search(
+        r"^\[chat\] spanguard serve: spans go to otlp "
+        rf"{re.escape(running_stack.sidecar_url)}/v1/traces \(config\), redacted first",
+        out,
+        re.MULTILINE,
+    )
 
 
 def test_the_app_exports_only_to_the_sidecar(running_stack: RunningStack) -> None:

@@ -155,14 +155,22 @@ def test_a_chatty_service_logs_to_its_file_and_progress_lines_show_the_wait(tmp_
     import dataclasses
 
     port = free_port()
-    chatty = dataclasses.replace(script("chatty", port, f"""
+    chatty = dataclasses.replace(
+        script(
+            "chatty",
+            port,
+            f"""
         import http.server, time
         for n in range(50):
             print("banner line", n, flush=True)
         time.sleep(1.5)
         handler = http.server.SimpleHTTPRequestHandler
         http.server.ThreadingHTTPServer(("127.0.0.1", {port}), handler).serve_forever()
-    """), log_file=tmp_path / "chatty.log", starting_note="first start is slow")
+    """,
+        ),
+        log_file=tmp_path / "chatty.log",
+        starting_note="first start is slow",
+    )
     out = io.StringIO()
     code = run_services([chatty], supervisor=Supervisor(out, progress_interval_s=0.5), exit_when_ready=True)
     assert code == 0

@@ -28,8 +28,13 @@ API_KEY = "sk-proj-Abc123def456GHI789jkl012MNO345"
 
 
 def _received_spans(receiver: ParseOnlyReceiver) -> list[Any]:
-    return [span for request in list(receiver.requests) for rs in request.resource_spans
-            for ss in rs.scope_spans for span in ss.spans]
+    return [
+        span
+        for request in list(receiver.requests)
+        for rs in request.resource_spans
+        for ss in rs.scope_spans
+        for span in ss.spans
+    ]
 
 
 @pytest.mark.slow
@@ -40,10 +45,13 @@ def test_app_and_sidecar_summaries_merge_into_one_key_each(
     receiver = ParseOnlyReceiver(keep=True)
     try:
         exporters = {"otlp": {"endpoint": f"http://{receiver.address}", "protocol": "grpc", "timeout_s": 5}}
-        sidecar = start_sidecar(sidecar_config(
-            tmp_path, exporters=exporters,
-            redaction={"detectors": ["email", "api_key"], "summary": "debug"},
-        ))
+        sidecar = start_sidecar(
+            sidecar_config(
+                tmp_path,
+                exporters=exporters,
+                redaction={"detectors": ["email", "api_key"], "summary": "debug"},
+            )
+        )
         # the app: spanguard in-process, emails only, exporting with the SDK's OTLP exporter
         app_config = load_config({"redaction": {"detectors": ["email"], "summary": "debug"}})
         exporter = OTLPSpanExporter(endpoint=sidecar.grpc_address, insecure=True)

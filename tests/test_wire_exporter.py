@@ -12,10 +12,11 @@ import pytest
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace.export import SpanExportResult
+from support_spans import finished_spans
+
 from spanguard.exporters.endpoints import otlp_target
 from spanguard.exporters.senders import OtlpHttpSender
 from spanguard.exporters.wire_exporter import WireSpanExporter
-from support_spans import finished_spans
 
 
 class Backend:

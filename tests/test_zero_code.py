@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow
 
 INSTRUMENT = Path(sys.executable).parent / "opentelemetry-instrument"
 HEAVY = ("litellm", "chromadb", "spanguard.pipeline", "fastapi", "matplotlib")
-APP = f'''
+APP = f"""
 import json, sys
 from opentelemetry import trace
 
@@ -34,25 +34,36 @@ with tracer.start_as_current_span("handle-request") as span:
         child.add_event("note", {{"text": "cc {SECRET_EMAIL}"}})
 print("HEAVY=" + json.dumps([name for name in {HEAVY!r} if name in sys.modules]))
 print("app done")
-'''
+"""
 
 
 def _run(tmp_path: Path, receiver: ParseOnlyReceiver, **overrides: str) -> subprocess.CompletedProcess[str]:
     (tmp_path / "app.py").write_text(APP)
-    env = {key: value for key, value in os.environ.items()
-           if not key.startswith(("OTEL_", "SPANGUARD_", "PHOENIX_"))}
-    env.update({
-        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://{receiver.address}",
-        "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
-        "OTEL_EXPORTER_OTLP_INSECURE": "true",
-        "OTEL_BSP_SCHEDULE_DELAY": "100",
-        "OTEL_SERVICE_NAME": "tiny-app",
-        "OTEL_RESOURCE_ATTRIBUTES": f"owner.contact={SECRET_EMAIL}",
-        "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "*",
-        **overrides,
-    })
-    result = subprocess.run([str(INSTRUMENT), sys.executable, "app.py"], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=120)
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("OTEL_", "SPANGUARD_", "PHOENIX_"))
+    }
+    env.update(
+        {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://{receiver.address}",
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+            "OTEL_EXPORTER_OTLP_INSECURE": "true",
+            "OTEL_BSP_SCHEDULE_DELAY": "100",
+            "OTEL_SERVICE_NAME": "tiny-app",
+            "OTEL_RESOURCE_ATTRIBUTES": f"owner.contact={SECRET_EMAIL}",
+            "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "*",
+            **overrides,
+        }
+    )
+    result = subprocess.run(
+        [str(INSTRUMENT), sys.executable, "app.py"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert "app done" in result.stdout
     return result
@@ -71,8 +82,13 @@ def _assert_clean(*outputs: str) -> None:
 def test_distro_guards_otlp_and_console(tmp_path: Path) -> None:
     receiver = ParseOnlyReceiver(keep=True)
     try:
-        result = _run(tmp_path, receiver, OTEL_PYTHON_DISTRO="spanguard",
-                      OTEL_PYTHON_CONFIGURATOR="spanguard", OTEL_TRACES_EXPORTER="otlp,console")
+        result = _run(
+            tmp_path,
+            receiver,
+            OTEL_PYTHON_DISTRO="spanguard",
+            OTEL_PYTHON_CONFIGURATOR="spanguard",
+            OTEL_TRACES_EXPORTER="otlp,console",
+        )
         received = _received(receiver)
     finally:
         receiver.stop()
@@ -111,13 +127,21 @@ def _plain_sdk_configurator(tmp_path: Path) -> Path:
 @pytest.mark.parametrize("exporters", ["spanguard,otlp", "otlp,spanguard"])
 def test_spanguard_next_to_otlp_never_delivers_raw_spans(tmp_path: Path, exporters: str) -> None:
     config = tmp_path / "spanguard.yaml"
-    config.write_text("exporters:\n  file: {path: " + str(tmp_path / "spans.jsonl") + "}\n"
-                      "  batch: {schedule_delay_ms: 100}\n")
+    config.write_text(
+        "exporters:\n  file: {path: " + str(tmp_path / "spans.jsonl") + "}\n"
+        "  batch: {schedule_delay_ms: 100}\n"
+    )
     receiver = ParseOnlyReceiver(keep=True)
     try:
-        result = _run(tmp_path, receiver, OTEL_TRACES_EXPORTER=exporters, SPANGUARD_CONFIG=str(config),
-                      OTEL_PYTHON_DISTRO="none", OTEL_PYTHON_CONFIGURATOR="plainsdk",
-                      PYTHONPATH=str(_plain_sdk_configurator(tmp_path)))
+        result = _run(
+            tmp_path,
+            receiver,
+            OTEL_TRACES_EXPORTER=exporters,
+            SPANGUARD_CONFIG=str(config),
+            OTEL_PYTHON_DISTRO="none",
+            OTEL_PYTHON_CONFIGURATOR="plainsdk",
+            PYTHONPATH=str(_plain_sdk_configurator(tmp_path)),
+        )
         received = _received(receiver)
     finally:
         receiver.stop()
@@ -131,8 +155,13 @@ def test_a_broken_config_exports_nothing_anywhere(tmp_path: Path) -> None:
     bad.write_text("redaction:\n  detectors: [no_such_detector]\n")
     receiver = ParseOnlyReceiver(keep=True)
     try:
-        result = _run(tmp_path, receiver, OTEL_PYTHON_DISTRO="spanguard", SPANGUARD_CONFIG=str(bad),
-                      OTEL_TRACES_EXPORTER="otlp,console")
+        result = _run(
+            tmp_path,
+            receiver,
+            OTEL_PYTHON_DISTRO="spanguard",
+            SPANGUARD_CONFIG=str(bad),
+            OTEL_TRACES_EXPORTER="otlp,console",
+        )
     finally:
         receiver.stop()
     assert receiver.spans == 0

@@ -15,8 +15,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("question", help="the question to ask the handbook agent")
     parser.add_argument("--session", help="session id to group turns (default: a new one)")
     parser.add_argument("--user", help="user id recorded on the spans")
-    parser.add_argument("--config", help="spanguard YAML file "
-                        "(default: $SPANGUARD_CONFIG or ./spanguard.yaml)")
+    parser.add_argument(
+        "--config", help="spanguard YAML file (default: $SPANGUARD_CONFIG or ./spanguard.yaml)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,8 +29,11 @@ def run(args: argparse.Namespace) -> int:
 
     runtime = build_runtime(load_config(args.config))
     try:
-        result = runtime.agent.run([{"role": "user", "content": args.question}],
-                                   session_id=args.session or new_session_id(), user_id=args.user)
+        result = runtime.agent.run(
+            [{"role": "user", "content": args.question}],
+            session_id=args.session or new_session_id(),
+            user_id=args.user,
+        )
     finally:
         runtime.shutdown()
     print(result.answer)

@@ -8,8 +8,9 @@ import argparse
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--queries", help="questions, one a line (default: the bundled queries file)")
     parser.add_argument("--out", default="bench-pipeline", help="folder for the CSV table and PNG chart")
-    parser.add_argument("--config", help="spanguard YAML file "
-                        "(default: $SPANGUARD_CONFIG or ./spanguard.yaml)")
+    parser.add_argument(
+        "--config", help="spanguard YAML file (default: $SPANGUARD_CONFIG or ./spanguard.yaml)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -14,8 +14,9 @@ from spanguard.errors import SpanguardError
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="*", help=".txt/.md files or folders (searched recursively)")
     parser.add_argument("--handbook", action="store_true", help="re-index the bundled sample handbook")
-    parser.add_argument("--config", help="spanguard YAML file "
-                        "(default: $SPANGUARD_CONFIG or ./spanguard.yaml)")
+    parser.add_argument(
+        "--config", help="spanguard YAML file (default: $SPANGUARD_CONFIG or ./spanguard.yaml)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,11 +29,15 @@ def run(args: argparse.Namespace) -> int:
 
     pipeline = apply_env_overrides(load_config(args.config).pipeline)
     if pipeline.retriever:
-        raise SpanguardError("pipeline.retriever names your own retriever: index its documents "
-                             "with your own tools (ingest fills spanguard's Chroma index)")
+        raise SpanguardError(
+            "pipeline.retriever names your own retriever: index its documents "
+            "with your own tools (ingest fills spanguard's Chroma index)"
+        )
     documents = bundled_handbook() if args.handbook else read_documents(args.paths)
     retriever = ChromaRetriever(pipeline.data_dir, build_configured_embedder(pipeline))
     chunks = retriever.index_documents(documents)
-    print(f"indexed {chunks} chunks from {len(documents)} files into {retriever.data_dir} "
-          f"(embedding: {retriever.embedder.name})")
+    print(
+        f"indexed {chunks} chunks from {len(documents)} files into {retriever.data_dir} "
+        f"(embedding: {retriever.embedder.name})"
+    )
     return 0

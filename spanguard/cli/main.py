@@ -32,9 +32,7 @@ PIPELINE_COMMANDS = frozenset({"ingest", "ask", "serve", "bench-pipeline", "stac
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="spanguard", description="Privacy and size control for LLM traces."
-    )
+    parser = argparse.ArgumentParser(prog="spanguard", description="Privacy and size control for LLM traces.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module_name, help_text) in COMMANDS.items():
         sub_parser = sub.add_parser(name, help=help_text, description=help_text)

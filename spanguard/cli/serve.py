@@ -16,12 +16,14 @@ def _port(text: str) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", help="spanguard YAML file "
-                        "(default: $SPANGUARD_CONFIG or ./spanguard.yaml)")
+    parser.add_argument(
+        "--config", help="spanguard YAML file (default: $SPANGUARD_CONFIG or ./spanguard.yaml)"
+    )
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=_port, default=8000, help="port, 1-65535 (default 8000)")
-    parser.add_argument("--log-level", default="info",
-                        choices=["critical", "error", "warning", "info", "debug"])
+    parser.add_argument(
+        "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,8 +34,11 @@ def run(args: argparse.Namespace) -> int:
     from spanguard.pipeline.service import create_app
 
     runtime = build_runtime(load_config(args.config))
-    print(f"spanguard serve: {span_destinations(runtime.config)}; "
-          f"mode {runtime.pipeline.mode}, model {runtime.pipeline.model}", flush=True)
+    print(
+        f"spanguard serve: {span_destinations(runtime.config)}; "
+        f"mode {runtime.pipeline.mode}, model {runtime.pipeline.model}",
+        flush=True,
+    )
     app = create_app(runtime, shutdown_runtime=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
     return 0

@@ -21,8 +21,12 @@ SUPERVISE_INTERVAL_S = 1.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", metavar="FILE", default=None,
-                        help="spanguard YAML (default: $SPANGUARD_CONFIG, else ./spanguard.yaml)")
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        default=None,
+        help="spanguard YAML (default: $SPANGUARD_CONFIG, else ./spanguard.yaml)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -183,7 +183,9 @@ def _construct(loader: yaml.SafeLoader, node: yaml.Node, path: KeyPath, document
             # turning redaction off lets raw data out: only a literal in the file may do it
             raise ConfigError(
                 "redaction.enabled cannot come from an environment variable: write true or false",
-                path=document.source_name, line=node.start_mark.line + 1, key="redaction.enabled",
+                path=document.source_name,
+                line=node.start_mark.line + 1,
+                key="redaction.enabled",
             )
         return _substitute(value, path, document, node.start_mark.line + 1)
     return value

@@ -361,8 +361,10 @@ class RedactionConfig(_Strict):
             problem = re2_syntax_error(pattern)
             if problem:
                 raise _item_error(
-                    "invalid_re2", "allowed value pattern is not valid RE2 syntax: {problem}",
-                    index, problem=problem,
+                    "invalid_re2",
+                    "allowed value pattern is not valid RE2 syntax: {problem}",
+                    index,
+                    problem=problem,
                 )
         return value
 
@@ -392,18 +394,23 @@ class RedactionConfig(_Strict):
         for index, pattern in enumerate(value):
             if pattern.name in _SELECTABLE:
                 raise _item_error(
-                    "pattern_name_taken", "custom pattern name '{name}' is a built-in detector name",
-                    index, name=pattern.name,
+                    "pattern_name_taken",
+                    "custom pattern name '{name}' is a built-in detector name",
+                    index,
+                    name=pattern.name,
                 )
             if pattern.name in _SUMMARY_WORDS:
                 raise _item_error(
                     "pattern_name_reserved",
                     "custom pattern name '{name}' is reserved (spanguard.redacted.{name} is a summary key)",
-                    index, name=pattern.name,
+                    index,
+                    name=pattern.name,
                 )
             if pattern.name in seen:
                 raise _item_error(
-                    "duplicate_pattern", "custom pattern name '{name}' is used twice", index,
+                    "duplicate_pattern",
+                    "custom pattern name '{name}' is used twice",
+                    index,
                     name=pattern.name,
                 )
             seen.add(pattern.name)
@@ -426,9 +433,7 @@ class TruncationConfig(_Strict):
     # glob on the flattened key -> limit; the most specific (longest) glob wins
     max_length_by_key: dict[str, int] = Field(default_factory=dict)
     max_list_items: int = Field(default=256, ge=1)
-    drop_keys: list[str] = Field(
-        default_factory=lambda: ["embedding.embeddings.*.embedding.vector"]
-    )
+    drop_keys: list[str] = Field(default_factory=lambda: ["embedding.embeddings.*.embedding.vector"])
     # a JSON object or array over the limit is cut inside its leaves and stays valid JSON
     json_values: bool = True
     summary: SummaryLevel = "info"
@@ -592,7 +597,8 @@ class RetryConfig(_Strict):
             # default max is what conflicts, but the fix is in the line they wrote.
             if "max_interval_s" in self.model_fields_set:
                 raise PydanticCustomError(
-                    "interval_order", "max_interval_s must not be less than initial_interval_s",
+                    "interval_order",
+                    "max_interval_s must not be less than initial_interval_s",
                     {"item": "max_interval_s"},
                 )
             raise PydanticCustomError(

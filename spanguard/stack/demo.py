@@ -240,8 +240,10 @@ def run_demo(
     should_stop: Callable[[], bool] = lambda: False,
 ) -> DemoResult:
     result = DemoResult(session_id=new_session_id())
-    say(f"[demo] session {result.session_id}: {len(DEMO_QUESTIONS)} questions with planted PII "
-        f"(made up: {PLANTED_EMAIL}, card {PLANTED_CARD})")
+    say(
+        f"[demo] session {result.session_id}: {len(DEMO_QUESTIONS)} questions with planted PII "
+        f"(made up: {PLANTED_EMAIL}, card {PLANTED_CARD})"
+    )
     result.answers = run_conversation(chat_url, result.session_id, say=say)
     result.phoenix = find_session(
         phoenix_base, result.session_id, expected_traces=len(DEMO_QUESTIONS), should_stop=should_stop

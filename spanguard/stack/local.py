@@ -92,8 +92,10 @@ def phoenix_argv(phoenix_bin: str) -> list[str]:
     environment, so its gRPC receiver binds the stack's host and not every interface."""
     python = Path(phoenix_bin).with_name("python")
     if not python.is_file():
-        raise StackError(f"no python next to {phoenix_bin}: the stack needs Phoenix's environment to bind "
-                         "its gRPC receiver to the host (pass --phoenix-bin <env>/bin/phoenix)")
+        raise StackError(
+            f"no python next to {phoenix_bin}: the stack needs Phoenix's environment to bind "
+            "its gRPC receiver to the host (pass --phoenix-bin <env>/bin/phoenix)"
+        )
     return [str(python), str(Path(__file__).with_name("phoenix_launcher.py")), "serve"]
 
 
@@ -202,8 +204,9 @@ def up(options: StackOptions, *, supervisor: Supervisor | None = None) -> int:
     )
 
 
-def _on_ready(options: StackOptions, urls: StackUrls, project: str,
-              config: SpanguardConfig) -> Callable[[Supervisor], None]:
+def _on_ready(
+    options: StackOptions, urls: StackUrls, project: str, config: SpanguardConfig
+) -> Callable[[Supervisor], None]:
     def ready(supervisor: Supervisor) -> None:
         print_urls(supervisor, urls, project, config)
         if options.demo:

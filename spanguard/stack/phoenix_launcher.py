@@ -24,7 +24,7 @@ def on_host(address: str, host: str) -> str:
     """`[::]:4319` -> `127.0.0.1:4319` (IPv6 hosts bracketed); other addresses unchanged."""
     for prefix in ANY_ADDRESS_PREFIXES:
         if address.startswith(prefix):
-            port = address[len(prefix):]
+            port = address[len(prefix) :]
             return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     return address
 

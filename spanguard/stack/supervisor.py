@@ -95,15 +95,22 @@ def check_ports(specs: Sequence[ServiceSpec]) -> None:
                     f"port {claim.port} is configured for both {owners[claim.port]} and {spec.name}"
                 )
             owners[claim.port] = spec.name
-    busy = [(spec, claim) for spec in specs for claim in spec.ports
-            if not port_is_free(claim.port, claim.host)]
+    busy = [
+        (spec, claim) for spec in specs for claim in spec.ports if not port_is_free(claim.port, claim.host)
+    ]
     if not busy:
         return
-    lines = [f"  port {claim.port} on {claim.host} ({spec.name})"
-             + (f": pass {claim.flag} to use another" if claim.flag else "") for spec, claim in busy]
+    lines = [
+        f"  port {claim.port} on {claim.host} ({spec.name})"
+        + (f": pass {claim.flag} to use another" if claim.flag else "")
+        for spec, claim in busy
+    ]
     what = "a port the stack needs is" if len(busy) == 1 else f"{len(busy)} ports the stack needs are"
-    raise StackError(f"{what} already in use (is another stack running?), so nothing was started:\n"
-                     + "\n".join(lines) + "\nstop whatever listens there, or move the stack's ports")
+    raise StackError(
+        f"{what} already in use (is another stack running?), so nothing was started:\n"
+        + "\n".join(lines)
+        + "\nstop whatever listens there, or move the stack's ports"
+    )
 
 
 def http_ok(url: str, timeout_s: float = 1.0) -> bool:
@@ -171,7 +178,11 @@ class Supervisor:
     """Starts services, waits for their health, and stops all of them exactly once."""
 
     def __init__(
-        self, out: TextIO | None = None, *, poll_interval_s: float = 0.25, stop_timeout_s: float = 15.0,
+        self,
+        out: TextIO | None = None,
+        *,
+        poll_interval_s: float = 0.25,
+        stop_timeout_s: float = 15.0,
         progress_interval_s: float = 5.0,
     ) -> None:
         self.out = out if out is not None else sys.stdout
