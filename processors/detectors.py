@@ -296,9 +296,10 @@ _PATTERNS: dict[str, str] = {
         r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s:@/?#\[\]\"'<>]*:(?P<secret>[^\s/?\"'<>]+)@"
     ),
     # a secret in a query string, wherever a URL appears: ?api_key=, &token=, &sig=,
-    # X-Amz-Signature=, access_token=; only the value is masked
+    # X-Amz-Signature=, access_token=; only the value is masked (a `;Password=` belongs to
+    # a connection string: the `password` detector keeps it to its own value)
     "url_secret": (
-        r"[?&;](?i:(?:[a-z0-9]+[_.-])*(?:token|signature|secret|password|passwd|credential|api[_-]?key|apikey)"
+        r"[?&](?i:(?:[a-z0-9]+[_.-])*(?:token|signature|secret|password|passwd|credential|api[_-]?key|apikey)"
         r"|sig|key|code|auth|pwd)=(?P<secret>[^&#\s\"'<>\x00]+)"
     ),
     "password": ASSIGNMENT_PATTERN,
