@@ -30,6 +30,9 @@ from spanguard.processors.detectors import Detector
 
 _UNANCHORED: Any = re2._Anchor.UNANCHORED
 _NO_MATCH = (-1, -1)
+# How far past a rejected candidate a match that starts inside it may run (an e-mail or
+# a token is far shorter); it bounds what one rescan reads.
+_OVERHANG = 1024
 # user named groups are renamed so two custom patterns may both use `(?P<x>...)`
 _NAMED_GROUP = re.compile(r"\(\?P?<([A-Za-z_][A-Za-z0-9_]*)>")
 
@@ -121,8 +124,9 @@ class Scanner:
         if self._all is None:
             return []
         findings: list[Finding] = []
-        self._scan_with(self._all, frozenset(), buffer, start, len(buffer) if end is None else end, findings)
-        return findings  # in order: rescans of a rejected span stay inside it
+        stop = len(buffer) if end is None else end
+        self._scan_with(self._all, frozenset(), buffer, start, stop, findings, stop + 1)
+        return findings  # in order: a rescan only keeps matches that start inside its span
 
     def _others(self, excluded: frozenset[int]) -> _Combined | None:
         if excluded not in self._without:
@@ -131,11 +135,22 @@ class Scanner:
         return self._without[excluded]
 
     def _rescan_others(
-        self, index: int, excluded: frozenset[int], buffer: bytes, start: int, end: int, out: list[Finding]
+        self,
+        index: int,
+        excluded: frozenset[int],
+        buffer: bytes,
+        start: int,
+        end: int,
+        endpos: int,
+        out: list[Finding],
     ) -> None:
+        """The other detectors' matches that START in buffer[start:end] (a span detector
+        `index` claimed and gave up). A match may run on past `end` (an e-mail whose
+        first characters a greedy digit candidate swallowed): it is read up to
+        `_OVERHANG` bytes further, so a rescan never reads the rest of the buffer."""
         others = self._others(excluded | {index})
         if others is not None:
-            self._scan_with(others, excluded | {index}, buffer, start, end, out)
+            self._scan_with(others, excluded | {index}, buffer, start, min(endpos, end + _OVERHANG), out, end)
 
     def _scan_with(
         self,
@@ -145,6 +160,7 @@ class Scanner:
         pos: int,
         endpos: int,
         out: list[Finding],
+        starts_before: int,
     ) -> None:
         match = combined.match
         layout = combined.layout
@@ -152,7 +168,7 @@ class Scanner:
         while pos <= endpos:
             spans = match(_UNANCHORED, buffer, pos, endpos)
             m_start, m_end = spans[0]
-            if m_start < 0:
+            if m_start < 0 or m_start >= starts_before:
                 return
             pos = m_end if m_end > m_start else m_end + 1
             if m_end == m_start:
@@ -170,14 +186,15 @@ class Scanner:
                     # that runs on past its end: the detector's `resume` says from where
                     # to look again ("ref 123456789 4111 1111 1111 1111").
                     found = len(out)
-                    self._rescan_others(index, excluded, buffer, m_start, m_end, out)
+                    self._rescan_others(index, excluded, buffer, m_start, m_end, endpos, out)
                     resume = detectors[index].resume
                     pos = m_end if resume is None else m_start + resume(buffer[m_start:m_end])
                     pos = max(pos, m_start + 1, out[-1].end if len(out) > found else 0)
                     continue
                 a_start, a_end = m_start + accepted[0], m_start + accepted[1]
                 if a_start > m_start:  # text the candidate swallowed before the accepted part
-                    self._rescan_others(index, excluded, buffer, m_start, a_start, out)
+                    # (no overhang here: the accepted part follows)
+                    self._rescan_others(index, excluded, buffer, m_start, a_start, a_start, out)
                 pos = max(a_end, m_start + 1)  # the rest may begin another match
                 m_start, m_end = a_start, a_end
             for group in secret_groups:

@@ -248,3 +248,18 @@ def test_long_runs_of_short_digit_groups_are_left_alone() -> None:
     """Many rejected candidates in a row: each is judged, none is masked, nothing hangs."""
     for text in ("1 " * 4096, "1-" * 4096, "1234 " * 1640):
         assert ALL.redact_text(text) == text
+
+
+def test_a_rejected_candidate_does_not_hide_a_match_that_runs_past_it() -> None:
+    """A greedy digit candidate (here the IBAN/phone shapes) that swallows the start of an
+    e-mail and is then rejected must not hide the e-mail: the rescan of the rejected span
+    reads a match that starts inside it to its end (found by hypothesis: redaction was
+    not idempotent on this text)."""
+    from spanguard.config.model import RedactionConfig
+    from spanguard.processors.redaction import Redactor
+
+    redactor = Redactor(RedactionConfig(detectors="all"))
+    (change,) = redactor.redact([None], ["AA0000000000 0121 0000 0@0.AA"])
+    assert change is not None
+    assert change.value.endswith("[REDACTED:email]")
+    assert redactor.redact([None], [change.value]) == [None]
