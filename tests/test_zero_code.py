@@ -11,17 +11,16 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from google.protobuf.json_format import MessageToJson
+from support_instrument import assert_no_secrets, run_instrumented
 from support_receiver import ParseOnlyReceiver
 from support_spans import SECRET_CARD, SECRET_EMAIL
 
 pytestmark = pytest.mark.slow
 
-INSTRUMENT = Path(sys.executable).parent / "opentelemetry-instrument"
 HEAVY = ("litellm", "chromadb", "spanguard.pipeline", "fastapi", "matplotlib")
 APP = f"""
 import json, sys
@@ -38,7 +37,6 @@ print("app done")
 
 
 def _run(tmp_path: Path, receiver: ParseOnlyReceiver, **overrides: str) -> subprocess.CompletedProcess[str]:
-    (tmp_path / "app.py").write_text(APP)
     env = {
         key: value
         for key, value in os.environ.items()
@@ -56,27 +54,11 @@ def _run(tmp_path: Path, receiver: ParseOnlyReceiver, **overrides: str) -> subpr
             **overrides,
         }
     )
-    result = subprocess.run(
-        [str(INSTRUMENT), sys.executable, "app.py"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "app done" in result.stdout
-    return result
+    return run_instrumented(tmp_path, APP, env)
 
 
 def _received(receiver: ParseOnlyReceiver) -> str:
     return "".join(MessageToJson(request) for request in receiver.requests)
-
-
-def _assert_clean(*outputs: str) -> None:
-    for output in outputs:
-        assert SECRET_EMAIL not in output
-        assert SECRET_CARD not in output
 
 
 def test_distro_guards_otlp_and_console(tmp_path: Path) -> None:
@@ -93,7 +75,7 @@ def test_distro_guards_otlp_and_console(tmp_path: Path) -> None:
     finally:
         receiver.stop()
     assert receiver.spans == 2
-    _assert_clean(received, result.stdout, result.stderr)
+    assert_no_secrets(received, result.stdout, result.stderr)
     assert "[REDACTED:email]" in received and "[REDACTED:credit_card]" in received
     assert '"handle-request"' in result.stdout and "[REDACTED:email]" in result.stdout  # SDK console
     assert json.loads(result.stdout.split("HEAVY=", 1)[1].splitlines()[0]) == []
@@ -107,7 +89,7 @@ def test_distro_alone_implies_the_configurator_and_otlp(tmp_path: Path) -> None:
     finally:
         receiver.stop()
     assert receiver.spans == 2
-    _assert_clean(received, result.stdout, result.stderr)
+    assert_no_secrets(received, result.stdout, result.stderr)
     assert "[REDACTED:email]" in received
 
 
@@ -146,7 +128,7 @@ def test_spanguard_next_to_otlp_never_delivers_raw_spans(tmp_path: Path, exporte
     finally:
         receiver.stop()
     assert receiver.spans == 2  # guarded, not refused: otlp still gets the (clean) spans
-    _assert_clean(received, result.stdout, result.stderr, (tmp_path / "spans.jsonl").read_text())
+    assert_no_secrets(received, result.stdout, result.stderr, (tmp_path / "spans.jsonl").read_text())
     assert "[REDACTED:email]" in received
 
 
@@ -166,7 +148,7 @@ def test_a_broken_config_exports_nothing_anywhere(tmp_path: Path) -> None:
         receiver.stop()
     assert receiver.spans == 0
     assert "tracing export is off until this is fixed" in result.stderr
-    _assert_clean(result.stdout, result.stderr)
+    assert_no_secrets(result.stdout, result.stderr)
 
 
 def test_export_off_switch(tmp_path: Path) -> None:
@@ -176,4 +158,4 @@ def test_export_off_switch(tmp_path: Path) -> None:
     finally:
         receiver.stop()
     assert receiver.spans == 0
-    _assert_clean(result.stdout, result.stderr)
+    assert_no_secrets(result.stdout, result.stderr)
