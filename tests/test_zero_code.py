@@ -36,7 +36,21 @@ print("app done")
 """
 
 
-def _run(tmp_path: Path, receiver: ParseOnlyReceiver, **overrides: str) -> subprocess.CompletedProcess[str]:
+def _run(tmp_path: Path, **overrides: str) -> tuple[subprocess.CompletedProcess[str], str, int]:
+    """The app under `opentelemetry-instrument` with a receiver of its own downstream:
+    the run, what the receiver got (as JSON) and how many spans it counted."""
+    receiver = ParseOnlyReceiver(keep=True)
+    try:
+        result = _instrumented(tmp_path, receiver, **overrides)
+        received = "".join(MessageToJson(request) for request in receiver.requests)
+    finally:
+        receiver.stop()
+    return result, received, receiver.spans
+
+
+def _instrumented(
+    tmp_path: Path, receiver: ParseOnlyReceiver, **overrides: str
+) -> subprocess.CompletedProcess[str]:
     env = {
         key: value
         for key, value in os.environ.items()
@@ -57,24 +71,14 @@ def _run(tmp_path: Path, receiver: ParseOnlyReceiver, **overrides: str) -> subpr
     return run_instrumented(tmp_path, APP, env)
 
 
-def _received(receiver: ParseOnlyReceiver) -> str:
-    return "".join(MessageToJson(request) for request in receiver.requests)
-
-
 def test_distro_guards_otlp_and_console(tmp_path: Path) -> None:
-    receiver = ParseOnlyReceiver(keep=True)
-    try:
-        result = _run(
-            tmp_path,
-            receiver,
-            OTEL_PYTHON_DISTRO="spanguard",
-            OTEL_PYTHON_CONFIGURATOR="spanguard",
-            OTEL_TRACES_EXPORTER="otlp,console",
-        )
-        received = _received(receiver)
-    finally:
-        receiver.stop()
-    assert receiver.spans == 2
+    result, received, spans = _run(
+        tmp_path,
+        OTEL_PYTHON_DISTRO="spanguard",
+        OTEL_PYTHON_CONFIGURATOR="spanguard",
+        OTEL_TRACES_EXPORTER="otlp,console",
+    )
+    assert spans == 2
     assert_no_secrets(received, result.stdout, result.stderr)
     assert "[REDACTED:email]" in received and "[REDACTED:credit_card]" in received
     assert '"handle-request"' in result.stdout and "[REDACTED:email]" in result.stdout  # SDK console
@@ -82,13 +86,8 @@ def test_distro_guards_otlp_and_console(tmp_path: Path) -> None:
 
 
 def test_distro_alone_implies_the_configurator_and_otlp(tmp_path: Path) -> None:
-    receiver = ParseOnlyReceiver(keep=True)
-    try:
-        result = _run(tmp_path, receiver, OTEL_PYTHON_DISTRO="spanguard")
-        received = _received(receiver)
-    finally:
-        receiver.stop()
-    assert receiver.spans == 2
+    result, received, spans = _run(tmp_path, OTEL_PYTHON_DISTRO="spanguard")
+    assert spans == 2
     assert_no_secrets(received, result.stdout, result.stderr)
     assert "[REDACTED:email]" in received
 
@@ -113,21 +112,15 @@ def test_spanguard_next_to_otlp_never_delivers_raw_spans(tmp_path: Path, exporte
         "exporters:\n  file: {path: " + str(tmp_path / "spans.jsonl") + "}\n"
         "  batch: {schedule_delay_ms: 100}\n"
     )
-    receiver = ParseOnlyReceiver(keep=True)
-    try:
-        result = _run(
-            tmp_path,
-            receiver,
-            OTEL_TRACES_EXPORTER=exporters,
-            SPANGUARD_CONFIG=str(config),
-            OTEL_PYTHON_DISTRO="none",
-            OTEL_PYTHON_CONFIGURATOR="plainsdk",
-            PYTHONPATH=str(_plain_sdk_configurator(tmp_path)),
-        )
-        received = _received(receiver)
-    finally:
-        receiver.stop()
-    assert receiver.spans == 2  # guarded, not refused: otlp still gets the (clean) spans
+    result, received, spans = _run(
+        tmp_path,
+        OTEL_TRACES_EXPORTER=exporters,
+        SPANGUARD_CONFIG=str(config),
+        OTEL_PYTHON_DISTRO="none",
+        OTEL_PYTHON_CONFIGURATOR="plainsdk",
+        PYTHONPATH=str(_plain_sdk_configurator(tmp_path)),
+    )
+    assert spans == 2  # guarded, not refused: otlp still gets the (clean) spans
     assert_no_secrets(received, result.stdout, result.stderr, (tmp_path / "spans.jsonl").read_text())
     assert "[REDACTED:email]" in received
 
@@ -135,27 +128,18 @@ def test_spanguard_next_to_otlp_never_delivers_raw_spans(tmp_path: Path, exporte
 def test_a_broken_config_exports_nothing_anywhere(tmp_path: Path) -> None:
     bad = tmp_path / "spanguard.yaml"
     bad.write_text("redaction:\n  detectors: [no_such_detector]\n")
-    receiver = ParseOnlyReceiver(keep=True)
-    try:
-        result = _run(
-            tmp_path,
-            receiver,
-            OTEL_PYTHON_DISTRO="spanguard",
-            SPANGUARD_CONFIG=str(bad),
-            OTEL_TRACES_EXPORTER="otlp,console",
-        )
-    finally:
-        receiver.stop()
-    assert receiver.spans == 0
+    result, _, spans = _run(
+        tmp_path,
+        OTEL_PYTHON_DISTRO="spanguard",
+        SPANGUARD_CONFIG=str(bad),
+        OTEL_TRACES_EXPORTER="otlp,console",
+    )
+    assert spans == 0
     assert "tracing export is off until this is fixed" in result.stderr
     assert_no_secrets(result.stdout, result.stderr)
 
 
 def test_export_off_switch(tmp_path: Path) -> None:
-    receiver = ParseOnlyReceiver(keep=True)
-    try:
-        result = _run(tmp_path, receiver, OTEL_PYTHON_DISTRO="spanguard", SPANGUARD_ENABLED="false")
-    finally:
-        receiver.stop()
-    assert receiver.spans == 0
+    result, _, spans = _run(tmp_path, OTEL_PYTHON_DISTRO="spanguard", SPANGUARD_ENABLED="false")
+    assert spans == 0
     assert_no_secrets(result.stdout, result.stderr)
