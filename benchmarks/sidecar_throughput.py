@@ -345,34 +345,28 @@ def measure(
     """One phase with `args.seconds`/`args.clients`/`args.warmup`: straight to the receiver
     when `make_middle` is None, else through the middle it builds in a fresh work
     directory (a Sidecar or anything shaped like one), stopped and removed afterwards."""
-    if make_middle is None:
+    workdir: Path | None = None
+    middle: Any = None
+    if make_middle is not None:
+        workdir = Path(tempfile.mkdtemp(prefix=prefix))
+        middle = make_middle(workdir)
+    target = downstream.grpc_address if middle is None else middle.grpc_address
+    try:
         result = run_phase(
             label,
-            downstream.grpc_address,
+            target,
             downstream.spans,
             downstream.pid,
             bodies,
             args.seconds,
             args.clients,
             args.warmup,
+            middle,
         )
-    else:
-        workdir = Path(tempfile.mkdtemp(prefix=prefix))
-        middle = make_middle(workdir)
-        try:
-            result = run_phase(
-                label,
-                middle.grpc_address,
-                downstream.spans,
-                downstream.pid,
-                bodies,
-                args.seconds,
-                args.clients,
-                args.warmup,
-                middle,
-            )
-        finally:
+    finally:
+        if middle is not None:
             middle.stop()
+        if workdir is not None:
             shutil.rmtree(workdir, ignore_errors=True)
     print(f"  {label}: {result['delivered_per_s']:,.0f} spans/s", flush=True)
     return result
