@@ -47,10 +47,10 @@ from sidecar_throughput import (
     SPANS_PER_REQUEST,
     Sidecar,
     child_pids,
+    downstream_receiver,
     free_port,
+    measure,
     peak_rss_mb,
-    receiver_main,
-    run_phase,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -218,50 +218,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.collector_plumbing:
         middles.append(("otelcol, no redaction", lambda d, down: Collector(d, down, redaction=False)))
 
-    context = multiprocessing.get_context("spawn")
-    receiver_spans = context.Value("q", 0)
-    ready, stop = context.Event(), context.Event()
-    port = free_port()
-    receiver = context.Process(target=receiver_main, args=(port, receiver_spans, ready, stop))
-    receiver.start()
-    ready.wait(60)
-    downstream = f"127.0.0.1:{port}"
-    assert receiver.pid is not None
-    results = [
-        run_phase(
-            "direct",
-            downstream,
-            receiver_spans,
-            receiver.pid,
-            bodies,
-            args.seconds,
-            args.clients,
-            args.warmup,
-        )
-    ]
-    print(f"  direct: {results[0]['delivered_per_s']:,.0f} spans/s", flush=True)
-    for label, make in middles:
-        workdir = Path(tempfile.mkdtemp(prefix="spanguard-bench-cmp-"))
-        middle = make(workdir, downstream)
-        try:
-            result = run_phase(
-                label,
-                middle.grpc_address,
-                receiver_spans,
-                receiver.pid,
-                bodies,
-                args.seconds,
-                args.clients,
-                args.warmup,
-                middle,
+    with downstream_receiver() as downstream:
+        results = [measure("direct", downstream, bodies, args)]
+        for label, make in middles:
+            results.append(
+                measure(
+                    label,
+                    downstream,
+                    bodies,
+                    args,
+                    lambda d, make=make: make(d, downstream.grpc_address),
+                    prefix="spanguard-bench-cmp-",
+                )
             )
-        finally:
-            middle.stop()
-            shutil.rmtree(workdir, ignore_errors=True)
-        results.append(result)
-        print(f"  {label}: {result['delivered_per_s']:,.0f} spans/s", flush=True)
-    stop.set()
-    receiver.join(30)
 
     leaks = {label: what_got_through(make) for label, make in middles}
 

@@ -37,7 +37,9 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -304,6 +306,72 @@ def run_phase(
     }
 
 
+@dataclass(frozen=True)
+class Downstream:
+    """The parse-only receiver process every phase delivers to (gRPC and OTLP/HTTP)."""
+
+    grpc_address: str
+    http_address: str
+    spans: Any  # a shared counter: spans parsed so far
+    pid: int
+
+
+@contextmanager
+def downstream_receiver() -> Iterator[Downstream]:
+    """Start the receiver in its own (spawned) process; stop it on leaving."""
+    context = multiprocessing.get_context("spawn")
+    spans = context.Value("q", 0)
+    ready, stop = context.Event(), context.Event()
+    port, http_port = free_port(), free_port()
+    receiver = context.Process(target=receiver_main, args=(port, http_port, spans, ready, stop))
+    receiver.start()
+    ready.wait(60)
+    assert receiver.pid is not None
+    try:
+        yield Downstream(f"127.0.0.1:{port}", f"127.0.0.1:{http_port}", spans, receiver.pid)
+    finally:
+        stop.set()
+        receiver.join(30)
+
+
+def measure(
+    label: str,
+    downstream: Downstream,
+    bodies: list[bytes],
+    args: argparse.Namespace,
+    make_middle: Callable[[Path], Any] | None = None,
+    prefix: str = "spanguard-bench-",
+) -> dict[str, Any]:
+    """One phase with `args.seconds`/`args.clients`/`args.warmup`: straight to the receiver
+    when `make_middle` is None, else through the middle it builds in a fresh work
+    directory (a Sidecar or anything shaped like one), stopped and removed afterwards."""
+    workdir: Path | None = None
+    middle: Any = None
+    if make_middle is not None:
+        workdir = Path(tempfile.mkdtemp(prefix=prefix))
+        middle = make_middle(workdir)
+    target = downstream.grpc_address if middle is None else middle.grpc_address
+    try:
+        result = run_phase(
+            label,
+            target,
+            downstream.spans,
+            downstream.pid,
+            bodies,
+            args.seconds,
+            args.clients,
+            args.warmup,
+            middle,
+        )
+    finally:
+        if middle is not None:
+            middle.stop()
+        if workdir is not None:
+            shutil.rmtree(workdir, ignore_errors=True)
+    print(f"  {label}: {result['delivered_per_s']:,.0f} spans/s", flush=True)
+    return result
+
+
 def scan_cost_ms(body: bytes, repeats: int = 5) -> tuple[float, float]:
     """CPU ms of one RE2 pass over a request: the sidecar's prefilter with the default
     rules (what it runs per request), and the same prefilter with only `iban` on (it starts
@@ -398,28 +466,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{args.seconds:.0f} s per phase after {args.warmup:.0f} s warm-up; {os.cpu_count()} cores",
         flush=True,
     )
-    context = multiprocessing.get_context("spawn")
-    receiver_spans = context.Value("q", 0)
-    ready, stop = context.Event(), context.Event()
-    port, http_port = free_port(), free_port()
-    receiver = context.Process(target=receiver_main, args=(port, http_port, receiver_spans, ready, stop))
-    receiver.start()
-    ready.wait(60)
-    downstream = f"127.0.0.1:{port}"
-    assert receiver.pid is not None
-    results = [
-        run_phase(
-            "direct",
-            downstream,
-            receiver_spans,
-            receiver.pid,
-            bodies,
-            args.seconds,
-            args.clients,
-            args.warmup,
-        )
-    ]
-    print(f"  direct: {results[0]['delivered_per_s']:,.0f} spans/s", flush=True)
     exports = [tuple(way.split(":", 1)) for way in args.exports]
     variants = [
         (workers, True, protocol, compression)
@@ -428,32 +474,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
     if args.no_rules:
         variants.append((1, False, *exports[0]))
-    for workers, rules, protocol, compression in variants:
-        workdir = Path(tempfile.mkdtemp(prefix=f"spanguard-bench-w{workers}-"))
-        out = downstream if protocol == "grpc" else f"127.0.0.1:{http_port}"
-        sidecar = Sidecar(
-            workdir, workers, out, rules, "grpc" if protocol == "grpc" else "http/protobuf", compression
-        )
-        label = f"w={workers} {protocol} {compression}" + ("" if rules else " no rules")
-        try:
-            result = run_phase(
-                label,
-                sidecar.grpc_address,
-                receiver_spans,
-                receiver.pid,
-                bodies,
-                args.seconds,
-                args.clients,
-                args.warmup,
-                sidecar,
+    with downstream_receiver() as downstream:
+        results = [measure("direct", downstream, bodies, args)]
+        for workers, rules, protocol, compression in variants:
+            out = downstream.grpc_address if protocol == "grpc" else downstream.http_address
+            label = f"w={workers} {protocol} {compression}" + ("" if rules else " no rules")
+            results.append(
+                measure(
+                    label,
+                    downstream,
+                    bodies,
+                    args,
+                    lambda d, w=workers, o=out, r=rules, p=protocol, c=compression: Sidecar(
+                        d, w, o, r, "grpc" if p == "grpc" else "http/protobuf", c
+                    ),
+                    prefix=f"spanguard-bench-w{workers}-",
+                )
             )
-        finally:
-            sidecar.stop()
-            shutil.rmtree(workdir, ignore_errors=True)
-        results.append(result)
-        print(f"  {result['label']}: {result['delivered_per_s']:,.0f} spans/s", flush=True)
-    stop.set()
-    receiver.join(30)
 
     direct = results[0]["delivered_per_s"] or 1.0
     print()

@@ -14,6 +14,7 @@ from typing import Any
 from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 
 def copy_span(
@@ -21,8 +22,10 @@ def copy_span(
     *,
     resource: Resource | None = None,
     attributes: Mapping[str, Any] | None = None,
+    instrumentation_scope: InstrumentationScope | None = None,
 ) -> ReadableSpan:
-    """A new ReadableSpan equal to `span` except for the given `resource`/`attributes`."""
+    """A new ReadableSpan equal to `span` except for the given `resource`/`attributes`/
+    `instrumentation_scope`."""
     if attributes is None:
         new_attributes = getattr(span, "_attributes", span.attributes)
     else:
@@ -41,5 +44,7 @@ def copy_span(
         status=span.status,
         start_time=span.start_time,
         end_time=span.end_time,
-        instrumentation_scope=span.instrumentation_scope,
+        instrumentation_scope=instrumentation_scope
+        if instrumentation_scope is not None
+        else span.instrumentation_scope,
     )

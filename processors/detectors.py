@@ -376,6 +376,9 @@ def resolve_detectors(selection: str | Sequence[str]) -> list[Detector]:
 # The scan's priority where two candidates start at one place (the alternation is
 # leftmost-first): formats with a fixed literal first (a Telegram token starts like a
 # digit run), then cards and ids before the phone candidate that also covers their digits.
+# It is deliberately not DETECTOR_NAMES' order: that one is the documented, user-facing
+# order (configs, `enabled_detectors()`, error messages) and must not move when the scan's
+# priority is tuned. The names are DETECTOR_NAMES' own, checked below at import.
 SCAN_ORDER: tuple[str, ...] = (
     "jwt",
     "api_key",
@@ -397,6 +400,8 @@ SCAN_ORDER: tuple[str, ...] = (
     "mac_address",
     "entropy",
 )
+if sorted(SCAN_ORDER) != sorted(DETECTOR_NAMES):  # a new detector needs a place in the scan
+    raise RuntimeError(f"SCAN_ORDER and DETECTOR_NAMES differ: {set(SCAN_ORDER) ^ set(DETECTOR_NAMES)}")
 
 
 def _priority(detector: Detector) -> int:

@@ -38,6 +38,7 @@ from opentelemetry.sdk.util import BoundedList
 from opentelemetry.trace import Link, Status
 from opentelemetry.util.types import AttributeValue
 
+from spanguard.exporters.span_copy import copy_span
 from spanguard.processors.changes import DROPPED, Change
 from spanguard.processors.engine import AnyEngine, Counts, Engine, merge_summary
 from spanguard.processors.redaction import Redactor
@@ -259,20 +260,7 @@ class SpanguardSpanProcessor(SpanProcessor):
         scope = self._owners.scope(span.instrumentation_scope)
         if resource is span.resource and scope is span.instrumentation_scope:
             return span
-        return ReadableSpan(
-            name=span.name,
-            context=span.context,
-            parent=span.parent,
-            resource=resource,
-            attributes=getattr(span, "_attributes", span.attributes),
-            events=getattr(span, "_events", span.events),
-            links=getattr(span, "_links", span.links),
-            kind=span.kind,
-            status=span.status,
-            start_time=span.start_time,
-            end_time=span.end_time,
-            instrumentation_scope=scope,
-        )
+        return copy_span(span, resource=resource, instrumentation_scope=scope)
 
     def shutdown(self) -> None:
         self.next_processor.shutdown()

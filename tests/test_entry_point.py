@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
+from support_instrument import assert_no_secrets, run_instrumented
 from support_spans import SECRET_CARD, SECRET_EMAIL
 
 from spanguard.exporters.entry_point import SpanguardSpanExporter
@@ -35,7 +34,6 @@ def test_entry_point_is_registered() -> None:
 
 @pytest.mark.slow
 def test_opentelemetry_instrument_with_spanguard_exporter_redacts(tmp_path: Path) -> None:
-    (tmp_path / "app.py").write_text(APP)
     trace_file = tmp_path / "out" / "spans.jsonl"
     config = tmp_path / "spanguard.yaml"
     config.write_text(
@@ -45,7 +43,6 @@ def test_opentelemetry_instrument_with_spanguard_exporter_redacts(tmp_path: Path
         f"  file: {{path: {trace_file}}}\n"
         "  batch: {schedule_delay_ms: 100}\n"
     )
-    instrument = Path(sys.executable).parent / "opentelemetry-instrument"
     env = {
         **os.environ,
         "OTEL_TRACES_EXPORTER": "spanguard",
@@ -57,20 +54,9 @@ def test_opentelemetry_instrument_with_spanguard_exporter_redacts(tmp_path: Path
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",
     }
     env.pop("SPANGUARD_ENABLED", None)
-    result = subprocess.run(
-        [str(instrument), sys.executable, "app.py"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "app done" in result.stdout
+    result = run_instrumented(tmp_path, APP, env)
     assert '"handle-request"' in result.stdout  # console json exporter ran
-    for output in (result.stdout, result.stderr, trace_file.read_text()):
-        assert SECRET_EMAIL not in output
-        assert SECRET_CARD not in output
+    assert_no_secrets(result.stdout, result.stderr, trace_file.read_text())
     spans = {
         span.name: span
         for line in trace_file.read_text().splitlines()

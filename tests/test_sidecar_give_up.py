@@ -13,6 +13,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -77,26 +78,29 @@ def backend() -> Iterator[Backend]:
     server.stop()
 
 
-def test_a_permanent_refusal_gives_one_batch_up_and_later_batches_are_delivered(
-    tmp_path: Path, start_sidecar: object, backend: Backend
-) -> None:
-    dead_dir = tmp_path / "dead"
+def _config(
+    tmp_path: Path, backend: Backend, *, max_elapsed_time_s: float, **delivery: Any
+) -> dict[str, Any]:
+    """A sidecar with one OTLP/HTTP exporter to `backend`, one consumer and quick retries
+    (each request is its own batch); `delivery` adds keys such as `dead_letter`."""
     exporters = {
         "otlp": {
             "endpoint": backend.server.base_url,
             "compression": "none",
-            "retry_on_failure": {"max_elapsed_time_s": 120},
+            "retry_on_failure": {"max_elapsed_time_s": max_elapsed_time_s},
         }
     }
-    config = sidecar_config(
-        tmp_path,
-        exporters=exporters,
-        delivery={
-            "num_consumers": 1,
-            "retry": {"initial_interval_s": 0.05, "max_interval_s": 0.2},
-            "dead_letter": {"directory": str(dead_dir)},
-        },
+    retry = {"initial_interval_s": 0.05, "max_interval_s": 0.2}
+    return sidecar_config(
+        tmp_path, exporters=exporters, delivery={"num_consumers": 1, "retry": retry, **delivery}
     )
+
+
+def test_a_permanent_refusal_gives_one_batch_up_and_later_batches_are_delivered(
+    tmp_path: Path, start_sidecar: object, backend: Backend
+) -> None:
+    dead_dir = tmp_path / "dead"
+    config = _config(tmp_path, backend, max_elapsed_time_s=120, dead_letter={"directory": str(dead_dir)})
     sidecar = start_sidecar(config)  # type: ignore[operator]
     good_before = list(range(1, 11))
     poisoned = [POISON, *range(101, 110)]
@@ -145,18 +149,7 @@ def test_a_batch_still_failing_after_max_elapsed_time_is_given_up_and_delivery_m
 ) -> None:
     backend = Backend(flaky_refusals=10**9)  # the flaky request is refused (503) for good
     try:
-        exporters = {
-            "otlp": {
-                "endpoint": backend.server.base_url,
-                "compression": "none",
-                "retry_on_failure": {"max_elapsed_time_s": 1},
-            }
-        }
-        config = sidecar_config(
-            tmp_path,
-            exporters=exporters,
-            delivery={"num_consumers": 1, "retry": {"initial_interval_s": 0.05, "max_interval_s": 0.2}},
-        )
+        config = _config(tmp_path, backend, max_elapsed_time_s=1)
         sidecar = start_sidecar(config)  # type: ignore[operator]
         flaky = [FLAKY, *range(201, 210)]
         after = list(range(301, 311))

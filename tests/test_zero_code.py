@@ -11,17 +11,16 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from google.protobuf.json_format import MessageToJson
+from support_instrument import assert_no_secrets, run_instrumented
 from support_receiver import ParseOnlyReceiver
 from support_spans import SECRET_CARD, SECRET_EMAIL
 
 pytestmark = pytest.mark.slow
 
-INSTRUMENT = Path(sys.executable).parent / "opentelemetry-instrument"
 HEAVY = ("litellm", "chromadb", "spanguard.pipeline", "fastapi", "matplotlib")
 APP = f"""
 import json, sys
@@ -37,8 +36,21 @@ print("app done")
 """
 
 
-def _run(tmp_path: Path, receiver: ParseOnlyReceiver, **overrides: str) -> subprocess.CompletedProcess[str]:
-    (tmp_path / "app.py").write_text(APP)
+def _run(tmp_path: Path, **overrides: str) -> tuple[subprocess.CompletedProcess[str], str, int]:
+    """The app under `opentelemetry-instrument` with a receiver of its own downstream:
+    the run, what the receiver got (as JSON) and how many spans it counted."""
+    receiver = ParseOnlyReceiver(keep=True)
+    try:
+        result = _instrumented(tmp_path, receiver, **overrides)
+        received = "".join(MessageToJson(request) for request in receiver.requests)
+    finally:
+        receiver.stop()
+    return result, received, receiver.spans
+
+
+def _instrumented(
+    tmp_path: Path, receiver: ParseOnlyReceiver, **overrides: str
+) -> subprocess.CompletedProcess[str]:
     env = {
         key: value
         for key, value in os.environ.items()
@@ -56,58 +68,27 @@ def _run(tmp_path: Path, receiver: ParseOnlyReceiver, **overrides: str) -> subpr
             **overrides,
         }
     )
-    result = subprocess.run(
-        [str(INSTRUMENT), sys.executable, "app.py"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "app done" in result.stdout
-    return result
-
-
-def _received(receiver: ParseOnlyReceiver) -> str:
-    return "".join(MessageToJson(request) for request in receiver.requests)
-
-
-def _assert_clean(*outputs: str) -> None:
-    for output in outputs:
-        assert SECRET_EMAIL not in output
-        assert SECRET_CARD not in output
+    return run_instrumented(tmp_path, APP, env)
 
 
 def test_distro_guards_otlp_and_console(tmp_path: Path) -> None:
-    receiver = ParseOnlyReceiver(keep=True)
-    try:
-        result = _run(
-            tmp_path,
-            receiver,
-            OTEL_PYTHON_DISTRO="spanguard",
-            OTEL_PYTHON_CONFIGURATOR="spanguard",
-            OTEL_TRACES_EXPORTER="otlp,console",
-        )
-        received = _received(receiver)
-    finally:
-        receiver.stop()
-    assert receiver.spans == 2
-    _assert_clean(received, result.stdout, result.stderr)
+    result, received, spans = _run(
+        tmp_path,
+        OTEL_PYTHON_DISTRO="spanguard",
+        OTEL_PYTHON_CONFIGURATOR="spanguard",
+        OTEL_TRACES_EXPORTER="otlp,console",
+    )
+    assert spans == 2
+    assert_no_secrets(received, result.stdout, result.stderr)
     assert "[REDACTED:email]" in received and "[REDACTED:credit_card]" in received
     assert '"handle-request"' in result.stdout and "[REDACTED:email]" in result.stdout  # SDK console
     assert json.loads(result.stdout.split("HEAVY=", 1)[1].splitlines()[0]) == []
 
 
 def test_distro_alone_implies_the_configurator_and_otlp(tmp_path: Path) -> None:
-    receiver = ParseOnlyReceiver(keep=True)
-    try:
-        result = _run(tmp_path, receiver, OTEL_PYTHON_DISTRO="spanguard")
-        received = _received(receiver)
-    finally:
-        receiver.stop()
-    assert receiver.spans == 2
-    _assert_clean(received, result.stdout, result.stderr)
+    result, received, spans = _run(tmp_path, OTEL_PYTHON_DISTRO="spanguard")
+    assert spans == 2
+    assert_no_secrets(received, result.stdout, result.stderr)
     assert "[REDACTED:email]" in received
 
 
@@ -131,49 +112,34 @@ def test_spanguard_next_to_otlp_never_delivers_raw_spans(tmp_path: Path, exporte
         "exporters:\n  file: {path: " + str(tmp_path / "spans.jsonl") + "}\n"
         "  batch: {schedule_delay_ms: 100}\n"
     )
-    receiver = ParseOnlyReceiver(keep=True)
-    try:
-        result = _run(
-            tmp_path,
-            receiver,
-            OTEL_TRACES_EXPORTER=exporters,
-            SPANGUARD_CONFIG=str(config),
-            OTEL_PYTHON_DISTRO="none",
-            OTEL_PYTHON_CONFIGURATOR="plainsdk",
-            PYTHONPATH=str(_plain_sdk_configurator(tmp_path)),
-        )
-        received = _received(receiver)
-    finally:
-        receiver.stop()
-    assert receiver.spans == 2  # guarded, not refused: otlp still gets the (clean) spans
-    _assert_clean(received, result.stdout, result.stderr, (tmp_path / "spans.jsonl").read_text())
+    result, received, spans = _run(
+        tmp_path,
+        OTEL_TRACES_EXPORTER=exporters,
+        SPANGUARD_CONFIG=str(config),
+        OTEL_PYTHON_DISTRO="none",
+        OTEL_PYTHON_CONFIGURATOR="plainsdk",
+        PYTHONPATH=str(_plain_sdk_configurator(tmp_path)),
+    )
+    assert spans == 2  # guarded, not refused: otlp still gets the (clean) spans
+    assert_no_secrets(received, result.stdout, result.stderr, (tmp_path / "spans.jsonl").read_text())
     assert "[REDACTED:email]" in received
 
 
 def test_a_broken_config_exports_nothing_anywhere(tmp_path: Path) -> None:
     bad = tmp_path / "spanguard.yaml"
     bad.write_text("redaction:\n  detectors: [no_such_detector]\n")
-    receiver = ParseOnlyReceiver(keep=True)
-    try:
-        result = _run(
-            tmp_path,
-            receiver,
-            OTEL_PYTHON_DISTRO="spanguard",
-            SPANGUARD_CONFIG=str(bad),
-            OTEL_TRACES_EXPORTER="otlp,console",
-        )
-    finally:
-        receiver.stop()
-    assert receiver.spans == 0
+    result, _, spans = _run(
+        tmp_path,
+        OTEL_PYTHON_DISTRO="spanguard",
+        SPANGUARD_CONFIG=str(bad),
+        OTEL_TRACES_EXPORTER="otlp,console",
+    )
+    assert spans == 0
     assert "tracing export is off until this is fixed" in result.stderr
-    _assert_clean(result.stdout, result.stderr)
+    assert_no_secrets(result.stdout, result.stderr)
 
 
 def test_export_off_switch(tmp_path: Path) -> None:
-    receiver = ParseOnlyReceiver(keep=True)
-    try:
-        result = _run(tmp_path, receiver, OTEL_PYTHON_DISTRO="spanguard", SPANGUARD_ENABLED="false")
-    finally:
-        receiver.stop()
-    assert receiver.spans == 0
-    _assert_clean(result.stdout, result.stderr)
+    result, _, spans = _run(tmp_path, OTEL_PYTHON_DISTRO="spanguard", SPANGUARD_ENABLED="false")
+    assert spans == 0
+    assert_no_secrets(result.stdout, result.stderr)

@@ -15,7 +15,7 @@ import difflib
 import os
 import re
 from collections.abc import Sequence
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import re2
 from pydantic import (
@@ -210,22 +210,6 @@ DEFAULT_PHONE_REGIONS: tuple[str, ...] = ("US", "GB", "DE", "FR", "ES", "IT", "N
 
 
 # OpenInference TraceConfig hide flags (processors/hide.py says what each one hides)
-HIDE_PRESETS = (
-    "inputs",
-    "outputs",
-    "input_messages",
-    "output_messages",
-    "input_text",
-    "output_text",
-    "input_images",
-    "output_images",
-    "embedding_vectors",
-    "embeddings_text",
-    "llm_invocation_parameters",
-    "llm_tools",
-    "llm_prompts",
-    "choices",
-)
 HidePreset = Literal[
     "inputs",
     "outputs",
@@ -242,6 +226,8 @@ HidePreset = Literal[
     "llm_prompts",
     "choices",
 ]
+# the same names as a tuple, for loops and membership tests (one list: the Literal)
+HIDE_PRESETS: tuple[str, ...] = get_args(HidePreset)
 # environment variable -> preset, as OpenInference names them
 HIDE_ENV_VARS: dict[str, str] = {f"OPENINFERENCE_HIDE_{name.upper()}": name for name in HIDE_PRESETS}
 HIDE_ENV_VARS["OPENINFERENCE_HIDE_PROMPTS"] = "llm_prompts"
