@@ -35,7 +35,8 @@ _CAMEL = (
     r"\b[a-z][A-Za-z0-9]*(?:Password|Passwd|Passphrase|Pwd|Pass|Secret|Token|ApiKey|"
     r"AccessKey|SecretKey|PrivateKey|AuthToken|Credentials?)(?:[A-Z][a-z0-9]+)*"
 )
-_SEPARATOR = r"[\"'`]?(?:[ \t]*(?:[:=]=?|!==?|->|=>)|[ \t]+(?i:is|was|as|equals|=)[ \t]*:?)[ \t]*"
+# a separator word is a whole word: `token assumes` is prose, not `token as sumes`
+_SEPARATOR = r"[\"'`]?(?:[ \t]*(?:[:=]=?|!==?|->|=>)|[ \t]+(?i:(?:is|was|as|equals)\b|=)[ \t]*:?)[ \t]*"
 _VALUE = r"(?:\\?\"(?:[^\"\\\n]|\\.)*\\?\"|'[^'\n]*'|`[^`\n]*`|[^\s\"'`][^\s\"'`]*)"
 # environment-variable style: any `*_KEY`, `*_TOKEN`, `*_SECRET` (`STRIPE_KEY=...`)
 _ENV = r"\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*_(?:KEY|TOKEN|SECRET|PASSWORD|PASS|PWD|PAT)(?:_[A-Z0-9]+)*\b"
@@ -115,7 +116,7 @@ _ONE_CHAR_RUN = re.compile(r"^(.)\1{2,}$")
 _QUERY_NEXT = re.compile(r"[&;][A-Za-z_][A-Za-z0-9_. -]*=")
 _PROSE_SEPARATOR = re.compile(r"(?i)[\"'`]?[ \t]+(?:is|was|as|equals)\b")
 _SEPARATOR_RE = re.compile(
-    r"[\"'`]?(?:[ \t]*(?:[:=]=?|!==?|->|=>)|[ \t]+(?:is|was|as|equals|=)[ \t]*:?)[ \t]*", re.IGNORECASE
+    r"[\"'`]?(?:[ \t]*(?:[:=]=?|!==?|->|=>)|[ \t]+(?:(?:is|was|as|equals)\b|=)[ \t]*:?)[ \t]*", re.IGNORECASE
 )
 _NAME_RE = re.compile(r"[A-Za-z0-9_.\-]+(?: (?:key|secret|token)\b)?", re.IGNORECASE)
 _NARROW = frozenset(["password", "passwd", "passphrase", "passcode", "pwd", "pin"])

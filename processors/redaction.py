@@ -46,6 +46,7 @@ from spanguard.processors.scanner import Scanner, compile_pattern
 from spanguard.processors.sql import sanitize_sql
 from spanguard.processors.summary import finding_counts, summary_attributes
 from spanguard.processors.tokens import Tokens
+from spanguard.processors.values import all_strings
 
 SEPARATOR = "\x00"
 
@@ -260,7 +261,7 @@ class Redactor:
             if len(self._scan_only_keys) >= 4096:
                 self._scan_only_keys.clear()
             self._scan_only_keys[signature] = verdict
-        return verdict and all(value.__class__ is str for value in values)
+        return verdict and all_strings(values)
 
     def drops(self, key: str) -> bool:
         """Would `key` be removed? Lets adapters skip materialising such values."""

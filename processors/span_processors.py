@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import threading
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +47,7 @@ from spanguard.processors.truncation import Truncator
 from spanguard.processors.values import bounded_attributes
 
 _log = logging.getLogger(__name__)
+_NOTHING = object()  # no resource/scope seen yet
 
 
 @dataclass(slots=True)
@@ -77,8 +78,8 @@ def _span_slots(
         keys.append(None)
         values.append(description)
     # the private containers: the public properties copy them into tuples under a lock
-    events = getattr(span, "_events", None) or span.events
-    links = getattr(span, "_links", None) or span.links
+    events = _sequence(getattr(span, "_events", None), span, "events")
+    links = _sequence(getattr(span, "_links", None), span, "links")
     for event in events:
         if event.attributes:
             keys.extend(event.attributes)
@@ -98,6 +99,16 @@ def _span_slots(
     for index, link in enumerate(links):
         labels.extend(f"links.{index}.{key}" for key in link.attributes or {})
     return keys, values, labels
+
+
+def _sequence(raw: Any, span: ReadableSpan, name: str) -> Sequence[Any]:
+    """A span's events or links without the SDK's locked copy: a finished span's
+    BoundedList no longer changes, so its deque is read as it is."""
+    if isinstance(raw, BoundedList):
+        return raw._dq  # type: ignore[no-any-return]
+    if isinstance(raw, (tuple, list)):
+        return raw
+    return getattr(span, name) or ()
 
 
 def _attribute_dict(span: ReadableSpan) -> Mapping[str, Any]:
@@ -200,6 +211,7 @@ class SpanguardSpanProcessor(SpanProcessor):
         self._counts = Counts()
         self._lock = threading.Lock()
         self._owners = AttributeOwnerScanner(engine)
+        self._last_owners: tuple[object, object, Any, Any] = (_NOTHING, _NOTHING, None, None)
 
     @property
     def stats(self) -> SpanguardStats:
@@ -255,10 +267,20 @@ class SpanguardSpanProcessor(SpanProcessor):
         return _rebuild(span, changes, engine.summary(staged, labels, changed))
 
     def _with_clean_owners(self, span: ReadableSpan) -> ReadableSpan:
-        """`span` with its resource and scope attributes cleaned (itself when clean)."""
-        resource = self._owners.resource(span.resource)
-        scope = self._owners.scope(span.instrumentation_scope)
-        if resource is span.resource and scope is span.instrumentation_scope:
+        """`span` with its resource and scope attributes cleaned (itself when clean).
+
+        Nearly every span of a process shares one resource and one scope: the last pair
+        seen and its verdict are kept as one tuple (read and replaced atomically), so
+        such a span costs two identity checks rather than two locked cache lookups."""
+        source_resource, source_scope = span.resource, span.instrumentation_scope
+        last = self._last_owners
+        if last[0] is source_resource and last[1] is source_scope:
+            resource, scope = last[2], last[3]
+        else:
+            resource = self._owners.resource(source_resource)
+            scope = self._owners.scope(source_scope)
+            self._last_owners = (source_resource, source_scope, resource, scope)
+        if resource is source_resource and scope is source_scope:
             return span
         return copy_span(span, resource=resource, instrumentation_scope=scope)
 

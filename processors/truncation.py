@@ -16,6 +16,7 @@ from spanguard.config.model import TruncationConfig
 from spanguard.processors.changes import DROPPED, DROPPED_ACTION, TOKEN, TRUNCATED, Change
 from spanguard.processors.json_truncation import cut_json
 from spanguard.processors.key_rules import GlobSet, KeyCache, glob_specificity
+from spanguard.processors.values import all_strings
 
 _SHORT_MARKER = "…[truncated]"
 _DROP = -1
@@ -127,7 +128,7 @@ class Truncator:
             if len(self._smallest_limit) >= 4096:
                 self._smallest_limit.clear()
             self._smallest_limit[signature] = smallest
-        if smallest < 0 or not all(value.__class__ is str for value in values):
+        if smallest < 0 or not all_strings(values):
             return False
         return not values or max(map(len, values)) <= smallest
 

@@ -77,6 +77,11 @@ def test_secret_assignments_mask_only_the_value(text: str, expected: str) -> Non
         "key: user_id",
         f"password={M}",
         "password_reset_url=https://example.com/reset",
+        # a separator word must be a whole word: not `token as sumes`
+        "my token assumes nothing",
+        "the secret isolates the key from the app",
+        "a password wasabi recipe",
+        "the api key equalsign",
     ],
 )
 def test_names_templates_and_placeholders_stay(text: str) -> None:
