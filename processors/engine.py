@@ -236,7 +236,7 @@ class Engine:
                 found = finding_counts(changed) if prefix == REDACTED_PREFIX else None
                 level = stage.config.summary
                 attributes = summary_attributes(level, changed_keys, len(changed), prefix, found)
-                summary = merge_summary(summary, attributes)
+                summary = merge_summary(summary, attributes) if summary else attributes
         return summary
 
 

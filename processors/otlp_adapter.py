@@ -26,7 +26,15 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from spanguard.processors.changes import DROPPED
-from spanguard.processors.engine import AnyEngine, Counts, Engine, NoopEngine, is_summary_key, merge_summary
+from spanguard.processors.engine import (
+    SUMMARY_PREFIX,
+    AnyEngine,
+    Counts,
+    Engine,
+    NoopEngine,
+    is_summary_key,
+    merge_summary,
+)
 from spanguard.processors.numbers import big
 from spanguard.processors.otlp_prefilter import OVERSIZED, prefilter_for
 from spanguard.processors.otlp_units import unit_bounds
@@ -159,6 +167,7 @@ class _Collector:
 # Span fields (opentelemetry/proto/trace/v1/trace.proto) the engine never changes: ids,
 # trace_state, kind, times, dropped counts, flags. A hit there alone needs no visit.
 _SPAN_ATTRIBUTES = 9
+SUMMARY_PREFIX_BYTES = SUMMARY_PREFIX.encode()
 _SPAN_INERT = frozenset({1, 2, 3, 4, 6, 7, 8, 10, 12, 14, 16})
 
 
@@ -390,30 +399,43 @@ def apply_to_request(
     for container, kv in removals:
         container.remove(kv)
     labels = slots.labels if engine.debug else None
+    span_bounds = [bounds[i] for i, unit in enumerate(units) if isinstance(unit, Span)] if bounds else None
     for span_index, indexes in per_span.items():
-        _add_summary(spans[span_index], engine.summary(staged, labels, indexes))
+        # an earlier hop's summary keys are in the span's bytes, if anywhere (a C search
+        # over them is cheaper than reading every attribute key back from the message)
+        earlier = True
+        if span_bounds is not None:
+            segment, start, end = span_bounds[span_index]
+            earlier = segment.find(SUMMARY_PREFIX_BYTES, start, end) >= 0
+        _add_summary(spans[span_index], engine.summary(staged, labels, indexes), earlier)
     result = RequestCounts(spans=len(spans), changed_spans=frozenset(per_span), changed_other=changed_other)
     result.add(counts)
     return result
 
 
-def _add_summary(span: Any, summary: dict[str, Any]) -> None:
+def _add_summary(span: Any, summary: dict[str, Any], earlier: bool = True) -> None:
     """Write `summary` onto `span`, merged into any summary attributes already there
-    (a span changed at an earlier spanguard hop): OTLP forbids duplicate keys."""
+    (a span changed at an earlier spanguard hop): OTLP forbids duplicate keys.
+    `earlier=False`: the caller knows the span holds no summary key yet."""
     if not summary:
         return
-    existing: dict[str, Any] = {}
     found: dict[str, Any] = {}
-    for kv in span.attributes:
-        if kv.key in summary and is_summary_key(kv.key):
-            found[kv.key] = kv
-            existing[kv.key] = _plain(kv.value)
-    for key, value in merge_summary(existing, summary).items():
+    merged = summary
+    if earlier:
+        existing: dict[str, Any] = {}
+        for kv in span.attributes:
+            if kv.key in summary and is_summary_key(kv.key):
+                found[kv.key] = kv
+                existing[kv.key] = _plain(kv.value)
+        if existing:
+            merged = merge_summary(existing, summary)
+    for key, value in merged.items():
         kv = found.get(key)
         if kv is None:
             kv = span.attributes.add()
             kv.key = key
-        kv.value.Clear()
+        else:
+            kv.value.Clear()
         if isinstance(value, int):
             kv.value.int_value = value
         else:
