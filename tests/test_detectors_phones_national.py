@@ -1,0 +1,104 @@
+"""Phone numbers in national format, without their country code: found for the regions in
+`phone_regions` by the RE2 candidate shapes and phonenumbers' metadata, while the digit
+groups that fill traces (dates, times, prices, versions, order numbers, ids, addresses)
+are left alone. Every number here is one phonenumbers itself calls valid for its region
+(asserted first), so the examples cannot drift into numbers no one can dial.
+
+Not read without their +CC (documented in `detectors.py`): Spain's 3-3-3 grouping
+(612 345 678 is also a number with French thousands separators) and a trunk-0 number
+written as one bare run (09876543210 is as much an order number)."""
+
+from __future__ import annotations
+
+import json
+
+import phonenumbers
+import pytest
+
+from spanguard.config.model import DEFAULT_PHONE_REGIONS, RedactionConfig
+from spanguard.processors.redaction import Redactor
+
+# (region, number as people there write it)
+NATIONAL = [
+    ("GB", "020 7946 0958"),  # London
+    ("GB", "07400 123456"),  # mobile (07700 900123, Ofcom's drama range, is not valid)
+    ("DE", "030 901820"),  # Berlin
+    ("DE", "0151 23456789"),  # mobile, as DIN 5008 groups it (phonenumbers: 01512 3456789)
+    ("FR", "01 23 45 67 89"),
+    ("FR", "06 12 34 56 78"),
+    ("TR", "0532 123 45 67"),
+    ("IN", "098765 43210"),
+    ("IN", "98765 43210"),  # mobiles are written without the trunk 0 too
+    ("BR", "(11) 91234-5678"),  # Brazil writes no trunk 0
+    ("BR", "(21) 3456-7890"),
+    ("JP", "03-1234-5678"),  # Tokyo
+    ("JP", "090-1234-5678"),
+    ("AU", "(02) 9876 5432"),
+    ("AU", "0412 345 678"),
+    ("ES", "612 34 56 78"),
+    ("ES", "912 34 56 78"),
+    ("IT", "06 1234 5678"),  # Rome
+    ("IT", "347 123 4567"),
+    ("US", "(201) 555-0123"),
+    ("US", "201-555-0123"),
+    ("NL", "020 123 4567"),
+]
+
+# the documented default regions, plus Japan, which it does not include
+REGIONS = [*DEFAULT_PHONE_REGIONS, "JP"]
+REDACTOR = Redactor(RedactionConfig(phone_regions=REGIONS))
+DEFAULT = Redactor(RedactionConfig())
+
+
+def _masked(redactor: Redactor, text: str, number: str) -> bool:
+    out = redactor.redact_text(text)
+    return number not in out and "[REDACTED:phone]" in out
+
+
+@pytest.mark.parametrize(("region", "number"), NATIONAL)
+def test_national_number_is_masked(region: str, number: str) -> None:
+    assert phonenumbers.is_valid_number(phonenumbers.parse(number, region))
+    redactor = DEFAULT if region in DEFAULT_PHONE_REGIONS else REDACTOR
+    for shown in (
+        f"please call {number} after 5",
+        number,
+        f"({number})" if not number.startswith("(") else f"tel. {number}",
+        json.dumps({"content": f"my number is {number}", "n": 1}),
+    ):
+        assert _masked(redactor, shown, number), shown
+    # the region's own metadata finds it, not a coincidence in another region's
+    assert _masked(Redactor(RedactionConfig(phone_regions=[region])), f"call {number}", number)
+
+
+def test_japan_needs_its_region() -> None:
+    # Japan is not a default region: 090-1234-5678 is then read for the others only
+    # (it is no valid number there), and needs JP in phone_regions or its +81
+    text = "call 090-1234-5678"
+    assert Redactor(RedactionConfig(phone_regions=["US", "GB", "DE"])).redact_text(text) == text
+    assert REDACTOR.redact_text(text) == "call [REDACTED:phone]"
+    assert DEFAULT.redact_text("call +81 90-1234-5678") == "call [REDACTED:phone]"
+
+
+LOOK_ALIKES = [
+    "released 2024-05-01, due 01.05.2024 and 01/05/2024",
+    "on 01 05 2024 at 10:30:00, 23:59 or 10:30:00.123456",
+    "2024-05-01T10:30:00.123Z and 2024-05-01 10:30",
+    "total 1 234,56 EUR and 12 345 678,90 and 1.234.567,89",
+    "$1,234.56 and 99.99 and 1,234,567",
+    "version 1.2.3, 10.4.12.1, v2.31.0 and 2024.05.01",
+    "order 1234567890, order #4501234567, order 0123456789, invoice 2024-000123-01",
+    "uuid 550e8400-e29b-41d4-a716-446655440000",
+    "trace 4bf92f3577b34da6a3ce929d0e0e4736 span 00f067aa0ba902b7",
+    "peer 192.168.10.20 and 10.0.0.1:8080",
+    "population 612 345 678",  # 3-3-3: a number with thousands separators
+    "ISBN 978-3-16-148410-0 and 978 3 16 148410 0",
+    "epoch 1714559400, ms 1714559400123, build 20240501.1234",
+    "page 12 of 345, items 1 2 3 4 5 6 7, ports 8080 9090 3000 5432",
+    "lat 48.858844 lon 2.294351, duration 0.123456789 s",
+]
+
+
+@pytest.mark.parametrize("text", LOOK_ALIKES)
+def test_look_alikes_survive_with_all_regions(text: str) -> None:
+    assert REDACTOR.redact_text(text) == text
+    assert DEFAULT.redact_text(text) == text
