@@ -9,9 +9,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from support_otlp import key_value
 
 from spanguard.config.model import RedactionConfig
 from spanguard.processors.keccak import keccak256
+from spanguard.processors.otlp_adapter import transform_export_request
 from spanguard.processors.redaction import Redactor
 from spanguard.processors.validators import eip55_ok, icao_check_digit_ok, validate_national_id
 
@@ -144,3 +147,23 @@ def test_single_case_addresses_carry_no_checksum_and_stay_masked() -> None:
 )
 def test_eth_look_alikes_survive(text: str) -> None:
     assert DEFAULT.redact_text(text) == text
+
+
+def test_sidecar_prefilter_flags_id_cards_and_addresses() -> None:
+    """Over OTLP the prefilter's relaxed patterns decide which spans are visited: the new
+    shapes are masked there exactly as when every span is visited."""
+    shown = [text for text, _ in ID_CARDS] + ["IDD<<T220001293<<<"] + [f"to {a}" for a in EIP55_VECTORS]
+    request = ExportTraceServiceRequest()
+    scope_spans = request.resource_spans.add().scope_spans.add()
+    for text in shown:
+        scope_spans.spans.add().attributes.append(key_value("note", text))
+        scope_spans.spans.add().attributes.append(key_value("note", "Personalausweis T220001294"))
+    fast, slow = ExportTraceServiceRequest(), ExportTraceServiceRequest()
+    fast.CopyFrom(request)
+    slow.CopyFrom(request)
+    counts = transform_export_request(fast, DEFAULT, None)
+    assert counts == transform_export_request(slow, DEFAULT, None, exhaustive=True)
+    assert fast.SerializeToString() == slow.SerializeToString()
+    values = [span.attributes[0].value.string_value for span in fast.resource_spans[0].scope_spans[0].spans]
+    assert all("[REDACTED:" in value for value in values[0::2])
+    assert values[1::2] == ["Personalausweis T220001294"] * len(shown)

@@ -14,8 +14,11 @@ import json
 
 import phonenumbers
 import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from support_otlp import key_value
 
 from spanguard.config.model import DEFAULT_PHONE_REGIONS, RedactionConfig
+from spanguard.processors.otlp_adapter import transform_export_request
 from spanguard.processors.redaction import Redactor
 
 # (region, number as people there write it)
@@ -102,3 +105,23 @@ LOOK_ALIKES = [
 def test_look_alikes_survive_with_all_regions(text: str) -> None:
     assert REDACTOR.redact_text(text) == text
     assert DEFAULT.redact_text(text) == text
+
+
+def test_sidecar_prefilter_flags_every_national_number() -> None:
+    """Over OTLP the prefilter's relaxed patterns decide which spans are visited at all:
+    each national number (one per span, between clean spans) must be masked there too,
+    exactly as when every span is visited."""
+    request = ExportTraceServiceRequest()
+    scope_spans = request.resource_spans.add().scope_spans.add()
+    for _region, number in NATIONAL:
+        for value in ("nothing to see here", f"call me on {number} please"):
+            scope_spans.spans.add().attributes.append(key_value("input.value", value))
+    fast, slow = ExportTraceServiceRequest(), ExportTraceServiceRequest()
+    fast.CopyFrom(request)
+    slow.CopyFrom(request)
+    counts = transform_export_request(fast, REDACTOR, None)
+    assert counts == transform_export_request(slow, REDACTOR, None, exhaustive=True)
+    assert fast.SerializeToString() == slow.SerializeToString()
+    values = [span.attributes[0].value.string_value for span in fast.resource_spans[0].scope_spans[0].spans]
+    assert values[1::2] == ["call me on [REDACTED:phone] please"] * len(NATIONAL)
+    assert values[0::2] == ["nothing to see here"] * len(NATIONAL)
