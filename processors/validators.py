@@ -410,6 +410,7 @@ def bech32_ok(text: str) -> bool:
     return checksum in (1, 0x2BC830A3)
 
 
+@lru_cache(maxsize=1024)  # Keccak in Python: an address recurs across a trace's spans
 def eip55_ok(address: str) -> bool:
     """Ethereum's EIP-55 checksum: a hex letter of `0x` + 40 hex digits is upper case
     exactly where the matching nibble of Keccak-256 of the lower-case address is 8 or

@@ -6,6 +6,7 @@ character off that must fail."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -13,7 +14,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from support_otlp import key_value
 
 from spanguard.config.model import RedactionConfig
-from spanguard.processors.keccak import keccak256
+from spanguard.processors.keccak import keccak256, sponge256
 from spanguard.processors.otlp_adapter import transform_export_request
 from spanguard.processors.redaction import Redactor
 from spanguard.processors.validators import eip55_ok, icao_check_digit_ok, validate_national_id
@@ -95,9 +96,19 @@ def test_keccak256_known_digests() -> None:
     # Keccak-256 as Ethereum uses it: not SHA3-256, whose padding differs
     assert keccak256(b"").hex() == "c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470"
     assert keccak256(b"abc").hex() == "4e03657aea45a94fc7d47ba826c8d667c0d1e6e33a64a036ec44f58fa12d6c45"
-    # more than one 136-byte block, and exactly one block (the padding then fills a second)
-    assert keccak256(b"a" * 200).hex() != keccak256(b"a" * 199).hex()
-    assert len(keccak256(b"x" * 136)) == 32
+    assert (
+        keccak256(b"The quick brown fox jumps over the lazy dog").hex()
+        == "4d741b6f1eb29cb2a9b9911c82f56fa8d73b04959d3d9d222895df6c0b28aa15"
+    )
+    assert hashlib.sha3_256(b"").hexdigest() != keccak256(b"").hex()
+
+
+def test_sponge_equals_hashlib_sha3_with_sha3_padding() -> None:
+    # the same permutation with FIPS 202's padding is SHA3-256: every length up to three
+    # blocks, so one-block, block-boundary (135, 136, 137) and multi-block inputs agree
+    for length in range(0, 3 * 136 + 2):
+        data = bytes(i * 7 % 251 for i in range(length))
+        assert sponge256(data, 0x06) == hashlib.sha3_256(data).digest(), length
 
 
 EIP55_VECTORS = [
