@@ -100,13 +100,12 @@ def _valid_phone(text: str, regions: tuple[str, ...]) -> bool:
     grouped as that region writes it?"""
     digits = "".join(c for c in text if c.isdigit())
     if text.startswith("+") or text.startswith("00"):
-        number_text = "+" + digits[2:] if text.startswith("00") else "+" + digits
-        try:
-            number = phonenumbers.parse(number_text, None)
-        except phonenumbers.NumberParseException:
-            return False
         window = "+" + text[2:] if text.startswith("00") else text
-        return phonenumbers.is_valid_number(number) and _grouped_like(window, number, True)
+        # +49 (0)151 ...: the trunk 0 in parentheses is not dialled from abroad (but
+        # Italy's leading 0 is part of the number, so the text as written is tried too)
+        if "(0)" in window and _valid_international(window.replace("(0)", "", 1)):
+            return True
+        return _valid_international(window)
     for region in regions:
         lengths, prefix = _region_lengths(region)
         without_trunk = prefix == "0" and not digits.startswith("0")
@@ -131,26 +130,42 @@ def _valid_phone(text: str, regions: tuple[str, ...]) -> bool:
             if breaks <= frozenset(b - 1 for b in _boundaries(formatted) if b > 1):
                 return True
             continue
-        if breaks <= _boundaries(formatted) or _split_after_code(breaks, digits, prefix, number):
+        if breaks <= _boundaries(formatted):
+            return True
+        if prefix and digits.startswith(prefix) and _split_after_code(breaks, len(prefix), number):
             return True
     return False
+
+
+def _valid_international(window: str) -> bool:
+    """`+CC` and the national number, grouped as its international format or split once
+    inside its area or network code after the country code (+49 151 23456789)."""
+    try:
+        number = phonenumbers.parse("+" + _digits_of(window), None)
+    except phonenumbers.NumberParseException:
+        return False
+    if not phonenumbers.is_valid_number(number):
+        return False
+    if _grouped_like(window, number, True):
+        return True
+    code = len(str(number.country_code))
+    breaks = _boundaries(window)
+    return code in breaks and _split_after_code(breaks - {code}, code, number)
 
 
 def _digits_of(text: str) -> str:
     return "".join(c for c in text if c.isdigit())
 
 
-def _split_after_code(
-    breaks: frozenset[int], digits: str, prefix: str, number: phonenumbers.PhoneNumber
-) -> bool:
-    """Trunk prefix and area or network code, one break, then the subscriber number, the
-    break anywhere inside the code as phonenumbers delimits it: German numbers are written
-    so (DIN 5008: 0151 23456789, 030 901820), while phonenumbers groups a mobile as
-    01512 3456789."""
-    if len(breaks) != 1 or not prefix or not digits.startswith(prefix):
+def _split_after_code(breaks: frozenset[int], offset: int, number: phonenumbers.PhoneNumber) -> bool:
+    """After `offset` digits (the trunk prefix, or the country code), the area or network
+    code, one break, then the subscriber number, the break anywhere inside the code as
+    phonenumbers delimits it: German numbers are written so (DIN 5008: 0151 23456789,
+    +49 151 23456789, 030 901820), while phonenumbers groups a mobile as 01512 3456789."""
+    if len(breaks) != 1:
         return False
     (at,) = breaks
-    return len(prefix) + 2 <= at <= len(prefix) + phonenumbers.length_of_national_destination_code(number)
+    return offset + 2 <= at <= offset + phonenumbers.length_of_national_destination_code(number)
 
 
 def phone_validator(regions: Sequence[str]) -> Callable[[bytes], Span | None]:
@@ -181,8 +196,11 @@ def phone_validator(regions: Sequence[str]) -> Callable[[bytes], Span | None]:
             international = window.startswith(("+", "00"))
             if not international and last == 0 and "(" not in window:
                 continue  # a bare digit run: an id, not a phone
-            if sum(1 for s, e in groups[1 : last + 1] if e - s == 1) > 1:
-                continue  # "1 2 3 4 5 6 7": counting, not dialling
+            singles = sum(
+                1 for s, e in groups[1 : last + 1] if e - s == 1 and candidate[s - 1 : e + 1] != b"(0)"
+            )
+            if singles > 1:
+                continue  # "1 2 3 4 5 6 7": counting, not dialling (a trunk "(0)" aside)
             if _DOTTED_QUAD.match(window) or _DATE_LIKE.match(window):
                 continue
             if _valid_phone(window, wanted):

@@ -1,5 +1,6 @@
 """Phone numbers in national format, without their country code: found for the regions in
-`phone_regions` by the RE2 candidate shapes and phonenumbers' metadata, while the digit
+`phone_regions` by the RE2 candidate shapes and phonenumbers' metadata (and the same
+numbers after their +CC, grouped as at home or with a `(0)`), while the digit
 groups that fill traces (dates, times, prices, versions, order numbers, ids, addresses)
 are left alone. Every number here is one phonenumbers itself calls valid for its region
 (asserted first), so the examples cannot drift into numbers no one can dial.
@@ -47,6 +48,19 @@ NATIONAL = [
     ("NL", "020 123 4567"),
 ]
 
+# with the country code: German mobiles split after the network code as at home, and
+# the trunk 0 in parentheses that many write after the +CC
+INTERNATIONAL = [
+    "+49 151 23456789",
+    "0049 151 23456789",
+    "+49 (0)151 23456789",
+    "+49 (0)30 901820",
+    "+44 (0)20 7946 0958",
+    "+44 (0) 7400 123456",
+    "+33 (0)6 12 34 56 78",
+    "+41 (0)44 668 18 00",
+]
+
 # the documented default regions, plus Japan, which it does not include
 REGIONS = [*DEFAULT_PHONE_REGIONS, "JP"]
 REDACTOR = Redactor(RedactionConfig(phone_regions=REGIONS))
@@ -71,6 +85,14 @@ def test_national_number_is_masked(region: str, number: str) -> None:
         assert _masked(redactor, shown, number), shown
     # the region's own metadata finds it, not a coincidence in another region's
     assert _masked(Redactor(RedactionConfig(phone_regions=[region])), f"call {number}", number)
+
+
+@pytest.mark.parametrize("number", INTERNATIONAL)
+def test_international_number_is_masked_whatever_the_regions(number: str) -> None:
+    redactor = Redactor(RedactionConfig(phone_regions=["US"]))
+    for shown in (f"please call {number} after 5", number, json.dumps({"content": f"tel {number}"})):
+        assert _masked(redactor, shown, number), shown
+    assert redactor.redact_text(f"call {number}.") == "call [REDACTED:phone]."
 
 
 def test_japan_needs_its_region() -> None:
@@ -98,6 +120,7 @@ LOOK_ALIKES = [
     "epoch 1714559400, ms 1714559400123, build 20240501.1234",
     "page 12 of 345, items 1 2 3 4 5 6 7, ports 8080 9090 3000 5432",
     "lat 48.858844 lon 2.294351, duration 0.123456789 s",
+    "+1 2 3 4 5 6 7 8 and +49 (0) 1 2 3 4 5 6",  # counting after a plus sign
 ]
 
 
@@ -107,13 +130,14 @@ def test_look_alikes_survive_with_all_regions(text: str) -> None:
     assert DEFAULT.redact_text(text) == text
 
 
-def test_sidecar_prefilter_flags_every_national_number() -> None:
+def test_sidecar_prefilter_flags_every_number() -> None:
     """Over OTLP the prefilter's relaxed patterns decide which spans are visited at all:
-    each national number (one per span, between clean spans) must be masked there too,
+    each number above (one per span, between clean spans) must be masked there too,
     exactly as when every span is visited."""
     request = ExportTraceServiceRequest()
     scope_spans = request.resource_spans.add().scope_spans.add()
-    for _region, number in NATIONAL:
+    numbers = [number for _region, number in NATIONAL] + INTERNATIONAL
+    for number in numbers:
         for value in ("nothing to see here", f"call me on {number} please"):
             scope_spans.spans.add().attributes.append(key_value("input.value", value))
     fast, slow = ExportTraceServiceRequest(), ExportTraceServiceRequest()
@@ -123,5 +147,5 @@ def test_sidecar_prefilter_flags_every_national_number() -> None:
     assert counts == transform_export_request(slow, REDACTOR, None, exhaustive=True)
     assert fast.SerializeToString() == slow.SerializeToString()
     values = [span.attributes[0].value.string_value for span in fast.resource_spans[0].scope_spans[0].spans]
-    assert values[1::2] == ["call me on [REDACTED:phone] please"] * len(NATIONAL)
-    assert values[0::2] == ["nothing to see here"] * len(NATIONAL)
+    assert values[1::2] == ["call me on [REDACTED:phone] please"] * len(numbers)
+    assert values[0::2] == ["nothing to see here"] * len(numbers)
