@@ -210,7 +210,9 @@ _PATTERNS: dict[str, str] = {
     # French style) and a trunk-0 number as one bare run (09876543210: an order number).
     "phone": (
         r"(?:\+|\b00)[1-9](?:[ .()/-]{0,2}[0-9]){6,14}\b"
-        r"|(?:\(0?|\b0)[0-9](?:[ .()/-]{0,2}[0-9]){5,14}\b"
+        # (a long group glued on by - . / is read too, for the validator to refuse:
+        # 020-1359269-7555974 is a reference number)
+        r"|(?:\(0?|\b0)[0-9](?:[ .()/-]{0,2}[0-9]){5,14}(?:[-./][0-9]{5,})?\b"
         r"|\b[1-9][0-9]{2}[ .-](?:[0-9]{3}[ .-][0-9]{4}|[0-9]{2}[ .-][0-9]{2}[ .-][0-9]{2})\b"
         r"|\b[1-9][0-9]{4}[ .-][0-9]{5}\b"
     ),

@@ -157,15 +157,20 @@ def _digits_of(text: str) -> str:
     return "".join(c for c in text if c.isdigit())
 
 
+_MOBILE_TYPES = (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
+
+
 def _split_after_code(breaks: frozenset[int], offset: int, number: phonenumbers.PhoneNumber) -> bool:
-    """After `offset` digits (the trunk prefix, or the country code), the area or network
-    code, one break, then the subscriber number, the break anywhere inside the code as
-    phonenumbers delimits it: German numbers are written so (DIN 5008: 0151 23456789,
-    +49 151 23456789, 030 901820), while phonenumbers groups a mobile as 01512 3456789."""
-    if len(breaks) != 1:
+    """A mobile number's network code one digit shorter than phonenumbers' (after
+    `offset` digits: the trunk prefix, or the country code), one break, then the
+    subscriber number: German mobiles are written so (DIN 5008: 0151 23456789,
+    +49 151 23456789), while phonenumbers groups them 01512 3456789. Only exactly
+    there: a break anywhere inside a landline's area code would also read order numbers
+    such as 0502-9466 as phones."""
+    if len(breaks) != 1 or phonenumbers.number_type(number) not in _MOBILE_TYPES:
         return False
     (at,) = breaks
-    return offset + 2 <= at <= offset + phonenumbers.length_of_national_destination_code(number)
+    return at == offset + phonenumbers.length_of_national_destination_code(number) - 1
 
 
 def phone_validator(regions: Sequence[str]) -> Callable[[bytes], Span | None]:
@@ -201,6 +206,10 @@ def phone_validator(regions: Sequence[str]) -> Callable[[bytes], Span | None]:
             )
             if singles > 1:
                 continue  # "1 2 3 4 5 6 7": counting, not dialling (a trunk "(0)" aside)
+            if not international and last == 1 and candidate[groups[0][1] : groups[1][0]] in (b".", b","):
+                continue  # "06.672772" (the seconds of 10:30:06.672772): a decimal
+            if _joined_to_long_group(candidate, groups, last):
+                continue  # "020-1359269-7555974": one piece of a longer reference
             if _DOTTED_QUAD.match(window) or _DATE_LIKE.match(window):
                 continue
             if _valid_phone(window, wanted):
@@ -208,6 +217,16 @@ def phone_validator(regions: Sequence[str]) -> Callable[[bytes], Span | None]:
         return None
 
     return validate
+
+
+def _joined_to_long_group(candidate: bytes, groups: list[tuple[int, int]], last: int) -> bool:
+    """Does the window end where `-`, `.` or `/` glues a group of 5+ digits to it? An
+    extension is shorter (030 901820-12); a longer tail makes the digits an order or
+    reference number that merely starts like a phone."""
+    if last + 1 >= len(groups):
+        return False
+    end, (start, stop) = groups[last][1], groups[last + 1]
+    return start == end + 1 and candidate[end : end + 1] in (b"-", b".", b"/") and stop - start >= 5
 
 
 def resume_phone(candidate: bytes) -> int:

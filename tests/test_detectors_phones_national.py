@@ -121,7 +121,17 @@ LOOK_ALIKES = [
     "page 12 of 345, items 1 2 3 4 5 6 7, ports 8080 9090 3000 5432",
     "lat 48.858844 lon 2.294351, duration 0.123456789 s",
     "+1 2 3 4 5 6 7 8 and +49 (0) 1 2 3 4 5 6",  # counting after a plus sign
+    "at 10:30:06.672772 and 23:59:02.459142",  # the seconds would read as 06 672772
+    "duration 06.672772 s",  # two groups joined by a dot: a decimal
+    "ref 020-1359269-7555974 and 0012-345678-90123",  # a long group glued on: a reference
 ]
+
+
+def test_extension_after_a_number_is_left_out() -> None:
+    # DIN 5008 writes an extension after a dash: the number is masked, the extension kept
+    assert DEFAULT.redact_text("Zentrale 030 901820-12") == "Zentrale [REDACTED:phone]-12"
+    assert DEFAULT.redact_text("+49 30 901820-0") == "[REDACTED:phone]-0"
+
 
 
 @pytest.mark.parametrize("text", LOOK_ALIKES)
