@@ -193,6 +193,9 @@ _DATE = (
     rf"|[0-9]{{1,2}}(?:st|nd|rd|th)?[ \t]+{_MONTH},?[ \t]+[0-9]{{4}}"
     rf"|{_MONTH}[ \t]+[0-9]{{1,2}}(?:st|nd|rd|th)?,?[ \t]+[0-9]{{4}}"
 )
+# a German ID card number: the letters of its alphabet (no vowels, no B D Q S) and
+# digits, then a check digit; cards before 2010 have digits only
+_DE_ID_CARD = r"[CFGHJ-NPRTV-Z0-9]{9}[0-9]"
 # a context word, then up to a few words and separators before the value
 _CONTEXT_GAP = r"(?:[ \t]*[:#=.-]?[ \t]*(?:[A-Za-z]+\.?[ \t]*){0,3}[:#=-]?[ \t]*)"
 
@@ -200,13 +203,18 @@ _PATTERNS: dict[str, str] = {
     "email": r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b",
     # Candidates in the shapes phones are written in; phonenumbers decides
     # (validators.phone_validator). International: + or 00 and 7-15 digits in groups.
-    # National: a trunk 0 or an area code in parentheses, or the 3-3-4 and 5-5 shapes
-    # (415 555 0142, 345 678 9012, 98765 43210), so that a few numbers in a row of prose
-    # ("494 405 395") are not candidates; other national shapes need their +CC.
+    # National: a trunk 0 or an area code in parentheses, or the 3-3-4, 3-2-2-2 and 5-5
+    # shapes (415 555 0142, 347 123 4567, Spain's 612 34 56 78, 98765 43210), so that a
+    # few numbers in a row of prose ("494 405 395") are not candidates. Not read without
+    # their +CC: Spain's 612 345 678 (3-3-3 is also a number with thousands separators,
+    # French style) and a trunk-0 number as one bare run (09876543210: an order number).
     "phone": (
         r"(?:\+|\b00)[1-9](?:[ .()/-]{0,2}[0-9]){6,14}\b"
-        r"|(?:\(0?|\b0)[0-9](?:[ .()/-]{0,2}[0-9]){5,14}\b"
-        r"|\b[1-9][0-9]{2}[ .-][0-9]{3}[ .-][0-9]{4}\b|\b[1-9][0-9]{4}[ .-][0-9]{5}\b"
+        # (a long group glued on by - . / is read too, for the validator to refuse:
+        # 020-1359269-7555974 is a reference number)
+        r"|(?:\(0?|\b0)[0-9](?:[ .()/-]{0,2}[0-9]){5,14}(?:[-./][0-9]{5,})?\b"
+        r"|\b[1-9][0-9]{2}[ .-](?:[0-9]{3}[ .-][0-9]{4}|[0-9]{2}[ .-][0-9]{2}[ .-][0-9]{2})\b"
+        r"|\b[1-9][0-9]{4}[ .-][0-9]{5}\b"
     ),
     "credit_card": r"\b[0-9](?:[ .-]?[0-9]){12,22}\b",
     "iban": r"\b[A-Za-z]{2}[0-9]{2}(?:[ .-]?[A-Za-z0-9]{4}){2,7}(?:[ .-]?[A-Za-z0-9]{1,3})?\b",
@@ -234,6 +242,11 @@ _PATTERNS: dict[str, str] = {
         r"|\b(?:19|20)?[0-9]{6}[-+][0-9]{4}\b"  # Swedish personnummer
         r"|\b[2-9][0-9]{3}[ -][0-9]{4}[ -][0-9]{4}\b"  # Aadhaar
         r"|\b[0-9]{13}\b"  # South African ID
+        # German ID card (Personalausweis): 9 characters and the ICAO 9303 check digit,
+        # after its word only (bare, 1 order number in 25 of the shape AB12345678 would
+        # pass the check); bare in its machine-readable zone (TD1 line 1: IDD<<number)
+        rf"|(?i:\b(?:personalausweis|ausweis|identity card|id[ -]?card)){_CONTEXT_GAP}{_DE_ID_CARD}\b"
+        rf"|\bIDD<<{_DE_ID_CARD}"
         # bare numbers only after their name: NHS, SIN, BSN, PESEL, TCKN, Steuer-ID, TFN, ...
         # (acronyms in capitals only: `sin` and `dl` are inside too many words)
         r"|(?:\b(?:NHS|SIN|BSN|TCKN|TC|TFN|DL|IDNR)"

@@ -9,7 +9,7 @@ context word, a fixed literal) that ordinary prose and ids seldom have.
   configured regions, any region with `+CC`/`00CC`;
 - national ids: `python-stdnum`'s checksums (NHS, SIN, BSN, PESEL, CPF, ...), by shape
   or by the context word in front;
-- wallets: Base58Check, Bech32/Bech32m; MAC addresses; high-entropy strings.
+- wallets: Base58Check, Bech32/Bech32m, EIP-55 (Keccak-256); MAC addresses; high-entropy strings.
 """
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ from stdnum.se import personnummer
 from stdnum.tr import tckimlik
 from stdnum.us import itin, rtn, ssn
 from stdnum.za import idnr as za_idnr
+
+from spanguard.processors.keccak import keccak256
 
 Span = tuple[int, int]
 
@@ -98,13 +100,12 @@ def _valid_phone(text: str, regions: tuple[str, ...]) -> bool:
     grouped as that region writes it?"""
     digits = "".join(c for c in text if c.isdigit())
     if text.startswith("+") or text.startswith("00"):
-        number_text = "+" + digits[2:] if text.startswith("00") else "+" + digits
-        try:
-            number = phonenumbers.parse(number_text, None)
-        except phonenumbers.NumberParseException:
-            return False
         window = "+" + text[2:] if text.startswith("00") else text
-        return phonenumbers.is_valid_number(number) and _grouped_like(window, number, True)
+        # +49 (0)151 ...: the trunk 0 in parentheses is not dialled from abroad (but
+        # Italy's leading 0 is part of the number, so the text as written is tried too)
+        if "(0)" in window and _valid_international(window.replace("(0)", "", 1)):
+            return True
+        return _valid_international(window)
     for region in regions:
         lengths, prefix = _region_lengths(region)
         without_trunk = prefix == "0" and not digits.startswith("0")
@@ -117,18 +118,59 @@ def _valid_phone(text: str, regions: tuple[str, ...]) -> bool:
             continue
         if not phonenumbers.is_valid_number(number):
             continue
-        if without_trunk:
+        formatted = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+        breaks = _boundaries(text)
+        if without_trunk and _digits_of(formatted).startswith(prefix):
             # Where numbers are dialled with a trunk 0 people write it, except mobiles
             # in some places (India: 98765 43210): compare with the format minus the 0.
+            # (Where the national format itself has no 0, as Brazil's (11) 91234-5678,
+            # the number is compared with it as written.)
             if phonenumbers.number_type(number) != phonenumbers.PhoneNumberType.MOBILE:
                 continue
-            formatted = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
-            if _boundaries(text) <= frozenset(b - 1 for b in _boundaries(formatted) if b > 1):
+            if breaks <= frozenset(b - 1 for b in _boundaries(formatted) if b > 1):
                 return True
             continue
-        if _grouped_like(text, number, False):
+        if breaks <= _boundaries(formatted):
+            return True
+        if prefix and digits.startswith(prefix) and _split_after_code(breaks, len(prefix), number):
             return True
     return False
+
+
+def _valid_international(window: str) -> bool:
+    """`+CC` and the national number, grouped as its international format or split once
+    inside its area or network code after the country code (+49 151 23456789)."""
+    try:
+        number = phonenumbers.parse("+" + _digits_of(window), None)
+    except phonenumbers.NumberParseException:
+        return False
+    if not phonenumbers.is_valid_number(number):
+        return False
+    if _grouped_like(window, number, True):
+        return True
+    code = len(str(number.country_code))
+    breaks = _boundaries(window)
+    return code in breaks and _split_after_code(breaks - {code}, code, number)
+
+
+def _digits_of(text: str) -> str:
+    return "".join(c for c in text if c.isdigit())
+
+
+_MOBILE_TYPES = (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
+
+
+def _split_after_code(breaks: frozenset[int], offset: int, number: phonenumbers.PhoneNumber) -> bool:
+    """A mobile number's network code one digit shorter than phonenumbers' (after
+    `offset` digits: the trunk prefix, or the country code), one break, then the
+    subscriber number: German mobiles are written so (DIN 5008: 0151 23456789,
+    +49 151 23456789), while phonenumbers groups them 01512 3456789. Only exactly
+    there: a break anywhere inside a landline's area code would also read order numbers
+    such as 0502-9466 as phones."""
+    if len(breaks) != 1 or phonenumbers.number_type(number) not in _MOBILE_TYPES:
+        return False
+    (at,) = breaks
+    return at == offset + phonenumbers.length_of_national_destination_code(number) - 1
 
 
 def phone_validator(regions: Sequence[str]) -> Callable[[bytes], Span | None]:
@@ -159,8 +201,15 @@ def phone_validator(regions: Sequence[str]) -> Callable[[bytes], Span | None]:
             international = window.startswith(("+", "00"))
             if not international and last == 0 and "(" not in window:
                 continue  # a bare digit run: an id, not a phone
-            if sum(1 for s, e in groups[1 : last + 1] if e - s == 1) > 1:
-                continue  # "1 2 3 4 5 6 7": counting, not dialling
+            singles = sum(
+                1 for s, e in groups[1 : last + 1] if e - s == 1 and candidate[s - 1 : e + 1] != b"(0)"
+            )
+            if singles > 1:
+                continue  # "1 2 3 4 5 6 7": counting, not dialling (a trunk "(0)" aside)
+            if not international and last == 1 and candidate[groups[0][1] : groups[1][0]] in (b".", b","):
+                continue  # "06.672772" (the seconds of 10:30:06.672772): a decimal
+            if _joined_to_long_group(candidate, groups, last):
+                continue  # "020-1359269-7555974": one piece of a longer reference
             if _DOTTED_QUAD.match(window) or _DATE_LIKE.match(window):
                 continue
             if _valid_phone(window, wanted):
@@ -168,6 +217,16 @@ def phone_validator(regions: Sequence[str]) -> Callable[[bytes], Span | None]:
         return None
 
     return validate
+
+
+def _joined_to_long_group(candidate: bytes, groups: list[tuple[int, int]], last: int) -> bool:
+    """Does the window end where `-`, `.` or `/` glues a group of 5+ digits to it? An
+    extension is shorter (030 901820-12); a longer tail makes the digits an order or
+    reference number that merely starts like a phone."""
+    if last + 1 >= len(groups):
+        return False
+    end, (start, stop) = groups[last][1], groups[last + 1]
+    return start == end + 1 and candidate[end : end + 1] in (b"-", b".", b"/") and stop - start >= 5
 
 
 def resume_phone(candidate: bytes) -> int:
@@ -267,9 +326,37 @@ def _safe(check: _Check, value: str) -> bool:
         return False
 
 
+_ICAO_WEIGHTS = (7, 3, 1)
+# the German ID card's context words (the pattern's) and its machine-readable zone
+_DE_ID_CARD_START = re.compile(r"(?i)personalausweis|ausweis|identity card|id[ -]?card|IDD<<")
+
+
+def icao_check_digit_ok(value: str) -> bool:
+    """ICAO 9303 (machine-readable travel documents): the last character is the sum of
+    the others' values (digits as such, A=10 ... Z=35, the filler `<` 0) weighted 7, 3,
+    1, 7, ... modulo 10. German ID cards carry it on their 9-character number."""
+    if len(value) < 2 or not value[-1].isdigit():
+        return False
+    total = 0
+    for index, char in enumerate(value[:-1]):
+        if char.isdigit():
+            number = ord(char) - 48
+        elif "A" <= char <= "Z":
+            number = ord(char) - 55
+        elif char == "<":
+            number = 0
+        else:
+            return False
+        total += number * _ICAO_WEIGHTS[index % 3]
+    return total % 10 == ord(value[-1]) - 48
+
+
 def validate_national_id(candidate: bytes) -> Span | None:
     """Accept a candidate whose shape or preceding context word has a passing check."""
     text = candidate.decode("ascii", "replace")
+    if _DE_ID_CARD_START.match(text):
+        # the pattern ends with the 10 characters of the number and its check digit
+        return (len(text) - 10, len(text)) if icao_check_digit_ok(text[-10:]) else None
     shaped = False
     for shape, checks in _SHAPES:
         if shape.fullmatch(text):
@@ -360,12 +447,30 @@ def bech32_ok(text: str) -> bool:
     return checksum in (1, 0x2BC830A3)
 
 
+@lru_cache(maxsize=1024)  # Keccak in Python: an address recurs across a trace's spans
+def eip55_ok(address: str) -> bool:
+    """Ethereum's EIP-55 checksum: a hex letter of `0x` + 40 hex digits is upper case
+    exactly where the matching nibble of Keccak-256 of the lower-case address is 8 or
+    more. An address all in one case carries no checksum and passes: it is as much an
+    address as a checksummed one, only written without the check (wallets and block
+    explorers print both), so it stays masked as before."""
+    body = address[2:]
+    if body == body.lower() or body == body.upper():
+        return True
+    digest = keccak256(body.lower().encode("ascii")).hex()
+    return all(
+        char.isdigit() or char.isupper() == (int(nibble, 16) >= 8)
+        for char, nibble in zip(body, digest, strict=False)
+    )
+
+
 def validate_wallet(candidate: bytes) -> Span | None:
-    """Bitcoin (Base58Check, Bech32/m) and Ethereum addresses. Ethereum's mixed-case
-    checksum needs Keccak, which the standard library lacks: any 0x + 40 hex is masked."""
+    """Bitcoin (Base58Check, Bech32/m) and Ethereum addresses: a mixed-case `0x` address
+    must pass its EIP-55 checksum (Keccak-256, `keccak.py`); one in a single case has no
+    checksum to check and is masked (see `eip55_ok`)."""
     text = candidate.decode("ascii", "replace")
     if text.startswith("0x"):
-        return 0, len(text)
+        return (0, len(text)) if eip55_ok(text) else None
     if text[:3].lower() in ("bc1", "tb1"):
         return (0, len(text)) if bech32_ok(text) else None
     return (0, len(text)) if base58check_ok(text) else None
