@@ -105,7 +105,7 @@ def _sequence(raw: Any, span: ReadableSpan, name: str) -> Sequence[Any]:
     """A span's events or links without the SDK's locked copy: a finished span's
     BoundedList no longer changes, so its deque is read as it is."""
     if isinstance(raw, BoundedList):
-        return raw._dq  # type: ignore[no-any-return]
+        return raw._dq  # type: ignore[attr-defined]
     if isinstance(raw, (tuple, list)):
         return raw
     return getattr(span, name) or ()
