@@ -35,6 +35,7 @@ from spanguard.errors import ConfigError
 from spanguard.processors.assignments import ASSIGNMENT_PATTERN, validate_assignment
 from spanguard.processors.provider_tokens import API_KEY_PATTERN
 from spanguard.processors.validators import (
+    DE_ID_CARD_WORDS,
     phone_validator,
     resume_phone,
     validate_entropy,
@@ -59,7 +60,7 @@ class Detector:
     pattern: str
     validator: Validator | None = None
     # After the validator rejects a greedy candidate: the offset in it from which a real
-    # match could still begin and run past its end (None: resume after the candidate).
+    # match could still begin and run past its end (None: the next byte).
     resume: Callable[[bytes], int] | None = None
 
 
@@ -245,7 +246,7 @@ _PATTERNS: dict[str, str] = {
         # German ID card (Personalausweis): 9 characters and the ICAO 9303 check digit,
         # after its word only (bare, 1 order number in 25 of the shape AB12345678 would
         # pass the check); bare in its machine-readable zone (TD1 line 1: IDD<<number)
-        rf"|(?i:\b(?:personalausweis|ausweis|identity card|id[ -]?card)){_CONTEXT_GAP}{_DE_ID_CARD}\b"
+        rf"|(?i:\b(?:{DE_ID_CARD_WORDS})){_CONTEXT_GAP}{_DE_ID_CARD}\b"
         rf"|\bIDD<<{_DE_ID_CARD}"
         # bare numbers only after their name: NHS, SIN, BSN, PESEL, TCKN, Steuer-ID, TFN, ...
         # (acronyms in capitals only: `sin` and `dl` are inside too many words)

@@ -98,7 +98,7 @@ def _grouped_like(window: str, number: phonenumbers.PhoneNumber, international: 
 def _valid_phone(text: str, regions: tuple[str, ...]) -> bool:
     """Is `text` (digits with their separators) a valid number for some region,
     grouped as that region writes it?"""
-    digits = "".join(c for c in text if c.isdigit())
+    digits = _digits_of(text)
     if text.startswith("+") or text.startswith("00"):
         window = "+" + text[2:] if text.startswith("00") else text
         # +49 (0)151 ...: the trunk 0 in parentheses is not dialled from abroad (but
@@ -327,8 +327,10 @@ def _safe(check: _Check, value: str) -> bool:
 
 
 _ICAO_WEIGHTS = (7, 3, 1)
-# the German ID card's context words (the pattern's) and its machine-readable zone
-_DE_ID_CARD_START = re.compile(r"(?i)personalausweis|ausweis|identity card|id[ -]?card|IDD<<")
+# the words a German ID card number follows (the detector's pattern reads them too)
+DE_ID_CARD_WORDS = r"personalausweis|ausweis|identity card|id[ -]?card"
+# a candidate that starts with one of them, or with its machine-readable zone
+_DE_ID_CARD_START = re.compile(rf"(?i){DE_ID_CARD_WORDS}|IDD<<")
 
 
 def icao_check_digit_ok(value: str) -> bool:
