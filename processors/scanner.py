@@ -182,13 +182,15 @@ class Scanner:
                 accepted = validator(buffer[m_start:m_end])
                 if accepted is None:
                     # What other detectors find inside the rejected candidate is kept. A
-                    # greedy candidate may also have swallowed the start of a real match
-                    # that runs on past its end: the detector's `resume` says from where
-                    # to look again ("ref 123456789 4111 1111 1111 1111").
+                    # greedy candidate may also have swallowed the start of a real match,
+                    # its own detector's too, that runs on past its end: the detector's
+                    # `resume` says from where to look again ("ref 123456789 4111 1111
+                    # 1111 1111"); without one, from the next byte (`paſſword=x` read on
+                    # into the next value, `password=hunter22`, and was refused whole)
                     found = len(out)
                     self._rescan_others(index, excluded, buffer, m_start, m_end, endpos, out)
                     resume = detectors[index].resume
-                    pos = m_end if resume is None else m_start + resume(buffer[m_start:m_end])
+                    pos = m_start + 1 if resume is None else m_start + resume(buffer[m_start:m_end])
                     pos = max(pos, m_start + 1, out[-1].end if len(out) > found else 0)
                     continue
                 a_start, a_end = m_start + accepted[0], m_start + accepted[1]

@@ -263,3 +263,20 @@ def test_a_rejected_candidate_does_not_hide_a_match_that_runs_past_it() -> None:
     assert change is not None
     assert change.value.endswith("[REDACTED:email]")
     assert redactor.redact([None], [change.value]) == [None]
+
+
+def test_a_rejected_candidate_does_not_hide_a_match_of_its_own_detector() -> None:
+    """`paſſword=x` matches the assignment pattern (RE2 folds ſ onto s) and its value runs
+    on across the separator into the next value; the validator refuses the whole
+    candidate. The next value's own assignment must still be found, in a batch of values
+    (the sidecar visiting every span) as when it is alone (found by hypothesis: the
+    exhaustive path left `password=hunter22` in clear where the prefiltered one masked it)."""
+    from spanguard.config.model import RedactionConfig
+    from spanguard.processors.redaction import Redactor
+
+    redactor = Redactor(RedactionConfig())
+    unchanged, masked = redactor.redact([None, None], ["paſſword=x", "password=hunter22"])
+    assert unchanged is None
+    assert masked is not None and masked.value == "password=[REDACTED:password]"
+    (in_array,) = redactor.redact([None, None], ["paſſword=x", ("password=hunter22",)])[1:]
+    assert in_array is not None and in_array.value == ("password=[REDACTED:password]",)
