@@ -143,14 +143,18 @@ class Scanner:
         end: int,
         endpos: int,
         out: list[Finding],
+        starts_before: int | None = None,
     ) -> None:
-        """The other detectors' matches that START in buffer[start:end] (a span detector
-        `index` claimed and gave up). A match may run on past `end` (an e-mail whose
-        first characters a greedy digit candidate swallowed): it is read up to
-        `_OVERHANG` bytes further, so a rescan never reads the rest of the buffer."""
+        """The other detectors' matches that START in buffer[start:starts_before] (default
+        `end`) inside buffer[start:end], a span detector `index` claimed and gave up. A
+        match may run on past `end` (an e-mail whose first characters a greedy digit
+        candidate swallowed): it is read up to `_OVERHANG` bytes further, so a rescan
+        never reads the rest of the buffer."""
         others = self._others(excluded | {index})
         if others is not None:
-            self._scan_with(others, excluded | {index}, buffer, start, min(endpos, end + _OVERHANG), out, end)
+            read_to = min(endpos, end + _OVERHANG)
+            limit = end if starts_before is None else starts_before
+            self._scan_with(others, excluded | {index}, buffer, start, read_to, out, limit)
 
     def _scan_with(
         self,
@@ -181,17 +185,20 @@ class Scanner:
             if validator is not None:
                 accepted = validator(buffer[m_start:m_end])
                 if accepted is None:
-                    # What other detectors find inside the rejected candidate is kept. A
-                    # greedy candidate may also have swallowed the start of a real match,
-                    # its own detector's too, that runs on past its end: the detector's
-                    # `resume` says from where to look again ("ref 123456789 4111 1111
-                    # 1111 1111"); without one, from the next byte (`paſſword=x` read on
-                    # into the next value, `password=hunter22`, and was refused whole)
-                    found = len(out)
-                    self._rescan_others(index, excluded, buffer, m_start, m_end, endpos, out)
+                    # A greedy candidate may have swallowed the start of a real match, its
+                    # own detector's too, that runs on past its end. The scan goes on from
+                    # where the detector's `resume` says ("ref 123456789 4111 1111 1111
+                    # 1111"), or else from the next byte (`paſſword=x` read on into the
+                    # next value, `password=hunter22`, and was refused whole). Only the
+                    # other detectors' matches that start before that point are looked
+                    # for here: the scan finds the rest, and jumping past a later one
+                    # (an e-mail two values on) would skip whatever lies before it.
                     resume = detectors[index].resume
-                    pos = m_start + 1 if resume is None else m_start + resume(buffer[m_start:m_end])
-                    pos = max(pos, m_start + 1, out[-1].end if len(out) > found else 0)
+                    restart = m_start + 1 if resume is None else m_start + resume(buffer[m_start:m_end])
+                    restart = max(restart, m_start + 1)
+                    found = len(out)
+                    self._rescan_others(index, excluded, buffer, m_start, m_end, endpos, out, restart)
+                    pos = max(restart, out[-1].end if len(out) > found else 0)
                     continue
                 a_start, a_end = m_start + accepted[0], m_start + accepted[1]
                 if a_start > m_start:  # text the candidate swallowed before the accepted part

@@ -280,3 +280,23 @@ def test_a_rejected_candidate_does_not_hide_a_match_of_its_own_detector() -> Non
     assert masked is not None and masked.value == "password=[REDACTED:password]"
     (in_array,) = redactor.redact([None, None], ["paſſword=x", ("password=hunter22",)])[1:]
     assert in_array is not None and in_array.value == ("password=[REDACTED:password]",)
+
+
+def test_a_rejected_candidate_does_not_skip_to_past_another_detectors_later_match() -> None:
+    """The refused `paſſword=hunter22` candidate runs on across two separators to the end
+    of the batch; inside it, the e-mail two values on is another detector's match. The
+    scan must not jump past that e-mail: `password=hunter22` between the two is its own
+    detector's match (found by hypothesis in the sidecar's prefiltered path, which
+    batches only the flagged values and so put these three side by side)."""
+    from spanguard.config.model import RedactionConfig
+    from spanguard.processors.redaction import Redactor
+
+    redactor = Redactor(RedactionConfig())
+    values = ["paſſword=hunter22", "password=hunter22", "jane.doe@example.com"]
+    first, second, third = redactor.redact([None] * 3, values)
+    assert first is None
+    assert second is not None and second.value == "password=[REDACTED:password]"
+    assert third is not None and third.value == "[REDACTED:email]"
+    # a detector's own `resume` point still governs where its rejected candidates resume
+    (card,) = redactor.redact([None], ["ref 123456789 4111 1111 1111 1111"])
+    assert card is not None and card.value == "ref 123456789 [REDACTED:credit_card]"
