@@ -23,7 +23,6 @@ from typing import Any
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
-from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from spanguard.processors.changes import DROPPED
 from spanguard.processors.engine import (
@@ -171,9 +170,27 @@ SUMMARY_PREFIX_BYTES = SUMMARY_PREFIX.encode()
 _SPAN_INERT = frozenset({1, 2, 3, 4, 6, 7, 8, 10, 12, 14, 16})
 
 
+@dataclass(slots=True)
+class _Narrowed:
+    """What `_attributes_hit` learnt of one span: the attributes to visit (None: the
+    whole span), and whether an earlier hop's summary keys may be in it: `summary`
+    (an attribute key starting `spanguard.`, or a KeyValue too odd to tell, was seen
+    before `rest`) or anywhere from `rest` on, where the walk stopped."""
+
+    only: list[int] | None
+    summary: bool = True
+    rest: int = 0
+
+
+_INFINITY = 1 << 62
+_ATTRIBUTE_TAG = _SPAN_ATTRIBUTES << 3 | 2  # field 9, length-delimited: 0x4A
+_KEY_TAG = 0x0A  # KeyValue.key, field 1, length-delimited
+_SUMMARY_FIRST_BYTE = SUMMARY_PREFIX_BYTES[0]
+
+
 def _attributes_hit(
     segment: bytes, pos: int, end: int, hits: list[tuple[int, int]], min_limit: int | None
-) -> list[int] | None:
+) -> _Narrowed:
     """Which of a span's attributes the prefilter's hits touch, by walking the span's own
     bytes (segment[pos:end]; hits are offsets from `pos`): their indexes, or None to visit
     the whole span (a hit in the name, status, events, links or an unknown field; odd
@@ -183,32 +200,64 @@ def _attributes_hit(
     Most flagged spans hold one sensitive value among twenty: visiting just that one
     spares collecting, scanning and checking the other nineteen. Exact because every
     value's bytes lie inside its attribute's field: a field no hit overlaps (and not
-    longer than the smallest length limit) holds nothing the engine would change."""
+    longer than the smallest length limit) holds nothing the engine would change.
+
+    On the way, each attribute's key is checked for the summary prefix, so a changed
+    span needs no second search of its bytes for an earlier hop's summary (the walk
+    often ends at the last attribute anyway). Attributes take a fast path: tag 0x4A
+    with a one- or two-byte length, and a sentinel hit instead of bounds checks."""
     oversized = OVERSIZED in hits
+    limit = min_limit if oversized and min_limit is not None else _INFINITY
     base = pos
     spans = sorted((start + base, stop + base) for start, stop in hits if (start, stop) != OVERSIZED)
+    spans.append((_INFINITY, _INFINITY))  # a sentinel: never passed, never touched
+    hit = 0
+    hit_start, hit_stop = spans[0]
     chosen: list[int] = []
     attribute = 0
-    hit = 0
-    hit_count = len(spans)
+    summary = False
     try:
         while pos < end:
-            start = pos
             key = segment[pos]
+            if key == _ATTRIBUTE_TAG:
+                length = segment[pos + 1]
+                if length < 0x80:
+                    pos += 2
+                elif segment[pos + 2] < 0x80:  # two-byte lengths: most attributes
+                    length = (length & 0x7F) | segment[pos + 2] << 7
+                    pos += 3
+                else:
+                    length, pos = read_varint(segment, pos + 1)
+                start = pos
+                pos += length
+                if pos > end:
+                    return _Narrowed(None)
+                if (
+                    segment[start] != _KEY_TAG
+                    or segment[start + 1] >= 0x80
+                    or (
+                        segment[start + 2] == _SUMMARY_FIRST_BYTE
+                        and segment.startswith(SUMMARY_PREFIX_BYTES, start + 2)
+                    )
+                ):
+                    summary = True  # a summary key, or a key this check cannot read
+                while hit_stop <= start:
+                    hit += 1
+                    hit_start, hit_stop = spans[hit]
+                if hit_start < pos or length >= limit:
+                    chosen.append(attribute)
+                attribute += 1
+                if hit_start == _INFINITY and limit == _INFINITY:
+                    break  # past the last hit: nothing further is touched
+                continue
+            start = pos
             if key < 0x80:
                 pos += 1
             else:
                 key, pos = read_varint(segment, pos)
             number, wire_type = key >> 3, key & 7
             if wire_type == 2:
-                length = segment[pos]
-                if length < 0x80:
-                    pos += 1
-                elif segment[pos + 1] < 0x80:  # two-byte lengths: most attributes
-                    length = (length & 0x7F) | segment[pos + 1] << 7
-                    pos += 2
-                else:
-                    length, pos = read_varint(segment, pos)
+                length, pos = read_varint(segment, pos)
                 start = pos  # a value lies in the payload: hits on the tag and length alone don't count
                 pos += length
             elif wire_type == 0:
@@ -218,25 +267,25 @@ def _attributes_hit(
             elif wire_type == 5:
                 pos += 4
             else:
-                return None
+                return _Narrowed(None)
             if pos > end:
-                return None
-            while hit < hit_count and spans[hit][1] <= start:
+                return _Narrowed(None)
+            while hit_stop <= start:
                 hit += 1
-            if hit == hit_count and not oversized:
-                break  # past the last hit: nothing further is touched
-            touched = hit < hit_count and spans[hit][0] < pos
-            if oversized and min_limit is not None and pos - start >= min_limit:
-                touched = True
-            if number == _SPAN_ATTRIBUTES and wire_type == 2:
+                hit_start, hit_stop = spans[hit]
+            touched = hit_start < pos or pos - start >= limit
+            if number == _SPAN_ATTRIBUTES and wire_type == 2:  # an attribute with a long tag
+                summary = True  # its key is not checked here
                 if touched:
                     chosen.append(attribute)
                 attribute += 1
             elif touched and number not in _SPAN_INERT:
-                return None
+                return _Narrowed(None)
+            if hit_start == _INFINITY and limit == _INFINITY:
+                break
     except (IndexError, ValueError):  # malformed: visit the whole span instead
-        return None
-    return chosen
+        return _Narrowed(None)
+    return _Narrowed(chosen, summary, pos)
 
 
 def _find_nested(
@@ -317,15 +366,21 @@ def apply_to_request(
         return RequestCounts(spans=sum(len(s.spans) for r in request.resource_spans for s in r.scope_spans))
     spans: list[Any] = []
     units: list[Any] = []  # resources, scopes and spans, in request order
+    heads: list[int] = []  # where in `units` the resources and scopes are
     for resource_spans in request.resource_spans:
+        heads.append(len(units))
         units.append(resource_spans.resource)
         for scope_spans in resource_spans.scope_spans:
+            heads.append(len(units))
             units.append(scope_spans.scope)
             units.extend(scope_spans.spans)
             spans.extend(scope_spans.spans)
     collector = _Collector(engine)
     redactor, truncator = engine.redactor, engine.truncator
-    bounds: list[tuple[bytes, int, int]] = []  # where each unit's serialized bytes lie
+    # where each unit's serialized bytes lie: buffers[i][starts[i]:ends[i]]
+    buffers: list[bytes] = []
+    starts: list[int] = []
+    ends: list[int] = []
     located: list[list[tuple[int, int]] | None]
     min_limit: int | None = None
     if exhaustive:
@@ -336,29 +391,35 @@ def apply_to_request(
         found = None if original is None else unit_bounds(original)
         if original is not None and found is not None and len(found[0]) == len(units):
             starts, ends = found
+            buffers = [original] * len(units)
             located = prefilter.locate_in(original, starts, ends)
-            bounds = [(original, start, end) for start, end in zip(starts, ends, strict=True)]
         else:
-            segments = [unit.SerializeToString() for unit in units]
-            located = prefilter.locate(segments)
-            bounds = [(segment, 0, len(segment)) for segment in segments]
-    owner = -1
-    for position, (unit, hits) in enumerate(zip(units, located, strict=True)):
-        is_span = isinstance(unit, Span)
-        if is_span:
-            owner += 1
+            buffers = [unit.SerializeToString() for unit in units]
+            starts = [0] * len(units)
+            ends = [len(segment) for segment in buffers]
+            located = prefilter.locate(buffers)
+    head_positions = frozenset(heads)
+    narrowed: dict[int, _Narrowed] = {}  # per flagged span (by index): what the walk found
+    positions: dict[int, int] = {}  # per flagged span (by index): its place in `units`
+    for position, hits in enumerate(located):
         if hits is None:
             continue
-        if not is_span:
+        unit = units[position]
+        if position in head_positions:
             label = "resource." if isinstance(unit, Resource) else "scope."
             collector.attributes(unit.attributes, -1, label=label)
             continue
         span = unit
-        only = None if exhaustive else _attributes_hit(*bounds[position], hits, min_limit)
-        if only is not None:
-            if only:
-                collector.attributes(span.attributes, owner, only=only)
-            continue
+        owner = position - bisect_right(heads, position)
+        positions[owner] = position
+        if not exhaustive:
+            narrowed[owner] = found_in = _attributes_hit(
+                buffers[position], starts[position], ends[position], hits, min_limit
+            )
+            if found_in.only is not None:
+                if found_in.only:
+                    collector.attributes(span.attributes, owner, only=found_in.only)
+                continue
         collector.attributes(span.attributes, owner)
         collector.text(_NAME, span, span.name, owner, "span.name")
         if span.status.message:
@@ -399,14 +460,19 @@ def apply_to_request(
     for container, kv in removals:
         container.remove(kv)
     labels = slots.labels if engine.debug else None
-    span_bounds = [bounds[i] for i, unit in enumerate(units) if isinstance(unit, Span)] if bounds else None
     for span_index, indexes in per_span.items():
-        # an earlier hop's summary keys are in the span's bytes, if anywhere (a C search
-        # over them is cheaper than reading every attribute key back from the message)
+        # an earlier hop's summary keys are in the span's bytes, if anywhere: the walk
+        # that narrowed the span read the keys up to where it stopped; a C search covers
+        # the rest (cheaper than reading every attribute key back from the message)
         earlier = True
-        if span_bounds is not None:
-            segment, start, end = span_bounds[span_index]
-            earlier = segment.find(SUMMARY_PREFIX_BYTES, start, end) >= 0
+        if buffers:
+            position = positions[span_index]
+            segment, start, end = buffers[position], starts[position], ends[position]
+            walked = narrowed.get(span_index)
+            if walked is not None and walked.only is not None:
+                earlier = walked.summary or segment.find(SUMMARY_PREFIX_BYTES, walked.rest, end) >= 0
+            else:
+                earlier = segment.find(SUMMARY_PREFIX_BYTES, start, end) >= 0
         _add_summary(spans[span_index], engine.summary(staged, labels, indexes), earlier)
     result = RequestCounts(spans=len(spans), changed_spans=frozenset(per_span), changed_other=changed_other)
     result.add(counts)

@@ -347,6 +347,80 @@ def test_the_prefilter_drops_capture_groups_but_matches_the_same_text() -> None:
             assert [m.span() for m in original.finditer(text)] == [m.span() for m in stripped.finditer(text)]
 
 
+def test_broadened_classes_only_gain_members() -> None:
+    """The prefilter widens plain classes to whole blocks of digits and letters (fewer DFA
+    states); every match of the written pattern must stay a match of the widened one."""
+    import re2
+
+    from spanguard.processors.detectors import BUILTIN_DETECTORS
+    from spanguard.processors.otlp_prefilter import _WORD_BOUNDARY, broadened, without_captures
+
+    assert broadened(r"[0-9a-f]{32}") == "[0-9a-z]{32}"
+    assert broadened(r"[A-HJ-NP-Z1-9]") == "[0-9A-Z]"
+    assert broadened(r"x[-+A-FU-Y]") == r"x[A-Z\+\-]"
+    for kept in (r"[^a-f]", r"[ \t]", r"[\x80-\xFF]", r"[[:alpha:]]", r"[\d_]", "[é]"):
+        assert broadened(kept) == kept  # negated, escaped, POSIX and non-ASCII: as written
+    options = re2.Options()
+    options.encoding = re2.Options.Encoding.LATIN1
+    samples = [
+        "mail jane.doe@example.com or call +1 415 555 0142, 06 12 34 56 78, 0049 30 901820",
+        'password=hunter22 and {"api_key": "abc"} Authorization: Bearer abcdefghijklmnop',
+        "https://user:pa55word@example.com/x 4111 1111 1111 1111 DE89370400440532013000",
+        "0x52908400098527886E0F7030069857D2E4169EE7 bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq",
+        "AB123456C RSSMRA85T10A562S ABCPE1234F S1234567D 123-45-6789 1HGCM82633A004352",
+        "sk-proj-Abc123def456GHI789jkl012MNO345 ghp_abcdefghijklmnopqrstuvwxyz0123456789AB",
+        "x(y)[z] ] [^ ( ) plain text with words and 12 numbers 300 63 390",
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJlLWhlcmU /x?token=abcd1234",
+        "10.0.0.1 2001:db8::ff00:42:8329 00:1A:2B:3C:4D:5E routing number 021000021 born 1990-04-01",
+        "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----",
+    ]
+    checked: set[str] = set()
+    for detector in BUILTIN_DETECTORS.values():
+        relaxed = without_captures(_WORD_BOUNDARY.sub("", detector.pattern))
+        written = re2.compile(relaxed.encode(), options)
+        widened = re2.compile(broadened(relaxed).encode(), options)
+        for text in samples:
+            data = text.encode("latin-1", "replace")
+            for match in written.finditer(data):
+                assert widened.fullmatch(match.group(0)) is not None, (detector.name, match.group(0))
+                checked.add(detector.name)
+    assert len(checked) >= 16, sorted(checked)  # most detectors had a match to compare
+
+
+@pytest.mark.parametrize(
+    "layout",
+    ["summary first, hit last", "hit first, summary last", "summary between hits"],
+)
+def test_an_earlier_hops_summary_is_found_wherever_it_sits(layout: str) -> None:
+    """The sidecar learns whether a span already carries summary keys from the walk that
+    narrows it to its hit attributes (keys read up to where the walk stops) and a search of
+    the bytes after that. Wherever a relay put the earlier keys, each ends up once."""
+    earlier = [key_value("spanguard.redacted.count", 1), key_value("spanguard.redacted.email", 1)]
+    hit_first, hit_last = key_value("input.value", f"my key is {KEY}"), key_value("output.value", EMAIL)
+    clean = [key_value(f"field.{n}", "nothing to see here") for n in range(3)]
+    ordered = {
+        "summary first, hit last": [*earlier, *clean, hit_last],
+        "hit first, summary last": [hit_first, *clean, *earlier],
+        "summary between hits": [hit_first, *earlier, *clean, hit_last],
+    }[layout]
+    request = ExportTraceServiceRequest()
+    span = request.resource_spans.add().scope_spans.add().spans.add()
+    span.name = "op"
+    span.attributes.extend(ordered)
+    wire = request.SerializeToString()
+    received = ExportTraceServiceRequest.FromString(wire)
+    sidecar = Redactor(RedactionConfig(detectors=["email", "api_key"]))
+    outcome = transform_export_request(received, sidecar, None, original=wire)
+    assert outcome.changed_spans == frozenset({0})
+    attributes = received.resource_spans[0].scope_spans[0].spans[0].attributes
+    keys = [kv.key for kv in attributes]
+    assert len(keys) == len(set(keys)), keys  # OTLP: each key once
+    by_key = _attributes(attributes)
+    found = sum(1 for kv in ordered if kv.key in ("input.value", "output.value"))
+    assert by_key["spanguard.redacted.count"] == 1 + found
+    assert KEY not in str(received) and EMAIL not in str(received)
+
+
 @pytest.mark.parametrize("summary", ["info", "debug"])
 @pytest.mark.parametrize("exhaustive", [False, True])
 def test_second_hop_merges_the_summary_into_one_key_each(summary: str, exhaustive: bool) -> None:
