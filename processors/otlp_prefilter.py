@@ -25,6 +25,7 @@ pattern with anchors or `\\B`, a tiny `max_list_items`), every span is visited.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import re2
@@ -114,31 +115,39 @@ def _class_end(pattern: str, index: int) -> int:
     return end  # unterminated: RE2 refuses it anyway
 
 
-def without_captures(pattern: str) -> str:
-    """`pattern` with every capturing group made non-capturing. The prefilter wants only
-    where a match is; with groups RE2 runs a second, slower engine over each match to
-    find them (~6% of the scan on the reference request)."""
-    out: list[str] = []
+_ESCAPE, _CLASS, _CAPTURE, _OTHER = range(4)
+
+
+def _tokens(pattern: str) -> Iterator[tuple[int, str]]:
+    """`pattern` in the pieces the rewrites below care about: escapes, whole character
+    classes, capturing group openers (`(` and `(?P<name>`), and every other character."""
     index = 0
     while index < len(pattern):
         char = pattern[index]
         if char == "\\":
-            out.append(pattern[index : index + 2])
+            yield _ESCAPE, pattern[index : index + 2]
             index += 2
         elif char == "[":
             end = _class_end(pattern, index)
-            out.append(pattern[index:end])
+            yield _CLASS, pattern[index:end]
             index = end
         elif char == "(" and pattern.startswith("(?P<", index):
-            index = pattern.index(">", index) + 1
-            out.append("(?:")
+            end = pattern.index(">", index) + 1
+            yield _CAPTURE, pattern[index:end]
+            index = end
         elif char == "(" and not pattern.startswith("(?", index):
-            out.append("(?:")
+            yield _CAPTURE, char
             index += 1
         else:
-            out.append(char)
+            yield _OTHER, char
             index += 1
-    return "".join(out)
+
+
+def without_captures(pattern: str) -> str:
+    """`pattern` with every capturing group made non-capturing. The prefilter wants only
+    where a match is; with groups RE2 runs a second, slower engine over each match to
+    find them (~6% of the scan on the reference request)."""
+    return "".join("(?:" if kind == _CAPTURE else text for kind, text in _tokens(pattern))
 
 
 # Digits, lower- and upper-case letters: the blocks `broadened` widens a class to.
@@ -155,21 +164,7 @@ def broadened(pattern: str) -> str:
     negated only gains members, so every match of `pattern` is a match of the result.
     Negated classes, classes with escapes like `\\s` or `\\x41` and POSIX classes stay
     as they are."""
-    out: list[str] = []
-    index = 0
-    while index < len(pattern):
-        char = pattern[index]
-        if char == "\\":
-            out.append(pattern[index : index + 2])
-            index += 2
-        elif char == "[":
-            end = _class_end(pattern, index)
-            out.append(_broadened_class(pattern[index:end]))
-            index = end
-        else:
-            out.append(char)
-            index += 1
-    return "".join(out)
+    return "".join(_broadened_class(text) if kind == _CLASS else text for kind, text in _tokens(pattern))
 
 
 def _broadened_class(text: str) -> str:
