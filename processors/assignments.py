@@ -123,7 +123,9 @@ _NARROW = frozenset(["password", "passwd", "passphrase", "passcode", "pwd", "pin
 
 
 def _words(name: str) -> list[str]:
-    return [w.lower() for w in _WORD_SPLIT.split(name) if w]
+    """The name's words, case-folded as RE2's `(?i)` folds them: `paſſword` (long s) and
+    `K` (Kelvin sign) are candidates, so they must read as the words they fold to."""
+    return [w.casefold() for w in _WORD_SPLIT.split(name) if w]
 
 
 def _name_is_secret(name: str) -> tuple[bool, bool]:
@@ -202,7 +204,7 @@ def validate_assignment(candidate: bytes) -> tuple[int, int] | None:
             return None
         if not narrow and not _looks_generated(value):
             return None
-    if name_match.group().lower() in ("pass", "pin") and not any(c.isdigit() for c in value):
+    if name_match.group().casefold() in ("pass", "pin") and not any(c.isdigit() for c in value):
         return None  # `pass: true`, YAML/python keywords; a PIN has digits
     # offsets are bytes: re-encode the prefix to find them
     byte_start = len(text[:start].encode("utf-8"))

@@ -266,33 +266,35 @@ def test_a_rejected_candidate_does_not_hide_a_match_that_runs_past_it() -> None:
 
 
 def test_a_rejected_candidate_does_not_hide_a_match_of_its_own_detector() -> None:
-    """`paſſword=x` matches the assignment pattern (RE2 folds ſ onto s) and its value runs
-    on across the separator into the next value; the validator refuses the whole
-    candidate. The next value's own assignment must still be found, in a batch of values
-    (the sidecar visiting every span) as when it is alone (found by hypothesis: the
-    exhaustive path left `password=hunter22` in clear where the prefiltered one masked it)."""
+    """`token_count=x` matches the assignment pattern and its value runs on across the
+    separator into the next value; the validator refuses the whole candidate (a count is
+    no secret). The next value's own assignment must still be found, in a batch of values
+    (the sidecar visiting every span) as when it is alone (found by hypothesis with
+    `paſſword=x`, which is now masked: the exhaustive path left `password=hunter22` in
+    clear where the prefiltered one masked it)."""
     from spanguard.config.model import RedactionConfig
     from spanguard.processors.redaction import Redactor
 
     redactor = Redactor(RedactionConfig())
-    unchanged, masked = redactor.redact([None, None], ["paſſword=x", "password=hunter22"])
+    unchanged, masked = redactor.redact([None, None], ["token_count=x", "password=hunter22"])
     assert unchanged is None
     assert masked is not None and masked.value == "password=[REDACTED:password]"
-    (in_array,) = redactor.redact([None, None], ["paſſword=x", ("password=hunter22",)])[1:]
+    (in_array,) = redactor.redact([None, None], ["token_count=x", ("password=hunter22",)])[1:]
     assert in_array is not None and in_array.value == ("password=[REDACTED:password]",)
 
 
 def test_a_rejected_candidate_does_not_skip_to_past_another_detectors_later_match() -> None:
-    """The refused `paſſword=hunter22` candidate runs on across two separators to the end
-    of the batch; inside it, the e-mail two values on is another detector's match. The
-    scan must not jump past that e-mail: `password=hunter22` between the two is its own
-    detector's match (found by hypothesis in the sidecar's prefiltered path, which
-    batches only the flagged values and so put these three side by side)."""
+    """`token_count=12` is an assignment candidate whose value runs on across the
+    separators to the end of the batch; the validator refuses it (a count is no secret).
+    Inside it, the e-mail two values on is another detector's match. The scan must not
+    jump past that e-mail: `password=hunter22` between the two is its own detector's match
+    (found by hypothesis in the sidecar's prefiltered path, which batches only the flagged
+    values and so put three such values side by side)."""
     from spanguard.config.model import RedactionConfig
     from spanguard.processors.redaction import Redactor
 
     redactor = Redactor(RedactionConfig())
-    values = ["paſſword=hunter22", "password=hunter22", "jane.doe@example.com"]
+    values = ["token_count=12", "password=hunter22", "jane.doe@example.com"]
     first, second, third = redactor.redact([None] * 3, values)
     assert first is None
     assert second is not None and second.value == "password=[REDACTED:password]"
@@ -300,3 +302,15 @@ def test_a_rejected_candidate_does_not_skip_to_past_another_detectors_later_matc
     # a detector's own `resume` point still governs where its rejected candidates resume
     (card,) = redactor.redact([None], ["ref 123456789 4111 1111 1111 1111"])
     assert card is not None and card.value == "ref 123456789 [REDACTED:credit_card]"
+
+
+def test_names_are_read_as_re2_folds_them() -> None:
+    """RE2's `(?i)` folds the long s and the Kelvin sign onto `s` and `k`, so `paſſword=`
+    is a candidate; the validator reads its name the same way and masks the value."""
+    from spanguard.config.model import RedactionConfig
+    from spanguard.processors.redaction import Redactor
+
+    redactor = Redactor(RedactionConfig())
+    folded, kelvin = redactor.redact([None, None], ["paſſword=hunter22", "api_\u212aey: abc123DEF456"])
+    assert folded is not None and folded.value == "paſſword=[REDACTED:password]"
+    assert kelvin is not None and kelvin.value.endswith("[REDACTED:password]")
