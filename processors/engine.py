@@ -164,8 +164,15 @@ class Engine:
         staged = self.run(keys, values)
         return staged.changes, staged.counts
 
-    def run(self, keys: Sequence[str | None], values: Sequence[Any]) -> Staged:
-        """`apply`, keeping each stage's changes for `summary`."""
+    def run(
+        self,
+        keys: Sequence[str | None],
+        values: Sequence[Any],
+        *,
+        scan_windows: Mapping[int, tuple[int, int]] | None = None,
+    ) -> Staged:
+        """`apply`, keeping each stage's changes for `summary`. `scan_windows`: see
+        `Redactor.redact` (the sidecar's prefilter knows where candidates can start)."""
         originals = values if isinstance(values, list) else list(values)
         current = originals
         final: list[Change | None] = [None] * len(current)
@@ -173,7 +180,7 @@ class Engine:
         redaction = truncation = None
         redacted = False
         if self.redactor is not None:
-            redaction = self.redactor.redact(keys, current)
+            redaction = self.redactor.redact(keys, current, scan_windows)
             if any(redaction):
                 redacted = True
                 current = list(current)
@@ -258,7 +265,13 @@ class NoopEngine:
     def apply(self, keys: Sequence[str | None], values: Sequence[Any]) -> tuple[list[Change | None], Counts]:
         return [None] * len(values), Counts()
 
-    def run(self, keys: Sequence[str | None], values: Sequence[Any]) -> Staged:
+    def run(
+        self,
+        keys: Sequence[str | None],
+        values: Sequence[Any],
+        *,
+        scan_windows: Mapping[int, tuple[int, int]] | None = None,
+    ) -> Staged:
         return Staged([None] * len(values), Counts(), None, None)
 
     def summary(self, staged: Staged, labels: Sequence[str] | None, indexes: Iterable[int]) -> dict[str, Any]:

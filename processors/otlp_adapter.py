@@ -35,7 +35,7 @@ from spanguard.processors.engine import (
     merge_summary,
 )
 from spanguard.processors.numbers import big
-from spanguard.processors.otlp_prefilter import OVERSIZED, prefilter_for
+from spanguard.processors.otlp_prefilter import FOLDED_LETTERS, OVERSIZED, prefilter_for
 from spanguard.processors.otlp_units import unit_bounds
 from spanguard.processors.protowire import read_varint
 from spanguard.processors.redaction import Redactor
@@ -69,6 +69,7 @@ class _Slots:
     run_starts: list[int] = field(default_factory=list)
     runs: list[tuple[Any, int]] = field(default_factory=list)  # (repeated container or None, owner)
     labels: list[str] = field(default_factory=list)
+    scan_windows: dict[int, tuple[int, int]] = field(default_factory=dict)  # entry -> `_scan_window`
 
     def run_of(self, index: int) -> tuple[Any, int]:
         return self.runs[bisect_right(self.run_starts, index) - 1]
@@ -83,9 +84,17 @@ class _Collector:
         self._numbers = redactor is not None and redactor.config.enabled and redactor.checks_numbers
 
     def attributes(
-        self, container: Any, owner: int, prefix: str = "", label: str = "", only: Sequence[int] | None = None
+        self,
+        container: Any,
+        owner: int,
+        prefix: str = "",
+        label: str = "",
+        only: Sequence[int] | None = None,
+        skips: Sequence[tuple[int, int] | None] | None = None,
     ) -> None:
-        """Collect the values of `container` (a repeated KeyValue); `only`: just these entries."""
+        """Collect the values of `container` (a repeated KeyValue); `only`: just these
+        entries, `skips`: per entry of `only`, where in its string a detector's candidate
+        can start (`_scan_window`)."""
         slots = self.slots
         slots.run_starts.append(len(slots.keys))
         slots.runs.append((container, owner))
@@ -97,11 +106,13 @@ class _Collector:
         debug = self._debug
         nested: list[tuple[Any, str]] = []
         nested_arrays: list[tuple[Any, str, Any]] = []  # (ArrayValue, key, its KeyValue)
-        for kv in container if only is None else [container[i] for i in only]:
+        for position, kv in enumerate(container if only is None else [container[i] for i in only]):
             key = prefix + kv.key if prefix else kv.key
             value = kv.value
             which = value.WhichOneof("value")
             if which == "string_value":
+                if skips is not None and (window := skips[position]) is not None:
+                    slots.scan_windows[len(slots.keys)] = window
                 add_key(key)
                 add_value(value.string_value)
                 add_kind(_STRING)
@@ -180,6 +191,9 @@ class _Narrowed:
     only: list[int] | None
     summary: bool = True
     rest: int = 0
+    # per entry of `only`: where in its string value a detector's candidate can start
+    # (`_scan_window`), or None: anywhere
+    skips: list[tuple[int, int] | None] = field(default_factory=list)
 
 
 _INFINITY = 1 << 62
@@ -214,6 +228,7 @@ def _attributes_hit(
     hit = 0
     hit_start, hit_stop = spans[0]
     chosen: list[int] = []
+    skips: list[tuple[int, int] | None] = []
     attribute = 0
     summary = False
     try:
@@ -246,6 +261,7 @@ def _attributes_hit(
                     hit_start, hit_stop = spans[hit]
                 if hit_start < pos or length >= limit:
                     chosen.append(attribute)
+                    skips.append(_scan_window(segment, start, pos, spans, hit) if hit_start < pos else None)
                 attribute += 1
                 if hit_start == _INFINITY and limit == _INFINITY:
                     break  # past the last hit: nothing further is touched
@@ -278,6 +294,7 @@ def _attributes_hit(
                 summary = True  # its key is not checked here
                 if touched:
                     chosen.append(attribute)
+                    skips.append(None)
                 attribute += 1
             elif touched and number not in _SPAN_INERT:
                 return _Narrowed(None)
@@ -285,7 +302,60 @@ def _attributes_hit(
                 break
     except (IndexError, ValueError):  # malformed: visit the whole span instead
         return _Narrowed(None)
-    return _Narrowed(chosen, summary, pos)
+    return _Narrowed(chosen, summary, pos, skips)
+
+
+def _scan_window(
+    segment: bytes, start: int, end: int, spans: list[tuple[int, int]], hit: int
+) -> tuple[int, int] | None:
+    """Where, in the string value of the KeyValue at segment[start:end], a detector's
+    candidate can start: (first, stop) in bytes from the string's start, or None (the
+    whole string, or the framing is not the usual key-then-string). `spans[hit]` is the
+    first prefilter hit that overlaps the KeyValue.
+
+    Why candidates start only inside hits: the prefilter's scan resumes at each hit's end
+    and RE2 returns the leftmost match from there, so no relaxed match starts between two
+    hits, before the first or after the last; every candidate of the real detectors in
+    this string (scanned alone, as a batch's straddling matches are) is a relaxed match at
+    the same bytes. So the scan may start at the first hit in the string and stop looking
+    for starts after the last one: most of a long prompt is never read. Not where RE2's
+    case folding differs between the two scans (`FOLDED_LETTERS`): that flag's hit can
+    start after the candidate it flags."""
+    if segment[start] != _KEY_TAG or segment[start + 1] >= 0x80:
+        return None
+    value_field = start + 2 + segment[start + 1]  # KeyValue.value: AnyValue (tag 0x12)
+    if value_field + 3 >= end or segment[value_field] != 0x12:
+        return None
+    if segment[value_field + 1] < 0x80:
+        string_field = value_field + 2
+    elif segment[value_field + 2] < 0x80:
+        string_field = value_field + 3
+    else:
+        return None
+    if string_field + 2 >= end or segment[string_field] != _KEY_TAG:  # AnyValue.string_value
+        return None
+    length = segment[string_field + 1]
+    if length < 0x80:
+        text_start = string_field + 2
+    elif segment[string_field + 2] < 0x80:
+        length = (length & 0x7F) | segment[string_field + 2] << 7
+        text_start = string_field + 3
+    else:
+        return None
+    text_end = text_start + length
+    if text_end > end:
+        return None
+    while spans[hit][1] <= text_start:  # hits on the key alone
+        hit += 1
+    if spans[hit][0] >= text_end:
+        return None  # no hit in the string (a key rule's business): read it all the same
+    last = hit
+    while spans[last + 1][0] < text_end:
+        last += 1
+    text = segment[text_start:text_end]
+    if not text.isascii() and any(letter in text for letter in FOLDED_LETTERS):
+        return None  # a candidate RE2 folds from these may start before their hit
+    return max(spans[hit][0] - text_start, 0), min(spans[last][1], text_end) - text_start
 
 
 def _find_nested(
@@ -418,7 +488,7 @@ def apply_to_request(
             )
             if found_in.only is not None:
                 if found_in.only:
-                    collector.attributes(span.attributes, owner, only=found_in.only)
+                    collector.attributes(span.attributes, owner, only=found_in.only, skips=found_in.skips)
                 continue
         collector.attributes(span.attributes, owner)
         collector.text(_NAME, span, span.name, owner, "span.name")
@@ -433,7 +503,7 @@ def apply_to_request(
     slots = collector.slots
     if not slots.values:
         return RequestCounts(spans=len(spans))
-    staged = engine.run(slots.keys, slots.values)
+    staged = engine.run(slots.keys, slots.values, scan_windows=slots.scan_windows or None)
     counts = staged.counts
     final = staged.changes
     if not counts.changed:

@@ -36,6 +36,11 @@ from spanguard.processors.redaction import Redactor
 from spanguard.processors.truncation import Truncator
 
 # RE2 context assertions; `\b` is the only one the built-in patterns use
+# What RE2's (?i) matches for `s` and `k` in UTF-8 mode and not in Latin-1: the long s
+# (U+017F) and the Kelvin sign (U+212A). Only the flag part below finds them, so a hit
+# near them says where a span needs a visit, not where a candidate starts.
+FOLDED_LETTERS = ("\u017f".encode(), "\u212a".encode())
+_FOLDED = "|".join("".join(f"\\x{byte:02X}" for byte in letter) for letter in FOLDED_LETTERS)
 _ASSERTIONS = re.compile(r"\\[bBAz]|\^|\$")
 _WORD_BOUNDARY = re.compile(r"(?<!\\)\\b")
 # An array with more than N elements takes at least 2(N+1) bytes (tag and length per
@@ -224,7 +229,7 @@ class Prefilter:
                 parts.append(broadened(without_captures(relaxed)))
             # (?i) in UTF-8 mode folds s/k onto U+017F and U+212A; Latin-1 does not: flag them
             # where they touch a letter (every (?i) word in the patterns has other letters)
-            parts.append(r"[A-Za-z](?:\xC5\xBF|\xE2\x84\xAA)|(?:\xC5\xBF|\xE2\x84\xAA)[A-Za-z]")
+            parts.append(f"[A-Za-z](?:{_FOLDED})|(?:{_FOLDED})[A-Za-z]")
             if any(d.name in NUMBER_DETECTORS for d in redactor.detectors):
                 parts.append(_BIG_INT_VALUE)
             if any(d.name == "password" for d in redactor.detectors):

@@ -166,10 +166,19 @@ class Redactor:
 
     # ------------------------------------------------------------ public API
 
-    def redact(self, keys: Sequence[str | None], values: Sequence[Any]) -> list[Change | None]:
+    def redact(
+        self,
+        keys: Sequence[str | None],
+        values: Sequence[Any],
+        scan_windows: Mapping[int, tuple[int, int]] | None = None,
+    ) -> list[Change | None]:
         """One Change (or None: untouched) per value. A key of None skips key rules
-        (span names, status descriptions). Never raises for a value's sake."""
-        results = self._redact(keys, values)
+        (span names, status descriptions). Never raises for a value's sake.
+
+        `scan_windows[i] = (first, stop)`: every detector candidate in string value i,
+        scanned alone, starts in its UTF-8 bytes [first, stop) (the sidecar's prefilter
+        proved it), so the scan reads from `first` and stops looking at `stop`."""
+        results = self._redact(keys, values, scan_windows)
         if self._identity and any(results):
             self._pseudonymize(keys, values, results)
         return results
@@ -187,14 +196,21 @@ class Redactor:
             if isinstance(value, str) and self._is_identity(key):
                 change.value = self.tokens.identity(change.detectors[0], value)
 
-    def _redact(self, keys: Sequence[str | None], values: Sequence[Any]) -> list[Change | None]:
+    def _redact(
+        self,
+        keys: Sequence[str | None],
+        values: Sequence[Any],
+        scan_windows: Mapping[int, tuple[int, int]] | None = None,
+    ) -> list[Change | None]:
         results: list[Change | None] = [None] * len(values)
         if not self.config.enabled:
             return results
         if self._scan_only(keys, values):
             # every key is scanned and every value is a string (most spans): no per-value work
             texts_only = values if isinstance(values, list) else list(values)
-            outcomes = self._redact_texts(texts_only, json_aware=self.config.json_values)
+            outcomes = self._redact_texts(
+                texts_only, json_aware=self.config.json_values, windows=scan_windows
+            )
             if any(outcomes):
                 self._apply(values, list(range(len(values))), {}, outcomes, results)
             return results
@@ -202,6 +218,7 @@ class Redactor:
         owners: list[int] = []  # value index per text; see `special` for the rest
         special: dict[int, tuple[int, int, bool]] = {}  # text index -> (value, element, was bytes)
         json_paths: dict[int, str] = {}  # text index -> its key, for JSON values rules reach into
+        text_windows: dict[int, tuple[int, int]] = {}  # text index -> its value's scan window
         sql_done: dict[int, tuple[str, int]] = {}  # value index -> (sanitized SQL, literals)
         rules_below = self._json_rules
         add_text = texts.append
@@ -216,6 +233,8 @@ class Redactor:
                 if value.__class__ is str:  # the common case, kept tight
                     if key is not None and rules_below(key):
                         json_paths[len(texts)] = key
+                    if scan_windows and index in scan_windows:
+                        text_windows[len(texts)] = scan_windows[index]
                     add_text(value)
                     add_owner(index)
                 else:
@@ -237,7 +256,9 @@ class Redactor:
                 results[index] = self._mask_whole(value, name)
         if not texts:
             return results
-        outcomes = self._redact_texts(texts, json_aware=self.config.json_values, json_paths=json_paths)
+        outcomes = self._redact_texts(
+            texts, json_aware=self.config.json_values, json_paths=json_paths, windows=text_windows
+        )
         if any(outcomes):
             self._apply(values, owners, special, outcomes, results)
         for index, (sanitized, count) in sql_done.items():
@@ -442,37 +463,33 @@ class Redactor:
         json_aware: bool,
         protect: list[int] | None = None,
         json_paths: dict[int, str] | None = None,
+        windows: Mapping[int, tuple[int, int]] | None = None,
     ) -> list[TextResult | None]:
         """The batch core: one buffer, one scan, findings mapped back by offset.
 
         `protect[i]` leading characters of text i are context only (a JSON key put in front
         of its value): findings may start there, but only the rest is replaced.
-        `json_paths[i]` is text i's attribute key when key rules may reach inside its JSON."""
+        `json_paths[i]` is text i's attribute key when key rules may reach inside its JSON.
+        `windows[i]`: where in text i candidates can start (`redact`'s `scan_windows`)."""
         count = len(texts)
         results: list[TextResult | None] = [None] * count
         joined = SEPARATOR.join(texts)
         buffer = joined.encode("utf-8", "surrogatepass")
+        ascii_only = joined.isascii()
+        offsets = _text_offsets(texts, ascii_only) if windows else None
         rescan: set[int] = set()
         try:
-            findings = self._scanner.scan(buffer)
+            if offsets is not None and windows:
+                findings = self._scan_windows(buffer, *offsets, windows)
+            else:
+                findings = self._scanner.scan(buffer)
         except Exception:
             findings = []
             rescan = set(range(count))  # scan each value alone; the culprit fails closed
         escapes = json_aware and "\\" in joined and "\\u" in joined
         if not findings and not rescan and not escapes and not json_paths:
             return results  # the common case: nothing found, no offsets needed
-        ascii_only = joined.isascii()
-        # start of text i = sum of the lengths before it + one separator byte each
-        starts: list[int] = []
-        ends: list[int] = []
-        position = 0
-        for text in texts:
-            starts.append(position)
-            position += (
-                len(text) if ascii_only or text.isascii() else len(text.encode("utf-8", "surrogatepass"))
-            )
-            ends.append(position)
-            position += 1
+        starts, ends = offsets if offsets is not None else _text_offsets(texts, ascii_only)
         per_text: dict[int, list[Any]] = {}
         for finding in findings:
             first = bisect_right(starts, finding.start) - 1
@@ -512,6 +529,30 @@ class Redactor:
                 results[index] = TextResult(ERROR_MARKER, (), True)
         return results
 
+    def _scan_windows(
+        self, buffer: bytes, starts: list[int], ends: list[int], windows: Mapping[int, tuple[int, int]]
+    ) -> list[Any]:
+        """`Scanner.scan` over the buffer, reading only the windows of the texts that have
+        one: the texts before a windowed one are scanned as one stretch up to its
+        separator, the windowed one alone, from its window's start, for candidates that
+        start before its end. RE2 reads the bytes around a stretch as context, so `\\b`
+        at its edges sees what it sees in one scan, and a match cut at a text's end is
+        what scanning that text alone finds (what a match across a separator gets anyway:
+        a rescan of each text alone)."""
+        scan = self._scanner.scan
+        findings: list[Any] = []
+        stretch = 0  # where the texts not yet scanned begin
+        for index in sorted(windows):
+            first, stop = windows[index]
+            begin, end = starts[index], ends[index]
+            if begin > stretch:
+                findings.extend(scan(buffer, stretch, begin - 1))
+            findings.extend(scan(buffer, min(begin + first, end), end, starts_before=begin + stop))
+            stretch = end + 1
+        if stretch < len(buffer):
+            findings.extend(scan(buffer, stretch, len(buffer)))
+        return findings
+
     def _replace(
         self, text: str, buffer: bytes, base: int, findings: list[Any], ascii_only: bool, protect: int = 0
     ) -> TextResult | None:
@@ -549,6 +590,20 @@ class Redactor:
             return None
         pieces.append(text[cursor:])
         return TextResult("".join(pieces), tuple(detectors), False)
+
+
+def _text_offsets(texts: list[str], ascii_only: bool) -> tuple[list[int], list[int]]:
+    """Where each text's UTF-8 bytes lie in the joined buffer: text i starts after the
+    lengths before it plus one separator byte each."""
+    starts: list[int] = []
+    ends: list[int] = []
+    position = 0
+    for text in texts:
+        starts.append(position)
+        position += len(text) if ascii_only or text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+        ends.append(position)
+        position += 1
+    return starts, ends
 
 
 __all__ = ["ERROR_MARKER", "SEPARATOR", "Redactor", "finding_counts", "summary_attributes"]

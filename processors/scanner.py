@@ -123,8 +123,11 @@ class Scanner:
     def empty(self) -> bool:
         return self._all is None
 
-    def scan(self, buffer: bytes, start: int = 0, end: int | None = None) -> list[Finding]:
-        """Findings in buffer[start:end], sorted by start, non-overlapping.
+    def scan(
+        self, buffer: bytes, start: int = 0, end: int | None = None, *, starts_before: int | None = None
+    ) -> list[Finding]:
+        """Findings in buffer[start:end], sorted by start, non-overlapping; with
+        `starts_before`, only those that start before it (the search stops there).
 
         Validators are user-visible code paths (custom ones too): their exceptions
         propagate, and the caller fails closed on the values concerned.
@@ -133,7 +136,8 @@ class Scanner:
             return []
         findings: list[Finding] = []
         stop = len(buffer) if end is None else end
-        self._scan_with(self._all, frozenset(), buffer, start, stop, findings, stop + 1)
+        limit = stop + 1 if starts_before is None else starts_before
+        self._scan_with(self._all, frozenset(), buffer, start, stop, findings, limit)
         return findings  # in order: a rescan only keeps matches that start inside its span
 
     def _others(self, excluded: frozenset[int]) -> _Combined | None:
@@ -178,7 +182,7 @@ class Scanner:
         layout = combined.layout
         top_spans = combined.top_spans
         detectors = self.detectors
-        while pos <= endpos:
+        while pos <= endpos and pos < starts_before:
             spans = match(_UNANCHORED, buffer, pos, endpos)
             m_start, m_end = spans[0]
             if m_start < 0 or m_start >= starts_before:

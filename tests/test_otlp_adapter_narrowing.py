@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -123,6 +124,54 @@ def test_only_the_attribute_with_a_hit_changes_and_is_counted() -> None:
     values = {kv.key: kv.value.string_value for kv in span.attributes}
     assert values["input.value"] == "write to [REDACTED:email] please"
     assert all(values[f"attr.{i}"] == "clean text " * 20 for i in range(19))
+
+
+PROMPT_WORDS = "the agent answered a question about the refund policy and the team hours "
+
+
+@pytest.mark.parametrize(
+    "middle",
+    [
+        "write to jane.doe@example.com or call +1 415 555 0142, password=hunter22",
+        "token_count=12 password=hunter22 jane.doe@example.com",  # a refused candidate first
+        "paſſword=hunter22 and jane.doe@example.com",  # RE2 folds ſ: the flag's hit is late
+        "card 4111 1111 1111 1111 then AKIAIOSFODNN7EXAMPLE",
+    ],
+)
+def test_a_long_prompt_is_scanned_from_its_first_hit_to_its_last(
+    middle: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a flagged string the detectors' scan starts at the prefilter's first hit and
+    stops looking for matches after its last (`_scan_window`): the outcome is what
+    visiting everything gives, and most of the prompt is never read."""
+    from spanguard.processors.scanner import Scanner
+
+    prompt = PROMPT_WORDS * 40 + middle + " " + PROMPT_WORDS * 40
+    request = ExportTraceServiceRequest()
+    span = request.resource_spans.add().scope_spans.add().spans.add()
+    span.name = "llm"
+    _fill(span.attributes, [("attr.0", "clean text"), ("input.value", prompt)])
+    read: list[int] = []
+    scan = Scanner.scan
+
+    def counting(self: Scanner, buffer: bytes, start: int = 0, end: int | None = None, **kw: Any) -> Any:
+        found = scan(self, buffer, start, end, **kw)
+        read.append((kw.get("starts_before") or (len(buffer) if end is None else end)) - start)
+        return found
+
+    monkeypatch.setattr(Scanner, "scan", counting)
+    wire = request.SerializeToString()
+    fast = ExportTraceServiceRequest.FromString(wire)
+    fast_outcome = transform_export_request(fast, Redactor(), Truncator(), original=wire)
+    monkeypatch.setattr(Scanner, "scan", scan)
+    slow = ExportTraceServiceRequest.FromString(wire)
+    slow_outcome = transform_export_request(slow, Redactor(), Truncator(), exhaustive=True)
+    assert fast_outcome == slow_outcome and fast_outcome.redacted >= 1
+    assert fast.SerializeToString() == slow.SerializeToString()
+    if "ſ" in middle:
+        assert max(read) >= len(prompt.encode())  # folded letters: the whole string is read
+    else:
+        assert sum(read) < len(middle) + 100  # the window: the middle, not the 6 KB around it
 
 
 def _nested_request() -> ExportTraceServiceRequest:
