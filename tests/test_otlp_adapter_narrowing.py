@@ -126,9 +126,6 @@ def test_only_the_attribute_with_a_hit_changes_and_is_counted() -> None:
     assert all(values[f"attr.{i}"] == "clean text " * 20 for i in range(19))
 
 
-PROMPT_WORDS = "the agent answered a question about the refund policy and the team hours "
-
-
 @pytest.mark.parametrize(
     "middle",
     [
@@ -172,6 +169,40 @@ def test_a_long_prompt_is_scanned_from_its_first_hit_to_its_last(
         assert max(read) >= len(prompt.encode())  # folded letters: the whole string is read
     else:
         assert sum(read) < len(middle) + 100  # the window: the middle, not the 6 KB around it
+
+
+PROMPT_WORDS = "the agent answered a question about the refund policy and the team hours "
+
+
+# strings of several fragments with text between them: hits in the middle of a string,
+# several per string, refused candidates next to real ones
+LONG_TEXTS = st.lists(
+    st.one_of(
+        TEXTS,
+        st.sampled_from(["token_count=12", "ref 123456789", "AKIAIOSFODNN7EXAMPLE", "x@y", "0x", "é"]),
+        st.just(PROMPT_WORDS),
+    ),
+    min_size=1,
+    max_size=14,
+).map(lambda parts: "".join(f"{part} " for part in parts))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.lists(st.tuples(KEYS, LONG_TEXTS), min_size=1, max_size=4), min_size=1, max_size=4))
+def test_scan_windows_in_long_strings_equal_visiting_everything(spans: list[Any]) -> None:
+    """The detectors read a flagged string from its first hit to its last: the outcome is
+    byte for byte what visiting and reading everything gives."""
+    request = ExportTraceServiceRequest()
+    scope_spans = request.resource_spans.add().scope_spans.add()
+    for attributes in spans:
+        _fill(scope_spans.spans.add().attributes, attributes)
+    wire = request.SerializeToString()
+    for redaction in (RedactionConfig(), RedactionConfig(detectors="all")):
+        fast, slow = ExportTraceServiceRequest.FromString(wire), ExportTraceServiceRequest.FromString(wire)
+        fast_outcome = transform_export_request(fast, Redactor(redaction), Truncator(), original=wire)
+        slow_outcome = transform_export_request(slow, Redactor(redaction), Truncator(), exhaustive=True)
+        assert fast_outcome == slow_outcome
+        assert fast.SerializeToString() == slow.SerializeToString()
 
 
 def _nested_request() -> ExportTraceServiceRequest:
