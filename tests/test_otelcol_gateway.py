@@ -19,7 +19,7 @@ import pytest
 import yaml
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from support_net import free_port
+from support_net import free_port, later_port
 from support_otelcol import (
     OTELCOL_DEPLOY,
     agent_config,
@@ -146,7 +146,7 @@ def test_sidecar_to_gateway_balances_whole_traces_redacted(
 def test_agent_retries_through_sidecar_backpressure_and_loses_nothing(
     tmp_path: Path, start_sidecar: Any, start_collector: Any
 ) -> None:
-    downstream_port = free_port()
+    downstream_port = later_port()
     exporters = {
         "otlp": {"endpoint": f"http://127.0.0.1:{downstream_port}", "protocol": "grpc", "timeout_s": 2}
     }

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import grpc
 import pytest
+from support_net import later_port
 from support_receiver import ParseOnlyReceiver
 from support_sidecar import (
     attributes_of,
-    free_port,
     make_request,
     read_file_spans,
     received_seqs,
@@ -213,7 +213,7 @@ def exporter_warnings() -> Iterator[list[str]]:
 def test_a_dead_backend_with_four_consumers_loses_nothing_and_the_file_keeps_going(
     tmp_path: Path, exporter_warnings: list[str]
 ) -> None:
-    port = free_port()
+    port = later_port()
     out = tmp_path / "out.jsonl"
     exporters = {
         "file": {"path": str(out)},

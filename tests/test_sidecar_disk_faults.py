@@ -16,9 +16,9 @@ from typing import Any
 import grpc
 import httpx
 import pytest
+from support_net import later_port
 from support_receiver import ParseOnlyReceiver
 from support_sidecar import (
-    free_port,
     grpc_export,
     make_request,
     received_seqs,
@@ -48,7 +48,7 @@ def small_tmpfs(path: Path, size: str) -> Iterator[Path]:
 def test_a_full_disk_is_backpressure_then_recovers_without_restart_and_loses_nothing(
     tmp_path: Path, start_sidecar: Any
 ) -> None:
-    downstream_port = free_port()
+    downstream_port = later_port()
     with small_tmpfs(tmp_path / "disk", "6m") as disk:
         exporters = {
             "otlp": {"endpoint": f"http://127.0.0.1:{downstream_port}", "protocol": "grpc", "timeout_s": 1}

@@ -12,10 +12,10 @@ from typing import Any
 import grpc
 import httpx
 import pytest
+from support_net import later_port
 from support_receiver import ParseOnlyReceiver
 from support_sidecar import (
     EXPORT_PATH,
-    free_port,
     grpc_export,
     make_request,
     received_seqs,
@@ -38,7 +38,7 @@ def _dead_otlp(port: int) -> dict[str, Any]:
 def test_downstream_down_then_up_loses_nothing_and_does_not_stall_the_file(
     tmp_path: Path, start_sidecar: Any
 ) -> None:
-    downstream_port = free_port()
+    downstream_port = later_port()
     exporters = {
         "file": {"path": str(tmp_path / "out.jsonl")},
         "otlp": {"endpoint": f"http://127.0.0.1:{downstream_port}", "protocol": "grpc", "timeout_s": 2},
@@ -108,7 +108,7 @@ def test_sigkill_mid_stream_then_restart_delivers_every_acknowledged_span(
 
 @pytest.mark.slow
 def test_full_queue_answers_backpressure_and_memory_stays_bounded(tmp_path: Path, start_sidecar: Any) -> None:
-    downstream_port = free_port()
+    downstream_port = later_port()
     exporters = {"otlp": _dead_otlp(downstream_port)}
     config = sidecar_config(
         tmp_path,
@@ -161,7 +161,7 @@ def _rss_kb(pid: int | None) -> int:
 
 @pytest.mark.slow
 def test_sigterm_flushes_what_it_can_and_keeps_the_rest(tmp_path: Path, start_sidecar: Any) -> None:
-    downstream_port = free_port()
+    downstream_port = later_port()
     exporters = {"file": {"path": str(tmp_path / "out.jsonl")}, "otlp": _dead_otlp(downstream_port)}
     config = sidecar_config(tmp_path, exporters=exporters, shutdown_timeout_s=2, **NO_RULES)
     sidecar = start_sidecar(config)
@@ -185,7 +185,7 @@ def test_sigterm_flushes_what_it_can_and_keeps_the_rest(tmp_path: Path, start_si
 def test_while_draining_on_sigterm_new_exports_get_503_and_unavailable_not_a_closed_port(
     tmp_path: Path, start_sidecar: Any
 ) -> None:
-    downstream_port = free_port()
+    downstream_port = later_port()
     exporters = {"file": {"path": str(tmp_path / "out.jsonl")}, "otlp": _dead_otlp(downstream_port)}
     sidecar = start_sidecar(sidecar_config(tmp_path, exporters=exporters, shutdown_timeout_s=4, **NO_RULES))
     assert grpc_export(sidecar.grpc_address, make_request([1])) == grpc.StatusCode.OK
@@ -271,7 +271,7 @@ def test_two_configs_from_one_working_directory_forward_no_foreign_spans(
 def test_a_flipped_byte_in_a_sealed_segment_loses_only_that_request_and_counts_it(
     tmp_path: Path, start_sidecar: Any
 ) -> None:
-    downstream_port = free_port()
+    downstream_port = later_port()
     config = sidecar_config(tmp_path, exporters={"otlp": _dead_otlp(downstream_port)}, **NO_RULES)
     sidecar = start_sidecar(config)
     for start in (0, 100, 200):
