@@ -324,24 +324,12 @@ def _scan_window(
     if segment[start] != _KEY_TAG or segment[start + 1] >= 0x80:
         return None
     value_field = start + 2 + segment[start + 1]  # KeyValue.value: AnyValue (tag 0x12)
-    if value_field + 3 >= end or segment[value_field] != 0x12:
+    if value_field + 1 >= end or segment[value_field] != 0x12:
         return None
-    if segment[value_field + 1] < 0x80:
-        string_field = value_field + 2
-    elif segment[value_field + 2] < 0x80:
-        string_field = value_field + 3
-    else:
+    _, string_field = read_varint(segment, value_field + 1)
+    if string_field + 1 >= end or segment[string_field] != _KEY_TAG:  # AnyValue.string_value
         return None
-    if string_field + 2 >= end or segment[string_field] != _KEY_TAG:  # AnyValue.string_value
-        return None
-    length = segment[string_field + 1]
-    if length < 0x80:
-        text_start = string_field + 2
-    elif segment[string_field + 2] < 0x80:
-        length = (length & 0x7F) | segment[string_field + 2] << 7
-        text_start = string_field + 3
-    else:
-        return None
+    length, text_start = read_varint(segment, string_field + 1)
     text_end = text_start + length
     if text_end > end:
         return None

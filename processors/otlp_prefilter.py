@@ -35,12 +35,12 @@ from spanguard.processors.numbers import NUMBER_DETECTORS
 from spanguard.processors.redaction import Redactor
 from spanguard.processors.truncation import Truncator
 
-# RE2 context assertions; `\b` is the only one the built-in patterns use
 # What RE2's (?i) matches for `s` and `k` in UTF-8 mode and not in Latin-1: the long s
 # (U+017F) and the Kelvin sign (U+212A). Only the flag part below finds them, so a hit
 # near them says where a span needs a visit, not where a candidate starts.
 FOLDED_LETTERS = ("\u017f".encode(), "\u212a".encode())
 _FOLDED = "|".join("".join(f"\\x{byte:02X}" for byte in letter) for letter in FOLDED_LETTERS)
+# RE2 context assertions; `\b` is the only one the built-in patterns use
 _ASSERTIONS = re.compile(r"\\[bBAz]|\^|\$")
 _WORD_BOUNDARY = re.compile(r"(?<!\\)\\b")
 # An array with more than N elements takes at least 2(N+1) bytes (tag and length per

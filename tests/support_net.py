@@ -28,8 +28,9 @@ def later_port() -> int:
     even connect to itself through it), which made the later bind fail with "Address
     already in use"."""
     low = _ephemeral_low()
+    lowest = 20000 if low > 20100 else 1024  # clear of the well-known ports where it can be
     for _ in range(200):
-        port = random.randrange(20000, low) if low > 20100 else random.randrange(1024, 20000)
+        port = random.randrange(lowest, max(low, lowest + 1))
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             try:
                 sock.bind(("127.0.0.1", port))
